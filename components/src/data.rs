@@ -1,0 +1,508 @@
+//! Types of the designer data files under `assets/` (SPEC 4), one struct per file kind.
+//! Numbers a designer may get wrong are read as wide integers or floats so that `check` can
+//! report them as out-of-range entries rather than as type errors. Entries of scenario files
+//! keep their position in the file ([`Spanned`]) so errors can point at them.
+//!
+//! These are the shapes only; loading and validation live in `systems::assets`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+pub use toml::Spanned;
+
+use crate::{
+    command::CommandType,
+    time::GameDate,
+    world::{PositionKind, Relation, TroopType},
+};
+
+/// `troops.toml`: the three troop types and their battle characteristics.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TroopsFile {
+    pub infantry: TroopSpec,
+    pub cavalry: TroopSpec,
+    pub archer: TroopSpec,
+}
+
+impl TroopsFile {
+    pub fn get(&self, troop_type: TroopType) -> &TroopSpec {
+        match troop_type {
+            TroopType::Infantry => &self.infantry,
+            TroopType::Cavalry => &self.cavalry,
+            TroopType::Archer => &self.archer,
+        }
+    }
+}
+
+/// One troop type. Battle lengths are in metres and battle seconds.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TroopSpec {
+    /// Mass of one unit body.
+    pub mass: f64,
+    /// Radius of one unit body.
+    pub radius: f64,
+    /// Top speed of a unit.
+    pub max_speed: f64,
+    /// Hit points of one soldier.
+    pub hit_points: f64,
+    /// Damage one soldier deals per attack, before the target's defense.
+    pub attack: f64,
+    /// Damage reduction, as points subtracted from each attack (never below 1).
+    pub defense: f64,
+    /// Reach of an attack, from body edge to body edge.
+    pub range: f64,
+    /// Battle seconds between two attacks of a unit.
+    pub cooldown: f64,
+}
+
+/// `positions.toml`: the five position cards of SPEC 2.3.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PositionsFile {
+    pub emperor: PositionCard,
+    pub chancellor: PositionCard,
+    pub grand_general: PositionCard,
+    pub corps_commander: PositionCard,
+    pub governor: PositionCard,
+}
+
+impl PositionsFile {
+    pub fn get(&self, kind: PositionKind) -> &PositionCard {
+        match kind {
+            PositionKind::Emperor => &self.emperor,
+            PositionKind::Chancellor => &self.chancellor,
+            PositionKind::GrandGeneral => &self.grand_general,
+            PositionKind::CorpsCommander => &self.corps_commander,
+            PositionKind::Governor => &self.governor,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PositionCard {
+    /// Display title.
+    pub title: String,
+    /// 1 (highest) to 5 (lowest); each level appears once.
+    pub level: i64,
+    /// Multiplies command-point regeneration.
+    pub cp_multiplier: f64,
+    /// Added to the holder's PCP maximum.
+    #[serde(default)]
+    pub pcp_max_bonus: i64,
+    /// Added to the holder's MCP maximum.
+    #[serde(default)]
+    pub mcp_max_bonus: i64,
+    /// Commands the holder may issue beyond what every general may.
+    #[serde(default)]
+    pub may_issue: Vec<CommandType>,
+    /// Cards the holder may appoint and dismiss.
+    #[serde(default)]
+    pub appoints: Vec<PositionKind>,
+    /// Multiplies the leadership cap on troops a RECRUIT may reach.
+    #[serde(default = "one")]
+    pub recruit_cap_multiplier: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// `commands.toml`: cost and duration of each command type (JOIN costs nothing).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandsFile {
+    #[serde(rename = "MOVE")]
+    pub move_: CommandSpec,
+    #[serde(rename = "TRAIN")]
+    pub train: CommandSpec,
+    #[serde(rename = "RECRUIT")]
+    pub recruit: CommandSpec,
+    #[serde(rename = "BUILD")]
+    pub build: CommandSpec,
+    #[serde(rename = "APPOINT")]
+    pub appoint: CommandSpec,
+    #[serde(rename = "DISMISS")]
+    pub dismiss: CommandSpec,
+    #[serde(rename = "DECLARE_WAR")]
+    pub declare_war: CommandSpec,
+    #[serde(rename = "MAKE_PEACE")]
+    pub make_peace: CommandSpec,
+    #[serde(rename = "SET_TAX")]
+    pub set_tax: CommandSpec,
+}
+
+impl CommandsFile {
+    /// Every entry with its command type.
+    pub fn entries(&self) -> [(CommandType, &CommandSpec); 9] {
+        [
+            (CommandType::Move, &self.move_),
+            (CommandType::Train, &self.train),
+            (CommandType::Recruit, &self.recruit),
+            (CommandType::Build, &self.build),
+            (CommandType::Appoint, &self.appoint),
+            (CommandType::Dismiss, &self.dismiss),
+            (CommandType::DeclareWar, &self.declare_war),
+            (CommandType::MakePeace, &self.make_peace),
+            (CommandType::SetTax, &self.set_tax),
+        ]
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSpec {
+    /// PCP paid on acceptance.
+    #[serde(default)]
+    pub pcp: i64,
+    /// MCP paid on acceptance.
+    #[serde(default)]
+    pub mcp: i64,
+    /// Game seconds from acceptance to completion (MOVE: ignored, the march decides).
+    #[serde(default)]
+    pub duration: i64,
+}
+
+/// `balance.toml`: the constants of the game rules.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceFile {
+    pub command_points: CommandPointsBalance,
+    pub march: MarchBalance,
+    pub economy: EconomyBalance,
+    pub training: TrainingBalance,
+    pub recruit: RecruitBalance,
+    pub build: BuildBalance,
+    pub presence: PresenceBalance,
+    pub nation: NationBalance,
+    pub battle: BattleBalance,
+    pub orders: OrdersBalance,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandPointsBalance {
+    /// Points of PCP and of MCP regained per game hour at multiplier 1.
+    pub regen_per_game_hour: f64,
+    /// PCP maximum = base + politics × per_politics + the card's bonus.
+    pub pcp_max_base: i64,
+    pub pcp_max_per_politics: f64,
+    /// MCP maximum = base + leadership × per_leadership + the card's bonus.
+    pub mcp_max_base: i64,
+    pub mcp_max_per_leadership: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarchBalance {
+    /// Road distance covered per game hour.
+    pub distance_per_game_hour: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EconomyBalance {
+    /// City gold per game day = commerce × this × population / population_unit.
+    pub gold_per_commerce_per_day: f64,
+    pub population_unit: i64,
+    /// Month (1–12) of the rice harvest.
+    pub harvest_month: i64,
+    /// Rice harvested per point of agriculture.
+    pub rice_per_agriculture: f64,
+    /// Rice each soldier eats per game day.
+    pub rice_per_soldier_per_day: f64,
+    /// Fraction (0–1) of unfed soldiers that desert per game day.
+    pub desertion_per_day: f64,
+    /// Day of the month (1–30) on which taxes are collected.
+    pub tax_day: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingBalance {
+    /// Training gained by one TRAIN.
+    pub gain: i64,
+    pub max: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecruitBalance {
+    /// Troop cap = leadership × this (× the card's multiplier).
+    pub troops_per_leadership: i64,
+    /// Largest amount one RECRUIT may ask for.
+    pub amount_max: i64,
+    pub gold_per_soldier: f64,
+    pub population_per_soldier: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuildBalance {
+    pub agriculture_step: i64,
+    pub agriculture_max: i64,
+    pub commerce_step: i64,
+    pub commerce_max: i64,
+    pub walls_step: i64,
+    pub walls_max: i64,
+}
+
+/// Presence thresholds of SPEC 2.6.7, in game seconds.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceBalance {
+    /// A player is online while its last activity is this recent.
+    pub online_window: i64,
+    /// An offline player's general is protected for this long after going offline.
+    pub protection: i64,
+    /// An AI delegate acts for an offline player's general until this long after.
+    pub ai_delegate_until: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NationBalance {
+    /// Corps commanders a nation may have at once.
+    pub corps_commanders_max: i64,
+    /// Highest tax rate, in percent.
+    pub tax_rate_max: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BattleBalance {
+    /// Soldiers grouped into one unit body.
+    pub soldiers_per_unit: i64,
+    /// Game seconds after which the defender holds.
+    pub time_limit: i64,
+    /// Game seconds per physics step (1/60 s of battle time).
+    pub game_seconds_per_step: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrdersBalance {
+    /// Finished orders remembered per player for idempotency.
+    pub finished_window: i64,
+}
+
+/// `scenarios/NAME/scenario.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The calendar date at game second 0.
+    pub start: GameDate,
+}
+
+/// `scenarios/NAME/nations.toml`: `[[nation]]` entries and `[[relation]]` pairs; pairs not
+/// listed are at peace.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NationsFile {
+    #[serde(default)]
+    #[schemars(with = "Vec<NationDef>")]
+    pub nation: Vec<Spanned<NationDef>>,
+    #[serde(default)]
+    #[schemars(with = "Vec<RelationDef>")]
+    pub relation: Vec<Spanned<RelationDef>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NationDef {
+    pub id: String,
+    pub name: String,
+    /// `#rrggbb`.
+    pub color: String,
+    /// Id of the general who rules; must belong to this nation.
+    pub ruler: String,
+    /// Id of a city this nation owns.
+    pub capital: String,
+    pub gold: i64,
+    pub rice: i64,
+    /// Percent.
+    pub tax_rate: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelationDef {
+    pub nations: [String; 2],
+    pub state: Relation,
+}
+
+/// `scenarios/NAME/cities.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CitiesFile {
+    #[serde(default)]
+    #[schemars(with = "Vec<CityDef>")]
+    pub city: Vec<Spanned<CityDef>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CityDef {
+    pub id: String,
+    pub name: String,
+    /// Map position, 0–1000 west to east.
+    pub x: f64,
+    /// Map position, 0–1000 north to south.
+    pub y: f64,
+    /// Owning nation; absent for a neutral city.
+    #[serde(default)]
+    pub owner: Option<String>,
+    pub population: i64,
+    pub agriculture: i64,
+    pub commerce: i64,
+    pub defense: i64,
+    pub walls: i64,
+    pub gold: i64,
+    pub rice: i64,
+    pub garrison: i64,
+}
+
+/// `scenarios/NAME/roads.toml`: two-way roads; the road graph must be connected.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoadsFile {
+    #[serde(default)]
+    #[schemars(with = "Vec<RoadDef>")]
+    pub road: Vec<Spanned<RoadDef>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoadDef {
+    pub from: String,
+    pub to: String,
+    pub distance: i64,
+}
+
+/// `scenarios/NAME/generals.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GeneralsFile {
+    #[serde(default)]
+    #[schemars(with = "Vec<GeneralDef>")]
+    pub general: Vec<Spanned<GeneralDef>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GeneralDef {
+    pub id: String,
+    pub name: String,
+    /// Absent for a ronin.
+    #[serde(default)]
+    pub nation: Option<String>,
+    pub city: String,
+    pub leadership: i64,
+    pub strength: i64,
+    pub intelligence: i64,
+    pub politics: i64,
+    pub charm: i64,
+    pub troops: i64,
+    pub troop_type: TroopType,
+    pub training: i64,
+    pub morale: i64,
+    #[serde(default)]
+    pub position: Option<PositionKind>,
+    /// The city a governor governs.
+    #[serde(default)]
+    pub position_city: Option<String>,
+}
+
+/// The kinds of designer data file, for `tianxia schema` and error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    Troops,
+    Positions,
+    Commands,
+    Balance,
+    Scenario,
+    Nations,
+    Cities,
+    Roads,
+    Generals,
+}
+
+impl FileKind {
+    pub const ALL: [FileKind; 9] = [
+        FileKind::Troops,
+        FileKind::Positions,
+        FileKind::Commands,
+        FileKind::Balance,
+        FileKind::Scenario,
+        FileKind::Nations,
+        FileKind::Cities,
+        FileKind::Roads,
+        FileKind::Generals,
+    ];
+
+    /// The kind's name, as `tianxia schema` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileKind::Troops => "troops",
+            FileKind::Positions => "positions",
+            FileKind::Commands => "commands",
+            FileKind::Balance => "balance",
+            FileKind::Scenario => "scenario",
+            FileKind::Nations => "nations",
+            FileKind::Cities => "cities",
+            FileKind::Roads => "roads",
+            FileKind::Generals => "generals",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<FileKind> {
+        FileKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The file's name: at the top of `assets/` for the rules files, inside each scenario's
+    /// directory for the others.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            FileKind::Troops => "troops.toml",
+            FileKind::Positions => "positions.toml",
+            FileKind::Commands => "commands.toml",
+            FileKind::Balance => "balance.toml",
+            FileKind::Scenario => "scenario.toml",
+            FileKind::Nations => "nations.toml",
+            FileKind::Cities => "cities.toml",
+            FileKind::Roads => "roads.toml",
+            FileKind::Generals => "generals.toml",
+        }
+    }
+
+    /// Whether the file belongs to a scenario rather than to the rules.
+    pub fn in_scenario(self) -> bool {
+        matches!(
+            self,
+            FileKind::Scenario
+                | FileKind::Nations
+                | FileKind::Cities
+                | FileKind::Roads
+                | FileKind::Generals
+        )
+    }
+
+    /// JSON Schema of the file's contents, for editor completion.
+    pub fn schema(self) -> schemars::Schema {
+        match self {
+            FileKind::Troops => schemars::schema_for!(TroopsFile),
+            FileKind::Positions => schemars::schema_for!(PositionsFile),
+            FileKind::Commands => schemars::schema_for!(CommandsFile),
+            FileKind::Balance => schemars::schema_for!(BalanceFile),
+            FileKind::Scenario => schemars::schema_for!(ScenarioFile),
+            FileKind::Nations => schemars::schema_for!(NationsFile),
+            FileKind::Cities => schemars::schema_for!(CitiesFile),
+            FileKind::Roads => schemars::schema_for!(RoadsFile),
+            FileKind::Generals => schemars::schema_for!(GeneralsFile),
+        }
+    }
+}

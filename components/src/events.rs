@@ -1,0 +1,81 @@
+//! Domain events (SPEC 2.6): every state change of the World is told as a past-tense event
+//! with a per-world monotonic sequence number. Systems emit them into the World's outbox;
+//! the read side serves them and later the persistence layer makes them durable.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::GameDate;
+
+/// One domain event as clients and stores see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DomainEvent {
+    /// Per-world, strictly increasing, without gaps.
+    pub seq: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+    /// Game seconds at which the change happened.
+    pub game_time: i64,
+    /// The entity the event is about, as `kind:id` (`general:cao_cao`, `world:main`).
+    pub aggregate: String,
+}
+
+/// What happened, with its payload. Serialized as `"type"` and `"payload"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload")]
+pub enum EventKind {
+    /// A new world was built from a scenario.
+    WorldCreated {
+        scenario: String,
+        data_hash: String,
+        start: GameDate,
+    },
+    /// The calendar entered a new month.
+    MonthBegan { year: i32, month: u8 },
+}
+
+impl EventKind {
+    /// The event's type name, as serialized.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::WorldCreated { .. } => "WorldCreated",
+            EventKind::MonthBegan { .. } => "MonthBegan",
+        }
+    }
+}
+
+/// The aggregate id of an entity: `kind:id`.
+pub fn aggregate(kind: &str, id: &str) -> String {
+    format!("{kind}:{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_with_type_and_payload() {
+        let event = DomainEvent {
+            seq: 7,
+            kind: EventKind::MonthBegan {
+                year: 190,
+                month: 2,
+            },
+            game_time: 2_592_000,
+            aggregate: aggregate("world", "main"),
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "seq": 7,
+                "type": "MonthBegan",
+                "payload": {"year": 190, "month": 2},
+                "game_time": 2_592_000,
+                "aggregate": "world:main"
+            })
+        );
+        let back: DomainEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+        assert_eq!(event.kind.name(), "MonthBegan");
+    }
+}

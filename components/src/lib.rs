@@ -1,0 +1,15 @@
+//! Plain data shared by every crate of tianxia: the ECS components and resources that make up
+//! the game state, game time and its calendar, domain events, the read models published to the
+//! read side, and the types of the designer data files under `assets/`.
+//!
+//! Nothing here has behaviour beyond small pure helpers (calendar arithmetic, id validation,
+//! read-model queries). Systems live in the `systems` crate; I/O lives in `net`, `persistence`
+//! and the server.
+
+pub mod command;
+pub mod data;
+pub mod events;
+pub mod ids;
+pub mod read_model;
+pub mod time;
+pub mod world;

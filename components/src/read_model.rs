@@ -1,0 +1,187 @@
+//! Read models (SPEC 5): the immutable views the World publishes at the end of each tick and
+//! the read side serves. A published [`ReadModels`] is never changed; the World builds the next
+//! one from it with structural sharing (the maps and the event window are persistent
+//! collections), so publishing costs what changed, not the size of the world.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use arc_swap::ArcSwapOption;
+use imbl::{OrdMap, Vector};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    events::DomainEvent,
+    time::GameDate,
+    world::{GeneralStatus, NationStatus, Relation, Road, TroopType},
+};
+
+/// `GET /api/world`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorldSummary {
+    pub world: String,
+    pub scenario: String,
+    pub data_hash: String,
+    pub game_seconds: i64,
+    pub game_date: GameDate,
+    pub speed: f64,
+    pub effective_speed: f64,
+    /// Strategy ticks run so far.
+    pub tick: u64,
+    /// Active nations.
+    pub nations: usize,
+    pub cities: usize,
+    pub generals: usize,
+    pub battles_active: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NationView {
+    pub id: String,
+    pub name: String,
+    pub color: String,
+    pub status: NationStatus,
+    pub ruler: Option<String>,
+    pub capital: Option<String>,
+    pub gold: i64,
+    pub rice: i64,
+    pub tax_rate: u8,
+    pub relations: BTreeMap<String, Relation>,
+    pub city_ids: Vec<String>,
+    pub general_ids: Vec<String>,
+    /// Increases each time this view changes.
+    pub version: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CityView {
+    pub id: String,
+    pub name: String,
+    pub x: f32,
+    pub y: f32,
+    pub nation: Option<String>,
+    pub population: u32,
+    pub agriculture: u32,
+    pub commerce: u32,
+    pub defense: u32,
+    pub walls: u32,
+    pub gold: i64,
+    pub rice: i64,
+    pub garrison: u32,
+    pub neighbors: Vec<Road>,
+    pub version: u64,
+}
+
+/// A position card as the general read model shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PositionView {
+    pub name: String,
+    pub level: u8,
+    pub cp_multiplier: f64,
+    pub city: Option<String>,
+}
+
+/// A march under way.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MarchView {
+    pub from: String,
+    pub to: String,
+    pub path: Vec<String>,
+    pub eta: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Queued,
+    Accepted,
+    Rejected,
+    Completed,
+    Cancelled,
+}
+
+/// An order and where it is in its life cycle (SPEC 2.5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderView {
+    pub order_id: String,
+    #[serde(rename = "type")]
+    pub command_type: String,
+    pub general: Option<String>,
+    pub status: OrderStatus,
+    pub reason: Option<String>,
+    pub revision: u64,
+    pub accepted_at: Option<i64>,
+    pub completes_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GeneralView {
+    pub id: String,
+    pub name: String,
+    pub owner: Option<String>,
+    pub nation: Option<String>,
+    pub city: String,
+    pub status: GeneralStatus,
+    pub leadership: u8,
+    pub strength: u8,
+    pub intelligence: u8,
+    pub politics: u8,
+    pub charm: u8,
+    pub troops: u32,
+    pub troop_type: TroopType,
+    pub training: u8,
+    pub morale: u8,
+    pub pcp: u32,
+    pub pcp_max: u32,
+    pub mcp: u32,
+    pub mcp_max: u32,
+    pub position: Option<PositionView>,
+    pub order: Option<OrderView>,
+    pub march: Option<MarchView>,
+    pub protected: bool,
+    pub ai_delegate: bool,
+    pub version: u64,
+}
+
+/// Everything the read side serves, as of the end of one tick.
+#[derive(Clone, Debug)]
+pub struct ReadModels {
+    pub world: Arc<WorldSummary>,
+    pub nations: OrdMap<String, Arc<NationView>>,
+    pub cities: OrdMap<String, Arc<CityView>>,
+    pub generals: OrdMap<String, Arc<GeneralView>>,
+    /// The most recent domain events in sequence order, bounded.
+    pub events: Vector<Arc<DomainEvent>>,
+}
+
+impl ReadModels {
+    /// Up to `limit` events with `seq > after_seq`, in sequence order, optionally only those
+    /// of one aggregate.
+    pub fn events_after(
+        &self,
+        after_seq: u64,
+        limit: usize,
+        aggregate: Option<&str>,
+    ) -> Vec<Arc<DomainEvent>> {
+        let start = self
+            .events
+            .binary_search_by(|e| {
+                if e.seq <= after_seq {
+                    std::cmp::Ordering::Less
+                } else {
+                    std::cmp::Ordering::Greater
+                }
+            })
+            .unwrap_or_else(|i| i);
+        self.events
+            .skip(start)
+            .iter()
+            .filter(|e| aggregate.is_none_or(|a| e.aggregate == a))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Where the World publishes its read models and the read side finds them: an atomic
+/// pointer swap, so neither side ever waits for the other. Empty until the world is loaded.
+pub type ReadHandle = Arc<ArcSwapOption<ReadModels>>;

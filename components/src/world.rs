@@ -1,0 +1,206 @@
+//! ECS components and resources of the game state (SPEC 2.2): nations, cities and generals as
+//! entities with plain data, cross-referenced by id, and the id registry that resolves ids to
+//! entities. Only systems change them; everything else reads published read models.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bevy_ecs::{component::Component, entity::Entity, resource::Resource};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Relations between two nations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    War,
+    Peace,
+    Alliance,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NationStatus {
+    Active,
+    Destroyed,
+}
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum TroopType {
+    Infantry,
+    Cavalry,
+    Archer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GeneralStatus {
+    Idle,
+    Busy,
+    Marching,
+    InBattle,
+}
+
+/// The five position cards of SPEC 2.3, by name.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PositionKind {
+    Emperor,
+    Chancellor,
+    GrandGeneral,
+    CorpsCommander,
+    Governor,
+}
+
+impl PositionKind {
+    pub const ALL: [PositionKind; 5] = [
+        PositionKind::Emperor,
+        PositionKind::Chancellor,
+        PositionKind::GrandGeneral,
+        PositionKind::CorpsCommander,
+        PositionKind::Governor,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PositionKind::Emperor => "emperor",
+            PositionKind::Chancellor => "chancellor",
+            PositionKind::GrandGeneral => "grand_general",
+            PositionKind::CorpsCommander => "corps_commander",
+            PositionKind::Governor => "governor",
+        }
+    }
+}
+
+/// A position card held by a general, within its nation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub kind: PositionKind,
+    /// The city a governor's card names; `None` for every other card.
+    pub city: Option<String>,
+}
+
+/// Command points in thousandths, so regeneration by fractions of a point stays exact.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct MilliCp(pub u32);
+
+impl MilliCp {
+    pub const PER_POINT: u32 = 1_000;
+
+    pub fn from_points(points: u32) -> Self {
+        MilliCp(points.saturating_mul(Self::PER_POINT))
+    }
+
+    /// Whole points available.
+    pub fn points(self) -> u32 {
+        self.0 / Self::PER_POINT
+    }
+}
+
+/// A general's five stats, each 1–100.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub leadership: u8,
+    pub strength: u8,
+    pub intelligence: u8,
+    pub politics: u8,
+    pub charm: u8,
+}
+
+#[derive(Component, Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Nation {
+    pub id: String,
+    pub name: String,
+    /// `#rrggbb`, for maps.
+    pub color: String,
+    pub status: NationStatus,
+    /// The general who holds the emperor card; `None` once the nation is destroyed.
+    pub ruler: Option<String>,
+    /// `None` once the nation is destroyed.
+    pub capital: Option<String>,
+    pub gold: i64,
+    pub rice: i64,
+    /// Integer percent, 0–50.
+    pub tax_rate: u8,
+    /// Relations with every other active nation, by nation id.
+    pub relations: BTreeMap<String, Relation>,
+}
+
+/// A road from a city to a neighbouring one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Road {
+    pub city: String,
+    pub distance: u32,
+}
+
+#[derive(Component, Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct City {
+    pub id: String,
+    pub name: String,
+    pub x: f32,
+    pub y: f32,
+    /// Owning nation; `None` for a neutral city.
+    pub owner: Option<String>,
+    pub population: u32,
+    pub agriculture: u32,
+    pub commerce: u32,
+    pub defense: u32,
+    pub walls: u32,
+    pub gold: i64,
+    pub rice: i64,
+    /// Soldiers of the owning nation stationed in the city without a general.
+    pub garrison: u32,
+    /// Roads to neighbouring cities, sorted by city id.
+    pub neighbors: Vec<Road>,
+}
+
+#[derive(Component, Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct General {
+    pub id: String,
+    pub name: String,
+    /// The player who commands this general; `None` for NPCs.
+    pub owner: Option<String>,
+    /// `None` for a ronin.
+    pub nation: Option<String>,
+    /// The city the general is in (or last left, while marching).
+    pub city: String,
+    pub stats: Stats,
+    pub troops: u32,
+    pub troop_type: TroopType,
+    /// 0–100.
+    pub training: u8,
+    /// 0–100.
+    pub morale: u8,
+    pub pcp: MilliCp,
+    pub pcp_max: MilliCp,
+    pub mcp: MilliCp,
+    pub mcp_max: MilliCp,
+    pub position: Option<Position>,
+    pub status: GeneralStatus,
+}
+
+/// Resolves entity ids to ECS entities. Maintained by whoever spawns or despawns entities.
+#[derive(Resource, Default, Debug)]
+pub struct Registry {
+    pub nations: HashMap<String, Entity>,
+    pub cities: HashMap<String, Entity>,
+    pub generals: HashMap<String, Entity>,
+}
+
+/// Which world this is and what data it was built from.
+#[derive(Resource, Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorldInfo {
+    /// The world's name (`--world`); keys and documents are partitioned by it.
+    pub name: String,
+    /// The scenario the world was created from.
+    pub scenario: String,
+    /// Hash of the designer data in force.
+    pub data_hash: String,
+}

@@ -1,0 +1,173 @@
+//! Read routes (SPEC 5): the world summary, nations, cities, generals and recent domain
+//! events, served from the last published snapshot.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use components::{
+    events::DomainEvent,
+    ids::is_valid_id,
+    read_model::{CityView, GeneralView, NationView, ReadModels, WorldSummary},
+};
+use imbl::OrdMap;
+use serde::Deserialize;
+
+use crate::{error::ApiError, extract::ApiQuery, router::AppState};
+
+/// Most events one `GET /api/events` returns.
+pub const MAX_EVENTS_LIMIT: usize = 1_000;
+/// Events returned when `limit` is not given.
+pub const DEFAULT_EVENTS_LIMIT: usize = 100;
+
+fn snapshot(state: &AppState) -> Result<Arc<ReadModels>, ApiError> {
+    state
+        .read
+        .load_full()
+        .ok_or_else(|| ApiError::unavailable("the world is not loaded yet"))
+}
+
+fn find<T>(map: &OrdMap<String, Arc<T>>, kind: &str, id: &str) -> Result<Arc<T>, ApiError> {
+    map.get(id).cloned().ok_or_else(|| {
+        if is_valid_id(id) {
+            ApiError::not_found(format!("no {kind} with id \"{id}\""))
+        } else {
+            ApiError::not_found(format!(
+                "no {kind} with that id: ids are 1-48 characters of [a-z0-9_-]"
+            ))
+        }
+    })
+}
+
+/// Checks an id given as a filter.
+fn filter_id(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(id) if !is_valid_id(&id) => Err(ApiError::invalid_field(format!(
+            "{field}: \"{id}\" is not an id (1-48 characters of [a-z0-9_-])"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// A route that takes no query parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
+pub async fn world(
+    State(state): State<AppState>,
+    _: ApiQuery<NoQuery>,
+) -> Result<Json<Arc<WorldSummary>>, ApiError> {
+    Ok(Json(snapshot(&state)?.world.clone()))
+}
+
+pub async fn nations(
+    State(state): State<AppState>,
+    _: ApiQuery<NoQuery>,
+) -> Result<Json<Vec<Arc<NationView>>>, ApiError> {
+    Ok(Json(snapshot(&state)?.nations.values().cloned().collect()))
+}
+
+pub async fn nation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Arc<NationView>>, ApiError> {
+    Ok(Json(find(&snapshot(&state)?.nations, "nation", &id)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CityFilter {
+    nation: Option<String>,
+}
+
+pub async fn cities(
+    State(state): State<AppState>,
+    ApiQuery(filter): ApiQuery<CityFilter>,
+) -> Result<Json<Vec<Arc<CityView>>>, ApiError> {
+    let nation = filter_id("nation", filter.nation)?;
+    let models = snapshot(&state)?;
+    let cities = models
+        .cities
+        .values()
+        .filter(|c| nation.as_ref().is_none_or(|n| c.nation.as_ref() == Some(n)))
+        .cloned()
+        .collect();
+    Ok(Json(cities))
+}
+
+pub async fn city(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Arc<CityView>>, ApiError> {
+    Ok(Json(find(&snapshot(&state)?.cities, "city", &id)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneralFilter {
+    nation: Option<String>,
+    city: Option<String>,
+}
+
+pub async fn generals(
+    State(state): State<AppState>,
+    ApiQuery(filter): ApiQuery<GeneralFilter>,
+) -> Result<Json<Vec<Arc<GeneralView>>>, ApiError> {
+    let nation = filter_id("nation", filter.nation)?;
+    let city = filter_id("city", filter.city)?;
+    let models = snapshot(&state)?;
+    let generals = models
+        .generals
+        .values()
+        .filter(|g| nation.as_ref().is_none_or(|n| g.nation.as_ref() == Some(n)))
+        .filter(|g| city.as_ref().is_none_or(|c| &g.city == c))
+        .cloned()
+        .collect();
+    Ok(Json(generals))
+}
+
+pub async fn general(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Arc<GeneralView>>, ApiError> {
+    Ok(Json(find(&snapshot(&state)?.generals, "general", &id)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    after_seq: Option<u64>,
+    limit: Option<usize>,
+    aggregate: Option<String>,
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
+) -> Result<Json<Vec<Arc<DomainEvent>>>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_EVENTS_LIMIT);
+    if !(1..=MAX_EVENTS_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid_field(format!(
+            "limit: {limit} is outside 1–{MAX_EVENTS_LIMIT}"
+        )));
+    }
+    if let Some(aggregate) = &query.aggregate {
+        let valid = aggregate
+            .split_once(':')
+            .is_some_and(|(kind, id)| is_valid_id(kind) && is_valid_id(id));
+        if !valid {
+            return Err(ApiError::invalid_field(format!(
+                "aggregate: \"{aggregate}\" is not of the form kind:id"
+            )));
+        }
+    }
+    let models = snapshot(&state)?;
+    Ok(Json(models.events_after(
+        query.after_seq.unwrap_or(0),
+        limit,
+        query.aggregate.as_deref(),
+    )))
+}

@@ -1,0 +1,66 @@
+//! The HTTP router: every route of the API, its shared state, and the layers around it
+//! (request tracing, panics turned into `500 internal`, JSON 404 and 405).
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    http::{Method, Uri},
+    routing::get,
+};
+use components::read_model::ReadHandle;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+
+use crate::{
+    error::{ApiError, ErrorCode},
+    health::{self, Backends},
+    read,
+};
+
+/// What every handler may reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The read models the World publishes.
+    pub read: ReadHandle,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// Reachability of the configured backends, for `/ready`.
+    pub backends: Arc<Backends>,
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    ApiError::internal("a request handler panicked").into_response()
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route("/api/world", get(read::world))
+        .route("/api/nations", get(read::nations))
+        .route("/api/nations/{id}", get(read::nation))
+        .route("/api/cities", get(read::cities))
+        .route("/api/cities/{id}", get(read::city))
+        .route("/api/generals", get(read::generals))
+        .route("/api/generals/{id}", get(read::general))
+        .route("/api/events", get(read::events))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

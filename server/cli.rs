@@ -1,0 +1,84 @@
+//! The command line (SPEC 9). Serve options are all optional here so configuration can
+//! layer them: command line, then environment, then config file, then defaults.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tianxia",
+    version,
+    about = "Headless, server-authoritative Three Kingdoms grand-strategy game server"
+)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run everything in one process: the World, the HTTP API and storage.
+    Serve(Box<ServeArgs>),
+    /// Validate every designer data file; exit 1 listing every error.
+    Check {
+        /// The designer data directory.
+        #[arg(long, default_value = "assets")]
+        assets: PathBuf,
+    },
+    /// Print the JSON Schema of each kind of designer data file (or of one kind).
+    Schema {
+        /// One of: troops, positions, commands, balance, scenario, nations, cities, roads,
+        /// generals.
+        kind: Option<String>,
+    },
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the options below, named with `_` for `-`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub bind: Option<SocketAddr>,
+    /// The world's name [default: main].
+    #[arg(long)]
+    pub world: Option<String>,
+    /// The designer data directory [default: assets].
+    #[arg(long)]
+    pub assets: Option<PathBuf>,
+    /// Scenario a new world starts from [default: 190].
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Directory for the embedded store, locked while serving [default: data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Game seconds per real second [default: 24].
+    #[arg(long)]
+    pub speed: Option<f64>,
+    /// Rate of the intake schedule, per real second [default: 20].
+    #[arg(long)]
+    pub intake_hz: Option<f64>,
+    /// Rate of the strategy schedule, per real second [default: 1].
+    #[arg(long)]
+    pub strategy_hz: Option<f64>,
+    /// Most recent domain events kept in memory for `GET /api/events` [default: 10000].
+    #[arg(long)]
+    pub event_window: Option<usize>,
+    /// Redis server; requires MONGODB_URI as well.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// MongoDB server.
+    #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
+    pub mongodb_uri: Option<String>,
+}

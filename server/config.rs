@@ -1,0 +1,173 @@
+//! Configuration of `serve` (SPEC 9): command line beats environment beats config file beats
+//! defaults. Every value is checked here, before anything starts; a bad one is a usage error
+//! (exit status 2) that says which value and why.
+
+use std::{
+    fs,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+use systems::driver::TickRates;
+
+use crate::{Failure, cli::ServeArgs};
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_WORLD: &str = "main";
+pub const DEFAULT_ASSETS: &str = "assets";
+pub const DEFAULT_SCENARIO: &str = "190";
+pub const DEFAULT_DATA_DIR: &str = "data";
+pub const DEFAULT_EVENT_WINDOW: usize = 10_000;
+/// Highest speed accepted: one strategy tick may then span about 12 game days.
+pub const MAX_SPEED: f64 = 1_000_000.0;
+/// Highest schedule rate accepted.
+pub const MAX_RATE_HZ: f64 = 1_000.0;
+
+/// The config file: the long flags' names with `_` for `-`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<String>,
+    world: Option<String>,
+    assets: Option<PathBuf>,
+    scenario: Option<String>,
+    data_dir: Option<PathBuf>,
+    speed: Option<f64>,
+    intake_hz: Option<f64>,
+    strategy_hz: Option<f64>,
+    event_window: Option<usize>,
+    redis_url: Option<String>,
+    mongodb_uri: Option<String>,
+}
+
+/// Everything `serve` runs with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServeConfig {
+    pub bind: SocketAddr,
+    pub world: String,
+    pub assets: PathBuf,
+    pub scenario: String,
+    pub data_dir: PathBuf,
+    pub rates: TickRates,
+    pub event_window: usize,
+    pub redis_url: Option<String>,
+    pub mongodb_uri: Option<String>,
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, Failure> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("cannot read config file {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        let at = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            format!(":{}", before.matches('\n').count() + 1)
+        });
+        Failure::Usage(format!(
+            "config file {}{}: {}",
+            path.display(),
+            at.unwrap_or_default(),
+            e.message().trim_end()
+        ))
+    })
+}
+
+/// An unset or empty environment value counts as absent.
+fn present(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+fn check_rate(name: &str, value: f64, max: f64) -> Result<f64, Failure> {
+    if value.is_finite() && value > 0.0 && value <= max {
+        Ok(value)
+    } else {
+        Err(Failure::Usage(format!(
+            "{name} must be above 0 and at most {max}, not {value}"
+        )))
+    }
+}
+
+/// Layers the command line (with the environment clap already applied) over the config file
+/// over the defaults, and checks the result.
+pub fn resolve(args: ServeArgs) -> Result<ServeConfig, Failure> {
+    let file = match &args.config {
+        Some(path) => read_file(path)?,
+        None => FileConfig::default(),
+    };
+    let bind = match (args.bind, file.bind) {
+        (Some(bind), _) => bind,
+        (None, Some(text)) => text
+            .parse()
+            .map_err(|e| Failure::Usage(format!("bind: \"{text}\" is not an address: {e}")))?,
+        (None, None) => DEFAULT_BIND.parse().expect("the default address parses"),
+    };
+    let world = args
+        .world
+        .or(file.world)
+        .unwrap_or_else(|| DEFAULT_WORLD.into());
+    if !components::ids::is_valid_id(&world) {
+        return Err(Failure::Usage(format!(
+            "world: \"{world}\" is not a world name (1-48 characters of [a-z0-9_-])"
+        )));
+    }
+    let defaults = TickRates::default();
+    let rates = TickRates {
+        speed: check_rate(
+            "speed",
+            args.speed.or(file.speed).unwrap_or(defaults.speed),
+            MAX_SPEED,
+        )?,
+        intake_hz: check_rate(
+            "intake_hz",
+            args.intake_hz
+                .or(file.intake_hz)
+                .unwrap_or(defaults.intake_hz),
+            MAX_RATE_HZ,
+        )?,
+        strategy_hz: check_rate(
+            "strategy_hz",
+            args.strategy_hz
+                .or(file.strategy_hz)
+                .unwrap_or(defaults.strategy_hz),
+            MAX_RATE_HZ,
+        )?,
+        max_catchup_ticks: defaults.max_catchup_ticks,
+    };
+    let event_window = args
+        .event_window
+        .or(file.event_window)
+        .unwrap_or(DEFAULT_EVENT_WINDOW);
+    if !(1..=1_000_000).contains(&event_window) {
+        return Err(Failure::Usage(format!(
+            "event_window must be 1–1000000, not {event_window}"
+        )));
+    }
+    let redis_url = present(args.redis_url).or(present(file.redis_url));
+    let mongodb_uri = present(args.mongodb_uri).or(present(file.mongodb_uri));
+    if redis_url.is_some() && mongodb_uri.is_none() {
+        return Err(Failure::Usage(
+            "REDIS_URL is set but MONGODB_URI is not: with Redis configured, serve needs MongoDB too"
+                .into(),
+        ));
+    }
+    Ok(ServeConfig {
+        bind,
+        world,
+        assets: args
+            .assets
+            .or(file.assets)
+            .unwrap_or_else(|| DEFAULT_ASSETS.into()),
+        scenario: args
+            .scenario
+            .or(file.scenario)
+            .unwrap_or_else(|| DEFAULT_SCENARIO.into()),
+        data_dir: args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+        rates,
+        event_window,
+        redis_url,
+        mongodb_uri,
+    })
+}

@@ -1,0 +1,40 @@
+//! `tianxia`: parses the command line and runs the command, mapping failures to exit
+//! statuses (1: the command failed, 2: bad usage or configuration).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tianxia::{
+    Failure, check,
+    cli::{Cli, Command},
+    config, logging, serve,
+};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let outcome = match cli.command {
+        Command::Serve(args) => config::resolve(*args).and_then(serve::run),
+        Command::Check { assets } => check::check(&assets),
+        Command::Schema { kind } => check::schema(kind.as_deref()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            match &failure {
+                Failure::Assets(errors) => {
+                    for error in &errors.0 {
+                        eprintln!("{error}");
+                    }
+                    let n = errors.0.len();
+                    eprintln!(
+                        "{n} error{} in the designer data",
+                        if n == 1 { "" } else { "s" }
+                    );
+                }
+                other => eprintln!("tianxia: {other}"),
+            }
+            failure.exit_code()
+        }
+    }
+}

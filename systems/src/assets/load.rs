@@ -1,0 +1,327 @@
+//! Reading designer files: locating them, parsing TOML with exact syntax-error positions,
+//! hashing what is in force, and driving validation.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use components::data::{
+    BalanceFile, CitiesFile, CommandsFile, FileKind, GeneralsFile, NationsFile, PositionsFile,
+    RoadsFile, ScenarioFile, TroopsFile,
+};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use super::{AssetError, AssetErrors, GameData, Scenario, validate};
+
+/// Directory under the assets directory that holds one directory per scenario.
+pub const SCENARIOS_DIR: &str = "scenarios";
+
+/// A file's text, kept to turn byte offsets into lines and columns.
+pub(super) struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..floor_char_boundary(&self.text, offset)];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() + 1;
+        (line, column)
+    }
+
+    /// An error at a byte offset of this file.
+    pub fn error_at(&self, offset: usize, entry: Option<String>, message: String) -> AssetError {
+        let (line, column) = self.line_col(offset);
+        AssetError {
+            file: self.path.clone(),
+            line: Some(line),
+            column: Some(column),
+            entry,
+            message,
+        }
+    }
+
+    /// An error about the file as a whole, or about an entry without a place.
+    pub fn error(&self, entry: Option<String>, message: String) -> AssetError {
+        AssetError {
+            file: self.path.clone(),
+            line: None,
+            column: None,
+            entry,
+            message,
+        }
+    }
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// A parsed file with its text.
+pub(super) struct Parsed<T> {
+    pub source: Source,
+    pub value: T,
+}
+
+fn read(path: PathBuf, kind: FileKind, errors: &mut Vec<AssetError>) -> Option<Source> {
+    let describe = |message: String| AssetError {
+        file: path.clone(),
+        line: None,
+        column: None,
+        entry: None,
+        message,
+    };
+    match fs::read(&path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => Some(Source { path, text }),
+            Err(e) => {
+                let offset = e.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(&e.into_bytes()[..offset]).into_owned();
+                let source = Source { path, text };
+                errors.push(source.error_at(offset, None, "invalid UTF-8".into()));
+                None
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            errors.push(describe(format!("missing {} file", kind.name())));
+            None
+        }
+        Err(e) => {
+            errors.push(describe(format!("cannot read: {e}")));
+            None
+        }
+    }
+}
+
+fn parse<T: DeserializeOwned>(
+    path: PathBuf,
+    kind: FileKind,
+    errors: &mut Vec<AssetError>,
+) -> Option<Parsed<T>> {
+    let source = read(path, kind, errors)?;
+    match toml::from_str::<T>(&source.text) {
+        Ok(value) => Some(Parsed { source, value }),
+        Err(e) => {
+            let message = format!("syntax error: {}", e.message().trim_end());
+            errors.push(match e.span() {
+                Some(span) => source.error_at(span.start, None, message),
+                None => source.error(None, message),
+            });
+            None
+        }
+    }
+}
+
+/// The rules files, as parsed.
+pub(super) struct Rules {
+    pub troops: Option<Parsed<TroopsFile>>,
+    pub positions: Option<Parsed<PositionsFile>>,
+    pub commands: Option<Parsed<CommandsFile>>,
+    pub balance: Option<Parsed<BalanceFile>>,
+}
+
+fn load_rules(dir: &Path, errors: &mut Vec<AssetError>) -> Rules {
+    let path = |kind: FileKind| dir.join(kind.file_name());
+    Rules {
+        troops: parse(path(FileKind::Troops), FileKind::Troops, errors),
+        positions: parse(path(FileKind::Positions), FileKind::Positions, errors),
+        commands: parse(path(FileKind::Commands), FileKind::Commands, errors),
+        balance: parse(path(FileKind::Balance), FileKind::Balance, errors),
+    }
+}
+
+/// One scenario's files, as parsed.
+pub(super) struct ScenarioFiles {
+    pub meta: Option<Parsed<ScenarioFile>>,
+    pub nations: Option<Parsed<NationsFile>>,
+    pub cities: Option<Parsed<CitiesFile>>,
+    pub roads: Option<Parsed<RoadsFile>>,
+    pub generals: Option<Parsed<GeneralsFile>>,
+}
+
+fn load_scenario(dir: &Path, errors: &mut Vec<AssetError>) -> ScenarioFiles {
+    let path = |kind: FileKind| dir.join(kind.file_name());
+    ScenarioFiles {
+        meta: parse(path(FileKind::Scenario), FileKind::Scenario, errors),
+        nations: parse(path(FileKind::Nations), FileKind::Nations, errors),
+        cities: parse(path(FileKind::Cities), FileKind::Cities, errors),
+        roads: parse(path(FileKind::Roads), FileKind::Roads, errors),
+        generals: parse(path(FileKind::Generals), FileKind::Generals, errors),
+    }
+}
+
+/// Names of the scenarios under `dir/scenarios`, sorted.
+pub fn list_scenarios(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir.join(SCENARIOS_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+fn unknown_scenario(dir: &Path, name: &str) -> AssetError {
+    let available = list_scenarios(dir);
+    AssetError {
+        file: dir.join(SCENARIOS_DIR).join(name),
+        line: None,
+        column: None,
+        entry: None,
+        message: if available.is_empty() {
+            format!("unknown scenario \"{name}\": no scenarios found")
+        } else {
+            format!(
+                "unknown scenario \"{name}\" (available: {})",
+                available.join(", ")
+            )
+        },
+    }
+}
+
+fn is_scenario_name(name: &str) -> bool {
+    components::ids::is_valid_id(name)
+}
+
+/// Loads and validates the rules files and the scenario `scenario`.
+pub fn load(dir: &Path, scenario: &str) -> Result<GameData, AssetErrors> {
+    let mut errors = Vec::new();
+    let scenario_dir = dir.join(SCENARIOS_DIR).join(scenario);
+    if !is_scenario_name(scenario) || !scenario_dir.is_dir() {
+        return Err(AssetErrors(vec![unknown_scenario(dir, scenario)]));
+    }
+    let rules = load_rules(dir, &mut errors);
+    let files = load_scenario(&scenario_dir, &mut errors);
+    validate::rules(&rules, &mut errors);
+    validate::scenario(&files, &rules, &mut errors);
+    if !errors.is_empty() {
+        return Err(AssetErrors(errors));
+    }
+    Ok(assemble(dir, scenario, &rules, files))
+}
+
+/// Builds [`GameData`] from files that parsed and validated without error.
+fn assemble(dir: &Path, scenario: &str, rules: &Rules, files: ScenarioFiles) -> GameData {
+    let (Some(troops), Some(positions), Some(commands), Some(balance)) = (
+        &rules.troops,
+        &rules.positions,
+        &rules.commands,
+        &rules.balance,
+    ) else {
+        unreachable!("a missing rules file is reported as an error");
+    };
+    let (Some(meta), Some(nations), Some(cities), Some(roads), Some(generals)) = (
+        files.meta,
+        files.nations,
+        files.cities,
+        files.roads,
+        files.generals,
+    ) else {
+        unreachable!("a missing scenario file is reported as an error");
+    };
+    let data_hash = hash_sources(
+        dir,
+        [
+            &troops.source,
+            &positions.source,
+            &commands.source,
+            &balance.source,
+            &meta.source,
+            &nations.source,
+            &cities.source,
+            &roads.source,
+            &generals.source,
+        ],
+    );
+    GameData {
+        troops: troops.value.clone(),
+        positions: positions.value.clone(),
+        commands: commands.value.clone(),
+        balance: balance.value.clone(),
+        scenario: Scenario {
+            id: scenario.to_string(),
+            meta: meta.value,
+            nations: nations.value,
+            cities: cities.value,
+            roads: roads.value,
+            generals: generals.value,
+        },
+        data_hash,
+    }
+}
+
+/// What `check` found valid: every scenario, built on the rules files.
+#[derive(Clone, Debug)]
+pub struct CheckReport {
+    pub scenarios: Vec<GameData>,
+}
+
+/// Validates the rules files and every scenario.
+pub fn check(dir: &Path) -> Result<CheckReport, AssetErrors> {
+    let names = list_scenarios(dir);
+    if names.is_empty() {
+        return Err(AssetErrors(vec![AssetError {
+            file: dir.join(SCENARIOS_DIR),
+            line: None,
+            column: None,
+            entry: None,
+            message: "no scenarios found".into(),
+        }]));
+    }
+    let mut errors = Vec::new();
+    let rules = load_rules(dir, &mut errors);
+    validate::rules(&rules, &mut errors);
+    let mut valid = Vec::new();
+    for name in names {
+        if !is_scenario_name(&name) {
+            errors.push(AssetError {
+                file: dir.join(SCENARIOS_DIR).join(&name),
+                line: None,
+                column: None,
+                entry: None,
+                message: "a scenario's directory name must be an id ([a-z0-9_-], 1-48 characters)"
+                    .into(),
+            });
+            continue;
+        }
+        let files = load_scenario(&dir.join(SCENARIOS_DIR).join(&name), &mut errors);
+        validate::scenario(&files, &rules, &mut errors);
+        valid.push((name, files));
+    }
+    if !errors.is_empty() {
+        return Err(AssetErrors(errors));
+    }
+    let scenarios = valid
+        .into_iter()
+        .map(|(name, files)| assemble(dir, &name, &rules, files))
+        .collect();
+    Ok(CheckReport { scenarios })
+}
+
+fn hash_sources<'a>(dir: &Path, sources: impl IntoIterator<Item = &'a Source>) -> String {
+    let mut hasher = Sha256::new();
+    for source in sources {
+        let relative = source.path.strip_prefix(dir).unwrap_or(&source.path);
+        let name = relative.to_string_lossy().replace('\\', "/");
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update((source.text.len() as u64).to_le_bytes());
+        hasher.update(source.text.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

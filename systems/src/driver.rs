@@ -1,0 +1,293 @@
+//! The driver: runs the World's schedules at their fixed rates from the server's own
+//! measurement of real time (SPEC 2.1), not from an engine clock that drops large deltas.
+//!
+//! Real time owes the game clock `speed` game seconds per real second, counted exactly in
+//! integers from the driver's start (speed to a thousandth), so no rounding accumulates. Each
+//! strategy tick pays at most one tick's worth of that debt, so after a stall the world catches up in
+//! bounded steps, tick after tick, as fast as the CPU allows, with intake ticks and publishes
+//! interleaved. Tick durations and overruns are measured and counted; a pass never sleeps —
+//! [`Driver::run`] waits between passes, and wakes at once on shutdown.
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use bevy_ecs::{schedule::ScheduleLabel, world::World};
+use components::time::GameClock;
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use metrics::{counter, gauge, histogram};
+use tracing::warn;
+
+use crate::schedule::{ClockStep, Intake, Publish, Strategy};
+
+/// A source of monotonic real time.
+pub trait RealClock: Send + 'static {
+    /// Time since an arbitrary fixed origin.
+    fn now(&self) -> Duration;
+}
+
+/// The machine's monotonic clock.
+#[derive(Clone, Debug)]
+pub struct MonotonicClock {
+    origin: Instant,
+}
+
+impl MonotonicClock {
+    pub fn new() -> Self {
+        MonotonicClock {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Default for MonotonicClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RealClock for MonotonicClock {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+}
+
+/// A clock that moves only when told to, for tests and headless runs. Clones share the time.
+#[derive(Clone, Debug, Default)]
+pub struct ManualClock {
+    nanos: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.nanos.fetch_add(by.as_nanos() as u64, Ordering::SeqCst);
+    }
+}
+
+impl RealClock for ManualClock {
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
+    }
+}
+
+/// Rates of the schedules and the game speed (SPEC 9 configuration).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TickRates {
+    pub intake_hz: f64,
+    pub strategy_hz: f64,
+    /// Game seconds per real second.
+    pub speed: f64,
+    /// Strategy ticks run back to back in one pass while catching up, before intake and
+    /// publishing get their turn.
+    pub max_catchup_ticks: u32,
+}
+
+impl Default for TickRates {
+    fn default() -> Self {
+        TickRates {
+            intake_hz: 20.0,
+            strategy_hz: 1.0,
+            speed: 24.0,
+            max_catchup_ticks: 64,
+        }
+    }
+}
+
+/// What one pass of the driver did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Pass {
+    pub intake_ticks: u32,
+    pub strategy_ticks: u32,
+    /// Real time at which the next tick is due; at or before now while catching up.
+    pub next_due: Duration,
+    /// How far the strategy schedule is behind its due time.
+    pub lag: Duration,
+    /// Schedule runs of this pass that took longer than their budget.
+    pub overruns: u32,
+}
+
+/// How long after logging an overrun of a schedule the next one is only counted.
+const OVERRUN_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Real time over which the effective speed is measured.
+const SPEED_WINDOW: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Intake = 0,
+    Strategy = 1,
+    Publish = 2,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Intake => "intake",
+            Kind::Strategy => "strategy",
+            Kind::Publish => "publish",
+        }
+    }
+}
+
+pub struct Driver<C: RealClock> {
+    clock: C,
+    /// Game milliseconds per real second.
+    speed_milli: u128,
+    /// Real time at which the driver started; game time is owed from then.
+    origin: Duration,
+    /// Game seconds strategy ticks have applied since the driver started.
+    given: i64,
+    intake_period: Duration,
+    strategy_period: Duration,
+    /// Largest clock step of one strategy tick, in game seconds.
+    max_step: i64,
+    max_catchup_ticks: u32,
+    next_intake: Duration,
+    next_strategy: Duration,
+    /// (real time, game seconds) after recent strategy ticks, for the effective speed.
+    samples: VecDeque<(Duration, i64)>,
+    /// When each schedule's overrun was last logged.
+    last_overrun_log: [Option<Instant>; 3],
+}
+
+impl<C: RealClock> Driver<C> {
+    /// A driver whose first intake tick is due now and first strategy tick one period later.
+    pub fn new(clock: C, rates: &TickRates) -> Self {
+        let now = clock.now();
+        let intake_period = Duration::from_secs_f64(1.0 / rates.intake_hz);
+        let strategy_period = Duration::from_secs_f64(1.0 / rates.strategy_hz);
+        for kind in [Kind::Intake, Kind::Strategy, Kind::Publish] {
+            counter!("tianxia_tick_overruns_total", "schedule" => kind.name()).increment(0);
+        }
+        gauge!("tianxia_game_clock_lag_seconds").set(0.0);
+        Driver {
+            clock,
+            speed_milli: (rates.speed * 1_000.0).round().max(1.0) as u128,
+            origin: now,
+            given: 0,
+            intake_period,
+            strategy_period,
+            max_step: ((rates.speed / rates.strategy_hz).ceil() as i64).max(1),
+            max_catchup_ticks: rates.max_catchup_ticks.max(1),
+            next_intake: now,
+            next_strategy: now + strategy_period,
+            samples: VecDeque::new(),
+            last_overrun_log: [None; 3],
+        }
+    }
+
+    /// The largest number of game seconds one strategy tick advances the clock by.
+    pub fn max_step(&self) -> i64 {
+        self.max_step
+    }
+
+    /// Runs the ticks due now: one intake tick if due, strategy ticks up to the catch-up
+    /// bound, then publishes if anything ran.
+    pub fn pump(&mut self, world: &mut World) -> Pass {
+        let now = self.clock.now();
+        let due = (now.saturating_sub(self.origin).as_nanos() * self.speed_milli
+            / 1_000_000_000_000) as i64;
+        let mut pass = Pass::default();
+
+        if now >= self.next_intake {
+            pass.overruns += self.run_timed(world, Intake, Kind::Intake, self.intake_period);
+            pass.intake_ticks = 1;
+            self.next_intake += self.intake_period;
+            if self.next_intake <= now {
+                // Missed intake ticks are not made up: intake has no game time of its own.
+                self.next_intake = now + self.intake_period;
+            }
+        }
+        while now >= self.next_strategy && pass.strategy_ticks < self.max_catchup_ticks {
+            let step = (due - self.given).clamp(0, self.max_step);
+            self.given += step;
+            world.insert_resource(ClockStep(step));
+            pass.overruns += self.run_timed(world, Strategy, Kind::Strategy, self.strategy_period);
+            self.next_strategy += self.strategy_period;
+            pass.strategy_ticks += 1;
+        }
+        if pass.strategy_ticks > 0 {
+            self.measure_speed(world, now);
+        }
+        if pass.intake_ticks + pass.strategy_ticks > 0 {
+            pass.overruns += self.run_timed(world, Publish, Kind::Publish, self.intake_period);
+        }
+
+        pass.lag = now.saturating_sub(self.next_strategy);
+        gauge!("tianxia_game_clock_lag_seconds").set(pass.lag.as_secs_f64());
+        pass.next_due = self.next_intake.min(self.next_strategy);
+        pass
+    }
+
+    /// Runs passes until `shutdown` receives or disconnects, waiting between them.
+    pub fn run(&mut self, world: &mut World, shutdown: &Receiver<()>) {
+        loop {
+            let pass = self.pump(world);
+            let wait = pass.next_due.saturating_sub(self.clock.now());
+            let stop = if wait.is_zero() {
+                !matches!(shutdown.try_recv(), Err(TryRecvError::Empty))
+            } else {
+                !matches!(shutdown.recv_timeout(wait), Err(RecvTimeoutError::Timeout))
+            };
+            if stop {
+                return;
+            }
+        }
+    }
+
+    /// Runs one schedule; returns 1 if it overran its budget, else 0.
+    fn run_timed(
+        &mut self,
+        world: &mut World,
+        label: impl ScheduleLabel,
+        kind: Kind,
+        budget: Duration,
+    ) -> u32 {
+        let started = Instant::now();
+        world.run_schedule(label);
+        let took = started.elapsed();
+        histogram!("tianxia_tick_duration_seconds", "schedule" => kind.name())
+            .record(took.as_secs_f64());
+        if took <= budget {
+            return 0;
+        }
+        counter!("tianxia_tick_overruns_total", "schedule" => kind.name()).increment(1);
+        let last = &mut self.last_overrun_log[kind as usize];
+        if last.is_none_or(|t| t.elapsed() >= OVERRUN_LOG_INTERVAL) {
+            *last = Some(Instant::now());
+            warn!(
+                schedule = kind.name(),
+                took_ms = took.as_secs_f64() * 1e3,
+                budget_ms = budget.as_secs_f64() * 1e3,
+                "tick overran its budget (further overruns of this schedule are counted, logged at most every 10 s)"
+            );
+        }
+        1
+    }
+
+    fn measure_speed(&mut self, world: &mut World, now: Duration) {
+        let mut clock = world.resource_mut::<GameClock>();
+        self.samples.push_back((now, clock.game_seconds));
+        while self
+            .samples
+            .front()
+            .is_some_and(|(t, _)| now.saturating_sub(*t) > SPEED_WINDOW)
+        {
+            self.samples.pop_front();
+        }
+        if let (Some((t0, g0)), Some((t1, g1))) = (self.samples.front(), self.samples.back()) {
+            let real = t1.saturating_sub(*t0).as_secs_f64();
+            if real > 0.0 {
+                clock.effective_speed = (g1 - g0) as f64 / real;
+            }
+        }
+    }
+}

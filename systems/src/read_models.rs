@@ -1,0 +1,286 @@
+//! Publishing read models (SPEC 5, "read consistency"): after each pass of ticks the World
+//! turns what changed into immutable views and swaps a new [`ReadModels`] into the shared
+//! handle. Only changed entities are rebuilt; the persistent maps share the rest with the
+//! previous snapshot, and readers holding an old snapshot are never disturbed.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+};
+
+use bevy_app::{App, Plugin};
+use bevy_ecs::prelude::*;
+use components::{
+    data::PositionsFile,
+    events::DomainEvent,
+    read_model::{
+        CityView, GeneralView, NationView, PositionView, ReadHandle, ReadModels, WorldSummary,
+    },
+    time::GameClock,
+    world::{City, General, Nation, NationStatus, WorldInfo},
+};
+use imbl::{OrdMap, Vector};
+
+use crate::{assets::Data, event_log::Outbox, schedule::Publish};
+
+/// Publishes read models into `handle`, keeping the last `event_window` events.
+pub struct ReadModelPlugin {
+    pub handle: ReadHandle,
+    pub event_window: usize,
+}
+
+impl Plugin for ReadModelPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(ReadPublisher::new(self.handle.clone(), self.event_window))
+            .add_systems(Publish, publish_read_models);
+    }
+}
+
+#[derive(Default)]
+struct Members {
+    cities: BTreeSet<String>,
+    generals: BTreeSet<String>,
+}
+
+/// The read side's view of the World, kept between publishes.
+#[derive(Resource)]
+pub struct ReadPublisher {
+    handle: ReadHandle,
+    nations: OrdMap<String, Arc<NationView>>,
+    cities: OrdMap<String, Arc<CityView>>,
+    generals: OrdMap<String, Arc<GeneralView>>,
+    events: Vector<Arc<DomainEvent>>,
+    /// Cities and generals of each nation, kept up to date from ownership changes.
+    members: HashMap<String, Members>,
+    /// Most recent events kept for `GET /api/events`.
+    event_window: usize,
+}
+
+impl ReadPublisher {
+    pub fn new(handle: ReadHandle, event_window: usize) -> Self {
+        ReadPublisher {
+            handle,
+            nations: OrdMap::new(),
+            cities: OrdMap::new(),
+            generals: OrdMap::new(),
+            events: Vector::new(),
+            members: HashMap::new(),
+            event_window: event_window.max(1),
+        }
+    }
+
+    /// Moves `id` from `old`'s members to `new`'s, marking both nations for rebuilding.
+    fn move_member(
+        &mut self,
+        id: &str,
+        old: Option<&String>,
+        new: Option<&String>,
+        pick: fn(&mut Members) -> &mut BTreeSet<String>,
+        dirty: &mut BTreeSet<String>,
+    ) {
+        if old == new {
+            return;
+        }
+        if let Some(old) = old {
+            pick(self.members.entry(old.clone()).or_default()).remove(id);
+            dirty.insert(old.clone());
+        }
+        if let Some(new) = new {
+            pick(self.members.entry(new.clone()).or_default()).insert(id.to_string());
+            dirty.insert(new.clone());
+        }
+    }
+}
+
+/// A view carrying a version that increases each time it changes.
+trait Versioned: PartialEq {
+    fn version(&self) -> u64;
+    fn set_version(&mut self, version: u64);
+}
+
+macro_rules! versioned {
+    ($($view:ty),*) => {$(
+        impl Versioned for $view {
+            fn version(&self) -> u64 {
+                self.version
+            }
+            fn set_version(&mut self, version: u64) {
+                self.version = version;
+            }
+        }
+    )*};
+}
+versioned!(NationView, CityView, GeneralView);
+
+/// `view` with the version after `old`'s, or `None` if nothing but the version differs.
+fn next_version<T: Versioned>(old: Option<&Arc<T>>, mut view: T) -> Option<Arc<T>> {
+    let previous = old.map_or(0, |o| o.version());
+    view.set_version(previous);
+    if old.is_some_and(|o| **o == view) {
+        return None;
+    }
+    view.set_version(previous + 1);
+    Some(Arc::new(view))
+}
+
+fn city_view(city: &City) -> CityView {
+    CityView {
+        id: city.id.clone(),
+        name: city.name.clone(),
+        x: city.x,
+        y: city.y,
+        nation: city.owner.clone(),
+        population: city.population,
+        agriculture: city.agriculture,
+        commerce: city.commerce,
+        defense: city.defense,
+        walls: city.walls,
+        gold: city.gold,
+        rice: city.rice,
+        garrison: city.garrison,
+        neighbors: city.neighbors.clone(),
+        version: 0,
+    }
+}
+
+fn general_view(general: &General, positions: &PositionsFile) -> GeneralView {
+    GeneralView {
+        id: general.id.clone(),
+        name: general.name.clone(),
+        owner: general.owner.clone(),
+        nation: general.nation.clone(),
+        city: general.city.clone(),
+        status: general.status,
+        leadership: general.stats.leadership,
+        strength: general.stats.strength,
+        intelligence: general.stats.intelligence,
+        politics: general.stats.politics,
+        charm: general.stats.charm,
+        troops: general.troops,
+        troop_type: general.troop_type,
+        training: general.training,
+        morale: general.morale,
+        pcp: general.pcp.points(),
+        pcp_max: general.pcp_max.points(),
+        mcp: general.mcp.points(),
+        mcp_max: general.mcp_max.points(),
+        position: general.position.as_ref().map(|p| {
+            let card = positions.get(p.kind);
+            PositionView {
+                name: p.kind.name().to_string(),
+                level: card.level as u8,
+                cp_multiplier: card.cp_multiplier,
+                city: p.city.clone(),
+            }
+        }),
+        order: None,
+        march: None,
+        protected: false,
+        ai_delegate: false,
+        version: 0,
+    }
+}
+
+fn nation_view(nation: &Nation, members: Option<&Members>) -> NationView {
+    NationView {
+        id: nation.id.clone(),
+        name: nation.name.clone(),
+        color: nation.color.clone(),
+        status: nation.status,
+        ruler: nation.ruler.clone(),
+        capital: nation.capital.clone(),
+        gold: nation.gold,
+        rice: nation.rice,
+        tax_rate: nation.tax_rate,
+        relations: nation.relations.clone(),
+        city_ids: members.map_or_else(Vec::new, |m| m.cities.iter().cloned().collect()),
+        general_ids: members.map_or_else(Vec::new, |m| m.generals.iter().cloned().collect()),
+        version: 0,
+    }
+}
+
+/// Rebuilds the views of what changed and swaps the new snapshot in.
+#[allow(clippy::too_many_arguments)]
+pub fn publish_read_models(
+    mut publisher: ResMut<ReadPublisher>,
+    mut outbox: ResMut<Outbox>,
+    clock: Res<GameClock>,
+    info: Res<WorldInfo>,
+    data: Res<Data>,
+    nations: Query<Ref<Nation>>,
+    cities: Query<Ref<City>>,
+    generals: Query<Ref<General>>,
+) {
+    let publisher = &mut *publisher;
+    let mut dirty = BTreeSet::new();
+
+    for city in cities.iter().filter(|c| c.is_changed()) {
+        let old = publisher.cities.get(&city.id).cloned();
+        if let Some(view) = next_version(old.as_ref(), city_view(&city)) {
+            let old_owner = old.and_then(|o| o.nation.clone());
+            publisher.move_member(
+                &city.id,
+                old_owner.as_ref(),
+                view.nation.as_ref(),
+                |m| &mut m.cities,
+                &mut dirty,
+            );
+            publisher.cities.insert(city.id.clone(), view);
+        }
+    }
+    for general in generals.iter().filter(|g| g.is_changed()) {
+        let old = publisher.generals.get(&general.id).cloned();
+        let view = general_view(&general, &data.positions);
+        if let Some(view) = next_version(old.as_ref(), view) {
+            let old_nation = old.and_then(|o| o.nation.clone());
+            publisher.move_member(
+                &general.id,
+                old_nation.as_ref(),
+                view.nation.as_ref(),
+                |m| &mut m.generals,
+                &mut dirty,
+            );
+            publisher.generals.insert(general.id.clone(), view);
+        }
+    }
+    let mut active_nations = 0;
+    for nation in &nations {
+        active_nations += usize::from(nation.status == NationStatus::Active);
+        if nation.is_changed() || dirty.contains(&nation.id) {
+            let old = publisher.nations.get(&nation.id).cloned();
+            let view = nation_view(&nation, publisher.members.get(&nation.id));
+            if let Some(view) = next_version(old.as_ref(), view) {
+                publisher.nations.insert(nation.id.clone(), view);
+            }
+        }
+    }
+
+    for event in outbox.take() {
+        publisher.events.push_back(Arc::new(event));
+    }
+    while publisher.events.len() > publisher.event_window {
+        publisher.events.pop_front();
+    }
+
+    let world = WorldSummary {
+        world: info.name.clone(),
+        scenario: info.scenario.clone(),
+        data_hash: info.data_hash.clone(),
+        game_seconds: clock.game_seconds,
+        game_date: clock.date(),
+        speed: clock.speed,
+        effective_speed: clock.effective_speed,
+        tick: clock.tick,
+        nations: active_nations,
+        cities: publisher.cities.len(),
+        generals: publisher.generals.len(),
+        battles_active: 0,
+    };
+    publisher.handle.store(Some(Arc::new(ReadModels {
+        world: Arc::new(world),
+        nations: publisher.nations.clone(),
+        cities: publisher.cities.clone(),
+        generals: publisher.generals.clone(),
+        events: publisher.events.clone(),
+    })));
+}

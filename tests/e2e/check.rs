@@ -1,0 +1,251 @@
+//! `tianxia check` as a designer uses it: each kind of mistake in a copy of the designer data
+//! is reported with its exact file and line (or entry) and exit status 1; every error is
+//! listed, not only the first.
+
+use std::{fs, process::Output};
+
+use crate::support::{assets, copy_dir, run};
+
+/// A copy of the shipped designer data that a test may break.
+struct Assets {
+    dir: tempfile::TempDir,
+}
+
+impl Assets {
+    fn copy() -> Assets {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&assets(), dir.path());
+        Assets { dir }
+    }
+
+    fn path(&self, file: &str) -> std::path::PathBuf {
+        self.dir.path().join(file)
+    }
+
+    /// Replaces the first `from` in `file` by `to`; returns the file's new text.
+    fn edit(&self, file: &str, from: &str, to: &str) -> String {
+        let path = self.path(file);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} does not contain {from:?}");
+        let text = text.replacen(from, to, 1);
+        fs::write(&path, &text).unwrap();
+        text
+    }
+
+    fn check(&self) -> Output {
+        run(
+            &["check", "--assets", self.dir.path().to_str().unwrap()],
+            &[],
+        )
+    }
+
+    /// `path:` as errors print it.
+    fn shown(&self, file: &str) -> String {
+        self.path(file).display().to_string()
+    }
+}
+
+/// 1-based line of the `[[...]]` header of the entry that contains `needle`.
+fn entry_line(text: &str, needle: &str) -> usize {
+    let at = text.find(needle).unwrap_or_else(|| panic!("no {needle:?}"));
+    text[..at]
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("[["))
+        .last()
+        .unwrap()
+        .0
+        + 1
+}
+
+fn errors(output: &Output) -> Vec<String> {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<String> = stderr.lines().map(str::to_owned).collect();
+    let (summary, errors) = lines.split_last().expect("a summary line");
+    assert!(summary.ends_with("in the designer data"), "{stderr}");
+    assert_eq!(
+        summary.split(' ').next().unwrap(),
+        errors.len().to_string(),
+        "{stderr}"
+    );
+    errors.to_vec()
+}
+
+#[test]
+fn the_shipped_designer_data_is_valid() {
+    let output = run(&["check", "--assets", assets().to_str().unwrap()], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("scenario 190:") && stdout.contains("scenario tiny:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("all designer data is valid"), "{stdout}");
+}
+
+#[test]
+fn a_syntax_error_names_file_line_and_column() {
+    let assets = Assets::copy();
+    let file = "scenarios/tiny/cities.toml";
+    let text = assets.edit(file, "population = 80000\n", "population = 80 000\n");
+    let line = text
+        .lines()
+        .position(|l| l == "population = 80 000")
+        .unwrap()
+        + 1;
+    let output = assets.check();
+    assert_eq!(output.status.code(), Some(1));
+    let errors = errors(&output);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let prefix = format!("{}:{line}:14: syntax error: ", assets.shown(file));
+    assert!(
+        errors[0].starts_with(&prefix),
+        "{:?} does not start with {prefix:?}",
+        errors[0]
+    );
+}
+
+/// Each kind of semantic error, alone in an otherwise valid copy: (file, from, to, the entry
+/// whose header line is reported or `None` for a whole-file error, expected message after
+/// `file:line:column: `).
+fn semantic_cases() -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+)> {
+    vec![
+        (
+            "scenarios/tiny/roads.toml",
+            "to = \"hill_fort\"",
+            "to = \"nowhere\"",
+            Some("to = \"nowhere\""),
+            "road north_gate-nowhere: unknown city \"nowhere\"",
+        ),
+        (
+            "scenarios/tiny/cities.toml",
+            "[[city]]\nid = \"river_town\"",
+            "[[city]]\nid = \"crossroads\"\nname = \"Crossroads Again\"\nx = 1.0\ny = 1.0\npopulation = 1\nagriculture = 1\ncommerce = 1\ndefense = 1\nwalls = 0\ngold = 0\nrice = 0\ngarrison = 0\n\n[[city]]\nid = \"river_town\"",
+            Some("name = \"Crossroads Again\""),
+            "city \"crossroads\": duplicate id \"crossroads\"",
+        ),
+        (
+            "scenarios/tiny/generals.toml",
+            "leadership = 80\n",
+            "leadership = 140\n",
+            Some("leadership = 140"),
+            "general \"bei_wang\": leadership 140 is outside 1–100",
+        ),
+        (
+            "scenarios/tiny/generals.toml",
+            "city = \"crossroads\"",
+            "city = \"atlantis\"",
+            Some("city = \"atlantis\""),
+            "general \"you_xia\": city \"atlantis\" does not exist",
+        ),
+        (
+            "scenarios/tiny/nations.toml",
+            "capital = \"east_port\"",
+            "capital = \"hill_fort\"",
+            Some("capital = \"hill_fort\""),
+            "nation \"east\": capital \"hill_fort\" is not owned by this nation (owner: north)",
+        ),
+        (
+            "scenarios/tiny/roads.toml",
+            "[[road]]\nfrom = \"crossroads\"\nto = \"river_town\"\ndistance = 150\n",
+            "",
+            None,
+            "the road graph is disconnected: 1 city cannot be reached from \"north_gate\": river_town",
+        ),
+    ]
+}
+
+fn expected(assets: &Assets, file: &str, text: &str, entry: Option<&str>, message: &str) -> String {
+    match entry {
+        Some(needle) => format!(
+            "{}:{}:1: {message}",
+            assets.shown(file),
+            entry_line(text, needle)
+        ),
+        None => format!("{}: {message}", assets.shown(file)),
+    }
+}
+
+#[test]
+fn each_kind_of_semantic_error_names_file_and_entry() {
+    for (file, from, to, entry, message) in semantic_cases() {
+        let assets = Assets::copy();
+        if entry.is_none() {
+            // Cut the second road to river_town too, so the city is unreachable.
+            assets.edit(
+                file,
+                "[[road]]\nfrom = \"east_port\"\nto = \"river_town\"\ndistance = 120\n",
+                "",
+            );
+        }
+        let text = assets.edit(file, from, to);
+        let output = assets.check();
+        assert_eq!(output.status.code(), Some(1), "{message}");
+        assert_eq!(
+            errors(&output),
+            vec![expected(&assets, file, &text, entry, message)]
+        );
+    }
+}
+
+#[test]
+fn every_error_is_listed_at_once() {
+    let assets = Assets::copy();
+    let mut wanted = Vec::new();
+    for (file, from, to, entry, message) in semantic_cases().into_iter().filter(|c| c.3.is_some()) {
+        assets.edit(file, from, to);
+        wanted.push((file, entry, message));
+    }
+    assets.edit("balance.toml", "harvest_month = 7", "harvest_month = 13");
+    let output = assets.check();
+    assert_eq!(output.status.code(), Some(1));
+    let listed = errors(&output);
+    for (file, entry, message) in wanted {
+        let text = fs::read_to_string(assets.path(file)).unwrap();
+        let line = expected(&assets, file, &text, entry, message);
+        assert!(listed.contains(&line), "{line:?} not in {listed:#?}");
+    }
+    let balance = format!(
+        "{}: [economy] harvest_month: 13 is outside 1–12",
+        assets.shown("balance.toml")
+    );
+    assert!(listed.contains(&balance), "{listed:#?}");
+}
+
+#[test]
+fn schema_prints_a_json_schema_per_file_kind() {
+    let output = run(&["schema"], &[]);
+    assert!(output.status.success());
+    let all: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for kind in [
+        "troops",
+        "positions",
+        "commands",
+        "balance",
+        "scenario",
+        "nations",
+        "cities",
+        "roads",
+        "generals",
+    ] {
+        assert!(all[kind]["$schema"].is_string(), "no schema for {kind}");
+    }
+    let generals = run(&["schema", "generals"], &[]);
+    let generals: serde_json::Value = serde_json::from_slice(&generals.stdout).unwrap();
+    assert_eq!(
+        generals["$defs"]["GeneralDef"]["additionalProperties"],
+        false
+    );
+    let unknown = run(&["schema", "dragons"], &[]);
+    assert_eq!(unknown.status.code(), Some(2));
+}

@@ -1,0 +1,150 @@
+//! Configuration as an operator meets it (SPEC 9): precedence of command line, environment,
+//! config file and defaults; refusals with exit status 2; readiness of configured backends.
+
+use std::fs;
+
+use crate::support::{Mongo, Server, free_port, redis_url, run, wait_for};
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn bad_configuration_is_refused_with_status_2_and_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let serve = |extra: &[&str], envs: &[(&str, &str)]| {
+        let mut args = vec!["serve", "--bind", "127.0.0.1:0", "--data-dir", data];
+        args.extend_from_slice(extra);
+        run(&args, envs)
+    };
+
+    let redis_only = serve(&[], &[("REDIS_URL", "redis://127.0.0.1:6379")]);
+    assert_eq!(redis_only.status.code(), Some(2));
+    assert!(
+        stderr(&redis_only).contains("MONGODB_URI"),
+        "{}",
+        stderr(&redis_only)
+    );
+
+    for (args, needle) in [
+        (vec!["--speed", "0"], "speed must be above 0"),
+        (vec!["--speed=-3"], "speed must be above 0"),
+        (vec!["--strategy-hz", "0"], "strategy_hz must be above 0"),
+        (vec!["--world", "Not A Name"], "world: \"Not A Name\""),
+        (vec!["--event-window", "0"], "event_window"),
+    ] {
+        let output = serve(&args, &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(needle),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+
+    let config = dir.path().join("bad.toml");
+    fs::write(&config, "speed = 24\nsped = 48\n").unwrap();
+    let output = serve(&["--config", config.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("config file {}:2", config.display())),
+        "{message}"
+    );
+    assert!(message.contains("sped"), "{message}");
+
+    let unknown = serve(&["--scenario", "no_such_scenario"], &[]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("unknown scenario \"no_such_scenario\""),
+        "{}",
+        stderr(&unknown)
+    );
+
+    // An address that does not parse is a usage error too.
+    let output = serve(&["--bind", "not-an-address"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn command_line_beats_config_file_beats_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tianxia.toml");
+    fs::write(
+        &config,
+        "world = \"from-file\"\nscenario = \"tiny\"\nspeed = 100.0\nstrategy_hz = 4.0\n",
+    )
+    .unwrap();
+    let server = Server::start_in(
+        dir,
+        &["--config", config.to_str().unwrap(), "--speed", "4800"],
+        &[],
+    );
+    server.wait_ready();
+    let world = server.get("/api/world").json;
+    assert_eq!(world["speed"], 4800.0, "{world}");
+    assert_eq!(world["world"], "from-file");
+    assert_eq!(world["scenario"], "tiny");
+    assert_eq!(
+        server.get("/api/events").json[0]["aggregate"],
+        "world:from-file"
+    );
+    // At 4 strategy ticks per second, each tick advances 1200 game seconds.
+    let ticks = wait_for("a few strategy ticks", || {
+        let world = server.get("/api/world").json;
+        (world["tick"].as_i64().unwrap() >= 4).then_some(world)
+    });
+    assert_eq!(ticks["game_seconds"].as_i64().unwrap() % 1200, 0, "{ticks}");
+}
+
+#[test]
+fn readiness_follows_the_configured_backends() {
+    let redis = redis_url();
+    let mongo = Mongo::start();
+    let dead = format!("mongodb://127.0.0.1:{}/tianxia_test", free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tianxia.toml");
+    fs::write(
+        &config,
+        "redis_url = \"redis://127.0.0.1:1\"\nscenario = \"tiny\"\n",
+    )
+    .unwrap();
+
+    // Environment beats the config file (REDIS_URL), the command line beats the environment
+    // (MONGODB_URI): both backends configured this way are reachable.
+    let server = Server::start_in(
+        dir,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--mongodb-uri",
+            &mongo.uri,
+        ],
+        &[("REDIS_URL", &redis), ("MONGODB_URI", &dead)],
+    );
+    let ready = server.wait_ready();
+    let backends = ready["backends"].as_array().unwrap();
+    assert_eq!(backends.len(), 2, "{ready}");
+    assert!(backends.iter().all(|b| b["ok"] == true), "{ready}");
+
+    // An unreachable MongoDB makes the server unready, with the reason, while reads go on.
+    let unready = Server::start(&["--scenario", "tiny", "--mongodb-uri", &dead]);
+    let reply = wait_for("/ready to report MongoDB unreachable", || {
+        let reply = unready.get("/ready");
+        let reasons = reply.json["reasons"].to_string();
+        (reasons.contains("mongodb is unreachable") && !reasons.contains("not checked yet"))
+            .then_some(reply)
+    });
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.json["status"], "not_ready");
+    assert_eq!(reply.json["world_loaded"], true);
+    assert_eq!(unready.get("/api/world").status, 200);
+    assert_eq!(unready.get("/health").status, 200);
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests of tianxia, in one test binary: they start the real `tianxia` binary, or
+//! build the real app, and use it as a client, designer or operator would.
+//!
+//! Services: tests that need MongoDB start their own MongoDB wire-protocol server
+//! (`nx-27017`, installed by `scripts/test.sh`); tests that need Redis use the one at
+//! `TIANXIA_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`). A test that cannot reach a
+//! service fails and says how to provide it.
+
+mod check;
+mod clock;
+mod config;
+mod serve;
+mod support;

@@ -1,0 +1,226 @@
+//! `tianxia serve` as a client and an operator see it: the 190 world running in real time at
+//! the configured speed, the read API, metrics, the data-directory lock and graceful shutdown.
+
+use std::time::{Duration, Instant};
+
+use components::time::GameDate;
+use serde_json::Value;
+
+use crate::support::{Server, run, wait_for};
+
+fn game_seconds(world: &Value) -> i64 {
+    world["game_seconds"]
+        .as_i64()
+        .expect("game_seconds is an integer")
+}
+
+#[test]
+fn the_world_runs_at_the_configured_speed_and_serves_the_190_scenario() {
+    let mut server = Server::start(&["--speed", "2400"]);
+    let ready = server.wait_ready();
+    assert_eq!(ready["status"], "ready");
+
+    // The game clock follows real time at 2400 game seconds per real second.
+    let first = server.get("/api/world").json;
+    let started = Instant::now();
+    wait_for("5 real seconds to pass", || {
+        (started.elapsed() >= Duration::from_secs(5)).then_some(())
+    });
+    let second = server.get("/api/world").json;
+    let elapsed = started.elapsed().as_secs_f64();
+    let advanced = (game_seconds(&second) - game_seconds(&first)) as f64;
+    let expected = 2400.0 * elapsed;
+    assert!(
+        advanced >= 0.5 * expected && advanced <= 1.5 * expected + 2400.0,
+        "game clock advanced {advanced} game seconds in {elapsed:.2} real seconds at speed 2400"
+    );
+    assert_eq!(second["speed"], 2400.0);
+    assert_eq!(second["world"], "main");
+    assert_eq!(second["scenario"], "190");
+    let start = GameDate {
+        year: 190,
+        month: 1,
+        day: 1,
+        hour: 0,
+    };
+    let date: GameDate = serde_json::from_value(second["game_date"].clone()).unwrap();
+    assert_eq!(date, start.after(game_seconds(&second)));
+    assert!(second["tick"].as_u64().unwrap() >= 3, "{second}");
+
+    // The scenario: 40+ cities, 100+ generals, 8+ nations, consistent with the summary.
+    let cities = server.get("/api/cities").json;
+    let generals = server.get("/api/generals").json;
+    let nations = server.get("/api/nations").json;
+    assert!(
+        cities.as_array().unwrap().len() >= 40,
+        "{} cities",
+        cities.as_array().unwrap().len()
+    );
+    assert!(generals.as_array().unwrap().len() >= 100);
+    assert!(nations.as_array().unwrap().len() >= 8);
+    assert_eq!(second["cities"], cities.as_array().unwrap().len());
+    assert_eq!(second["generals"], generals.as_array().unwrap().len());
+    assert_eq!(second["nations"], nations.as_array().unwrap().len());
+
+    let luoyang = server.get("/api/cities/luoyang");
+    assert_eq!(luoyang.status, 200);
+    assert_eq!(luoyang.json["nation"], "dong_zhuo");
+    assert!(
+        luoyang.json["neighbors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["city"] == "hongnong")
+    );
+    let dong_zhuo = server.get("/api/nations/dong_zhuo").json;
+    assert_eq!(dong_zhuo["capital"], "luoyang");
+    assert_eq!(dong_zhuo["relations"]["cao_cao"], "war");
+    assert!(
+        dong_zhuo["city_ids"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("luoyang"))
+    );
+    assert!(
+        dong_zhuo["general_ids"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("lu_bu"))
+    );
+    let cao_cao = server.get("/api/generals/cao_cao").json;
+    assert_eq!(cao_cao["nation"], "cao_cao");
+    assert_eq!(cao_cao["position"]["name"], "emperor");
+    assert_eq!(cao_cao["status"], "idle");
+    assert!(cao_cao["order"].is_null() && cao_cao["march"].is_null());
+
+    // Filters.
+    let in_luoyang = server.get("/api/generals?city=luoyang").json;
+    assert!(
+        in_luoyang
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["city"] == "luoyang")
+    );
+    assert!(
+        in_luoyang
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["id"] == "lu_bu")
+    );
+    let dong_cities = server.get("/api/cities?nation=dong_zhuo").json;
+    assert_eq!(
+        dong_cities.as_array().unwrap().len(),
+        dong_zhuo["city_ids"].as_array().unwrap().len()
+    );
+
+    // Errors have the API's shape.
+    let missing = server.get("/api/generals/no_such_general");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json["error"]["code"], "not_found");
+    assert!(
+        missing.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_general")
+    );
+    assert_eq!(server.get("/api/nations/nowhere").status, 404);
+    assert_eq!(
+        server.get("/api/cities/Not%20An%20Id").json["error"]["code"],
+        "not_found"
+    );
+    let no_route = server.get("/api/nothing-here");
+    assert_eq!(
+        (no_route.status, no_route.json["error"]["code"].clone()),
+        (404, "not_found".into())
+    );
+    for bad in [
+        "/api/generals?bogus=1",
+        "/api/generals?nation=NOT%20AN%20ID",
+        "/api/cities?nation=",
+        "/api/events?limit=0",
+        "/api/events?limit=1001",
+        "/api/events?after_seq=minus-one",
+        "/api/events?aggregate=nocolon",
+        "/api/world?x=1",
+    ] {
+        let reply = server.get(bad);
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.text);
+        assert_eq!(reply.json["error"]["code"], "invalid_field", "{bad}");
+    }
+
+    // The event log opens with WorldCreated.
+    let events = server.get("/api/events").json;
+    let first_event = &events.as_array().unwrap()[0];
+    assert_eq!(first_event["seq"], 1);
+    assert_eq!(first_event["type"], "WorldCreated");
+    assert_eq!(first_event["aggregate"], "world:main");
+    assert_eq!(first_event["payload"]["scenario"], "190");
+    assert_eq!(first_event["payload"]["data_hash"], second["data_hash"]);
+    let later = server
+        .get("/api/events?after_seq=1&aggregate=world:main")
+        .json;
+    assert!(
+        later
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["seq"].as_u64().unwrap() > 1)
+    );
+
+    // Operators: liveness and metrics.
+    assert_eq!(server.get("/health").json["status"], "ok");
+    let metrics = server.get("/metrics").text;
+    for name in [
+        "tianxia_tick_duration_seconds_bucket{schedule=\"strategy\"",
+        "tianxia_tick_duration_seconds_count{schedule=\"intake\"}",
+        "tianxia_tick_overruns_total{schedule=\"strategy\"}",
+        "tianxia_game_clock_lag_seconds",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
+    }
+
+    // Graceful shutdown on SIGTERM.
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        server.log()
+    );
+    assert!(
+        server.log().contains("shutdown complete"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_second_server_cannot_take_a_data_directory_in_use() {
+    let server = Server::start(&["--scenario", "tiny"]);
+    server.wait_ready();
+    let data = server.dir.path().join("data");
+    let assets = crate::support::assets();
+    let output = run(
+        &[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--scenario",
+            "tiny",
+            "--assets",
+            assets.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is in use by another tianxia process"),
+        "{stderr}"
+    );
+    // The first server is unaffected.
+    assert_eq!(server.get("/api/world").status, 200);
+}

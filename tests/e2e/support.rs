@@ -1,0 +1,310 @@
+//! Test support: the real binary as a child process with a private data directory, a free
+//! port and captured logs; an HTTP client; a MongoDB wire-protocol server of the test's own;
+//! and copies of the designer data. Everything a test starts is stopped and removed when its
+//! handle drops.
+
+use std::{
+    fs,
+    io::{BufRead, BufReader},
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Generous bound for anything a test waits for: these machines are slow and busy.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tianxia")
+}
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn assets() -> PathBuf {
+    repo().join("assets")
+}
+
+/// Polls `condition` until it holds or `WAIT` passes; panics with `what` on timeout.
+pub fn wait_for<T>(what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(value) = condition() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// An HTTP response: status and JSON body (`Value::Null` if the body is not JSON).
+pub struct Reply {
+    pub status: u16,
+    pub text: String,
+    pub json: Value,
+}
+
+pub fn get(url: &str) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut response = agent
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply { status, text, json }
+}
+
+/// Runs the binary to completion with a bound on its run time.
+pub fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(bin());
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command.env_remove("REDIS_URL").env_remove("MONGODB_URI");
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let child = command.spawn().expect("start tianxia");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    rx.recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("tianxia {args:?} did not finish within {WAIT:?}"))
+        .expect("wait for tianxia")
+}
+
+/// `tianxia serve` as a child process, on a free port, with its own data directory.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    pub dir: TempDir,
+    stderr: PathBuf,
+}
+
+impl Server {
+    /// Starts `serve` with `args` (after the defaults this adds) and waits until it listens.
+    pub fn start(args: &[&str]) -> Server {
+        Self::start_with_env(args, &[])
+    }
+
+    pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, args, envs)
+    }
+
+    /// Starts `serve` with its data directory under `dir`.
+    pub fn start_in(dir: TempDir, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let data = dir.path().join("data");
+        let stderr = dir.path().join("stderr.log");
+        let mut command = Command::new(bin());
+        command
+            .arg("serve")
+            .args(["--bind", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--assets")
+            .arg(assets())
+            .args(args)
+            .env_remove("REDIS_URL")
+            .env_remove("MONGODB_URI")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&stderr).unwrap());
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("start tianxia serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("tianxia listening on ") {
+                    let _ = tx.send(address.to_string());
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            base: String::new(),
+            dir,
+            stderr,
+        };
+        server.base = match rx.recv_timeout(WAIT) {
+            Ok(base) => base,
+            Err(_) => panic!(
+                "tianxia serve did not start listening; its log:\n{}",
+                server.log()
+            ),
+        };
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        get(&self.url(path))
+    }
+
+    /// Waits until `/ready` answers 200 and returns its body.
+    pub fn wait_ready(&self) -> Value {
+        wait_for("GET /ready to answer 200", || {
+            let reply = self.get("/ready");
+            (reply.status == 200).then_some(reply.json)
+        })
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        wait_for("tianxia serve to exit after SIGTERM", || {
+            self.child.try_wait().unwrap()
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The Redis the tests use, and a clear failure if it does not answer.
+pub fn redis_url() -> String {
+    let url = std::env::var("TIANXIA_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    let address = url
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_string();
+    if TcpStream::connect_timeout(
+        &address.parse().expect("a host:port Redis URL"),
+        Duration::from_secs(5),
+    )
+    .is_err()
+    {
+        panic!(
+            "this test needs Redis at {url}: start one with `redis-server --port 6379 --save '' \
+             --daemonize yes`, or set TIANXIA_TEST_REDIS_URL"
+        );
+    }
+    url
+}
+
+/// A MongoDB wire-protocol server (`nx-27017`) of the test's own, in memory, on a free port.
+pub struct Mongo {
+    child: Child,
+    pub uri: String,
+    _dir: TempDir,
+}
+
+impl Mongo {
+    fn program() -> PathBuf {
+        if let Ok(path) = std::env::var("TIANXIA_NX27017") {
+            return PathBuf::from(path);
+        }
+        let venv = repo().join(".venv/bin/nx-27017");
+        if !venv.exists() {
+            panic!(
+                "this test needs the MongoDB wire-protocol server nx-27017: run `scripts/test.sh` \
+                 (it installs it into .venv), or `python3 -m venv .venv && .venv/bin/pip install \
+                 nx-27017`, or set TIANXIA_NX27017 to its path"
+            );
+        }
+        venv
+    }
+
+    pub fn start() -> Mongo {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new(Self::program())
+            .args([
+                "--db",
+                "memory",
+                "--host",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .arg("--log-file")
+            .arg(dir.path().join("nx.log"))
+            .arg("--pid-file")
+            .arg(dir.path().join("nx.pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nx-27017");
+        let mongo = Mongo {
+            child,
+            uri: format!("mongodb://127.0.0.1:{port}/tianxia_test"),
+            _dir: dir,
+        };
+        wait_for("nx-27017 to accept connections", || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        mongo
+    }
+}
+
+impl Drop for Mongo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
