@@ -119,6 +119,8 @@ pub struct Pass {
 const OVERRUN_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Real time over which the effective speed is measured.
 const SPEED_WINDOW: Duration = Duration::from_secs(10);
+/// Closest spacing of the samples the effective speed is measured from.
+const SAMPLE_SPACING: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -275,7 +277,15 @@ impl<C: RealClock> Driver<C> {
 
     fn measure_speed(&mut self, world: &mut World, now: Duration) {
         let mut clock = world.resource_mut::<GameClock>();
-        self.samples.push_back((now, clock.game_seconds));
+        // Samples stay at least SAMPLE_SPACING apart (the newest excepted), so passes run back
+        // to back while catching up do not pile them up.
+        let sample = (now, clock.game_seconds);
+        let len = self.samples.len();
+        if len >= 2 && now.saturating_sub(self.samples[len - 2].0) < SAMPLE_SPACING {
+            self.samples[len - 1] = sample;
+        } else {
+            self.samples.push_back(sample);
+        }
         while self
             .samples
             .front()
