@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use components::{
-    data::{BalanceFile, GeneralDef, NationDef, Spanned},
+    data::{BalanceFile, Spanned},
     ids::is_valid_id,
     time::GameDate,
     world::PositionKind,
@@ -284,26 +284,31 @@ impl Entries<'_> {
         }
     }
 
-    /// Checks the id's shape and uniqueness; returns whether it is the first of its kind.
-    fn id<'s, T>(
+    /// Checks the ids of `items` (shape, uniqueness) and maps each id to its first entry.
+    fn index<'s, T>(
         &mut self,
-        item: &Spanned<T>,
-        entry: &str,
-        id: &'s str,
-        seen: &mut HashSet<&'s str>,
-    ) -> bool {
-        if !is_valid_id(id) {
-            self.fail(
-                item,
-                entry,
-                "an id must be 1-48 characters of [a-z0-9_-]".into(),
-            );
+        kind: &str,
+        items: &'s [Spanned<T>],
+        id_of: impl Fn(&T) -> &str,
+    ) -> HashMap<&'s str, &'s T> {
+        let mut map = HashMap::new();
+        for item in items {
+            let id = id_of(item.get_ref());
+            let entry = format!("{kind} \"{id}\"");
+            if !is_valid_id(id) {
+                self.fail(
+                    item,
+                    &entry,
+                    "an id must be 1-48 characters of [a-z0-9_-]".into(),
+                );
+            }
+            if map.contains_key(id) {
+                self.fail(item, &entry, format!("duplicate id \"{id}\""));
+            } else {
+                map.insert(id, item.get_ref());
+            }
         }
-        if !seen.insert(id) {
-            self.fail(item, entry, format!("duplicate id \"{id}\""));
-            return false;
-        }
-        true
+        map
     }
 }
 
@@ -332,50 +337,26 @@ pub(super) fn scenario(files: &ScenarioFiles, rules: &Rules, errors: &mut Vec<As
     }
 
     // Ids of each kind, first occurrence wins; `None` where the file did not parse.
-    let nations: Option<HashMap<&str, &NationDef>> = files.nations.as_ref().map(|file| {
-        let mut e = Entries {
+    let nations = files.nations.as_ref().map(|file| {
+        Entries {
             source: &file.source,
             errors,
-        };
-        let mut seen = HashSet::new();
-        let mut map = HashMap::new();
-        for item in &file.value.nation {
-            let n = item.get_ref();
-            if e.id(item, &format!("nation \"{}\"", n.id), &n.id, &mut seen) {
-                map.insert(n.id.as_str(), n);
-            }
         }
-        map
+        .index("nation", &file.value.nation, |n| &n.id)
     });
-    let cities: Option<HashMap<&str, Option<&str>>> = files.cities.as_ref().map(|file| {
-        let mut e = Entries {
+    let cities = files.cities.as_ref().map(|file| {
+        Entries {
             source: &file.source,
             errors,
-        };
-        let mut seen = HashSet::new();
-        let mut map = HashMap::new();
-        for item in &file.value.city {
-            let c = item.get_ref();
-            if e.id(item, &format!("city \"{}\"", c.id), &c.id, &mut seen) {
-                map.insert(c.id.as_str(), c.owner.as_deref());
-            }
         }
-        map
+        .index("city", &file.value.city, |c| &c.id)
     });
-    let generals: Option<HashMap<&str, &GeneralDef>> = files.generals.as_ref().map(|file| {
-        let mut e = Entries {
+    let generals = files.generals.as_ref().map(|file| {
+        Entries {
             source: &file.source,
             errors,
-        };
-        let mut seen = HashSet::new();
-        let mut map = HashMap::new();
-        for item in &file.value.general {
-            let g = item.get_ref();
-            if e.id(item, &format!("general \"{}\"", g.id), &g.id, &mut seen) {
-                map.insert(g.id.as_str(), g);
-            }
         }
-        map
+        .index("general", &file.value.general, |g| &g.id)
     });
 
     if let Some(file) = &files.nations {
@@ -401,13 +382,13 @@ pub(super) fn scenario(files: &ScenarioFiles, rules: &Rules, errors: &mut Vec<As
             e.range(item, &entry, "rice", n.rice, 0, i64::MAX);
             e.range(item, &entry, "tax_rate", n.tax_rate, 0, tax_max);
             if let Some(cities) = &cities {
-                match cities.get(n.capital.as_str()) {
+                match cities.get(n.capital.as_str()).map(|c| c.owner.as_deref()) {
                     None => e.fail(
                         item,
                         &entry,
                         format!("capital \"{}\" is not a city", n.capital),
                     ),
-                    Some(owner) if *owner != Some(n.id.as_str()) => e.fail(
+                    Some(owner) if owner != Some(n.id.as_str()) => e.fail(
                         item,
                         &entry,
                         format!(
@@ -668,9 +649,9 @@ pub(super) fn scenario(files: &ScenarioFiles, rules: &Rules, errors: &mut Vec<As
                     None => e.fail(item, &entry, "a governor needs position_city".into()),
                     Some(city) => {
                         if let Some(cities) = &cities {
-                            match cities.get(city) {
+                            match cities.get(city).map(|c| c.owner.as_deref()) {
                                 None => e.fail(item, &entry, format!("position_city \"{city}\" does not exist")),
-                                Some(owner) if *owner != Some(nation) => e.fail(
+                                Some(owner) if owner != Some(nation) => e.fail(
                                     item,
                                     &entry,
                                     format!("position_city \"{city}\" is not a city of nation \"{nation}\""),
