@@ -19,10 +19,15 @@ pub const DEFAULT_ASSETS: &str = "assets";
 pub const DEFAULT_SCENARIO: &str = "190";
 pub const DEFAULT_DATA_DIR: &str = "data";
 pub const DEFAULT_EVENT_WINDOW: usize = 10_000;
-/// Highest speed accepted: one strategy tick may then span about 12 game days.
+/// Speeds accepted: the World counts speed in thousandths; at the top, one strategy tick
+/// spans about 12 game days.
+pub const MIN_SPEED: f64 = 0.001;
 pub const MAX_SPEED: f64 = 1_000_000.0;
-/// Highest schedule rate accepted.
+/// Schedule rates accepted, per real second.
+pub const MIN_RATE_HZ: f64 = 0.01;
 pub const MAX_RATE_HZ: f64 = 1_000.0;
+/// Most recent events kept in memory at most.
+pub const MAX_EVENT_WINDOW: usize = 100_000;
 
 /// The config file: the long flags' names with `_` for `-`.
 #[derive(Debug, Default, Deserialize)]
@@ -77,12 +82,12 @@ fn present(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 
-fn check_rate(name: &str, value: f64, max: f64) -> Result<f64, Failure> {
-    if value.is_finite() && value > 0.0 && value <= max {
+fn check_rate(name: &str, value: f64, min: f64, max: f64) -> Result<f64, Failure> {
+    if (min..=max).contains(&value) {
         Ok(value)
     } else {
         Err(Failure::Usage(format!(
-            "{name} must be above 0 and at most {max}, not {value}"
+            "{name} must be between {min} and {max}, not {value}"
         )))
     }
 }
@@ -115,6 +120,7 @@ pub fn resolve(args: ServeArgs) -> Result<ServeConfig, Failure> {
         speed: check_rate(
             "speed",
             args.speed.or(file.speed).unwrap_or(defaults.speed),
+            MIN_SPEED,
             MAX_SPEED,
         )?,
         intake_hz: check_rate(
@@ -122,6 +128,7 @@ pub fn resolve(args: ServeArgs) -> Result<ServeConfig, Failure> {
             args.intake_hz
                 .or(file.intake_hz)
                 .unwrap_or(defaults.intake_hz),
+            MIN_RATE_HZ,
             MAX_RATE_HZ,
         )?,
         strategy_hz: check_rate(
@@ -129,6 +136,7 @@ pub fn resolve(args: ServeArgs) -> Result<ServeConfig, Failure> {
             args.strategy_hz
                 .or(file.strategy_hz)
                 .unwrap_or(defaults.strategy_hz),
+            MIN_RATE_HZ,
             MAX_RATE_HZ,
         )?,
         max_catchup_ticks: defaults.max_catchup_ticks,
@@ -137,9 +145,9 @@ pub fn resolve(args: ServeArgs) -> Result<ServeConfig, Failure> {
         .event_window
         .or(file.event_window)
         .unwrap_or(DEFAULT_EVENT_WINDOW);
-    if !(1..=1_000_000).contains(&event_window) {
+    if !(1..=MAX_EVENT_WINDOW).contains(&event_window) {
         return Err(Failure::Usage(format!(
-            "event_window must be 1–1000000, not {event_window}"
+            "event_window must be 1–{MAX_EVENT_WINDOW}, not {event_window}"
         )));
     }
     let redis_url = present(args.redis_url).or(present(file.redis_url));

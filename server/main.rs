@@ -12,7 +12,7 @@ use tianxia::{
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_format);
+    let _log_guard = logging::init(cli.log_format);
     let outcome = match cli.command {
         Command::Serve(args) => config::resolve(*args).and_then(serve::run),
         Command::Check { assets } => check::check(&assets),

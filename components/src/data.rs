@@ -349,9 +349,9 @@ pub struct CitiesFile {
 pub struct CityDef {
     pub id: String,
     pub name: String,
-    /// Map position, 0–1000 west to east.
+    /// Map position west to east (the shipped maps use 0–1000; at most ±1,000,000).
     pub x: f64,
-    /// Map position, 0–1000 north to south.
+    /// Map position north to south (the shipped maps use 0–1000; at most ±1,000,000).
     pub y: f64,
     /// Owning nation; absent for a neutral city.
     #[serde(default)]

@@ -1,7 +1,7 @@
 //! Read models (SPEC 5): the immutable views the World publishes at the end of each tick and
 //! the read side serves. A published [`ReadModels`] is never changed; the World builds the next
 //! one from it with structural sharing (the maps and the event window are persistent
-//! collections), so publishing costs what changed, not the size of the world.
+//! collections), so building views and snapshots costs what changed.
 
 use std::{collections::BTreeMap, sync::Arc};
 

@@ -39,7 +39,7 @@ impl GameDate {
     }
 
     /// Seconds from the start of year 0 to this date.
-    fn calendar_seconds(&self) -> i64 {
+    pub fn calendar_seconds(&self) -> i64 {
         self.year as i64 * SECONDS_PER_YEAR
             + (self.month as i64 - 1) * SECONDS_PER_MONTH
             + (self.day as i64 - 1) * SECONDS_PER_DAY

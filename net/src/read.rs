@@ -3,10 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
 use components::{
     events::DomainEvent,
     ids::is_valid_id,
@@ -15,7 +12,11 @@ use components::{
 use imbl::OrdMap;
 use serde::Deserialize;
 
-use crate::{error::ApiError, extract::ApiQuery, router::AppState};
+use crate::{
+    error::ApiError,
+    extract::{ApiPath, ApiQuery},
+    router::AppState,
+};
 
 /// Most events one `GET /api/events` returns.
 pub const MAX_EVENTS_LIMIT: usize = 1_000;
@@ -72,7 +73,8 @@ pub async fn nations(
 
 pub async fn nation(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
+    _: ApiQuery<NoQuery>,
 ) -> Result<Json<Arc<NationView>>, ApiError> {
     Ok(Json(find(&snapshot(&state)?.nations, "nation", &id)?))
 }
@@ -100,7 +102,8 @@ pub async fn cities(
 
 pub async fn city(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
+    _: ApiQuery<NoQuery>,
 ) -> Result<Json<Arc<CityView>>, ApiError> {
     Ok(Json(find(&snapshot(&state)?.cities, "city", &id)?))
 }
@@ -131,7 +134,8 @@ pub async fn generals(
 
 pub async fn general(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
+    _: ApiQuery<NoQuery>,
 ) -> Result<Json<Arc<GeneralView>>, ApiError> {
     Ok(Json(find(&snapshot(&state)?.generals, "general", &id)?))
 }

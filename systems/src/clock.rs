@@ -5,7 +5,7 @@ use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
 use components::{
     events::{EventKind, aggregate},
-    time::{GameClock, GameDate, MONTHS_PER_YEAR},
+    time::{GameClock, GameDate, MONTHS_PER_YEAR, SECONDS_PER_MONTH},
     world::WorldInfo,
 };
 
@@ -38,7 +38,7 @@ fn month_index(date: GameDate) -> i64 {
     date.year as i64 * MONTHS_PER_YEAR + date.month as i64 - 1
 }
 
-/// Emits `MonthBegan` for every month the step entered.
+/// Emits `MonthBegan` for every month the step entered, at the game second it began.
 pub fn announce_new_months(
     clock: Res<GameClock>,
     step: Res<ClockStep>,
@@ -49,7 +49,7 @@ pub fn announce_new_months(
     let now = month_index(clock.date());
     for index in before + 1..=now {
         outbox.emit(
-            clock.game_seconds,
+            index * SECONDS_PER_MONTH - clock.start.calendar_seconds(),
             aggregate("world", &info.name),
             EventKind::MonthBegan {
                 year: index.div_euclid(MONTHS_PER_YEAR) as i32,

@@ -42,9 +42,10 @@ pub fn cp_maxima(
     });
     let pcp = cp.pcp_max_base as f64 + stats.politics as f64 * cp.pcp_max_per_politics;
     let mcp = cp.mcp_max_base as f64 + stats.leadership as f64 * cp.mcp_max_per_leadership;
+    let max = i64::from(u32::MAX / MilliCp::PER_POINT);
     (
-        (pcp.floor() as i64 + pcp_bonus).clamp(0, i64::from(u32::MAX / MilliCp::PER_POINT)) as u32,
-        (mcp.floor() as i64 + mcp_bonus).clamp(0, i64::from(u32::MAX / MilliCp::PER_POINT)) as u32,
+        (pcp.floor() as i64).saturating_add(pcp_bonus).clamp(0, max) as u32,
+        (mcp.floor() as i64).saturating_add(mcp_bonus).clamp(0, max) as u32,
     )
 }
 

@@ -29,11 +29,20 @@ fn bad_configuration_is_refused_with_status_2_and_a_reason() {
     );
 
     for (args, needle) in [
-        (vec!["--speed", "0"], "speed must be above 0"),
-        (vec!["--speed=-3"], "speed must be above 0"),
-        (vec!["--strategy-hz", "0"], "strategy_hz must be above 0"),
+        (
+            vec!["--speed", "0"],
+            "speed must be between 0.001 and 1000000",
+        ),
+        (vec!["--speed=-3"], "speed must be between"),
+        (vec!["--speed", "NaN"], "speed must be between"),
+        (
+            vec!["--strategy-hz", "0"],
+            "strategy_hz must be between 0.01 and 1000",
+        ),
+        (vec!["--intake-hz", "1e-20"], "intake_hz must be between"),
         (vec!["--world", "Not A Name"], "world: \"Not A Name\""),
         (vec!["--event-window", "0"], "event_window"),
+        (vec!["--event-window", "100001"], "event_window"),
     ] {
         let output = serve(&args, &[]);
         assert_eq!(

@@ -6,7 +6,7 @@
 use std::{
     fs,
     io::{BufRead, BufReader},
-    net::{TcpListener, TcpStream},
+    net::{TcpListener, TcpStream, ToSocketAddrs},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Output, Stdio},
     sync::mpsc,
@@ -106,13 +106,18 @@ pub fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
         command.env(key, value);
     }
     let child = command.spawn().expect("start tianxia");
+    let pid = child.id().to_string();
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    rx.recv_timeout(WAIT)
-        .unwrap_or_else(|_| panic!("tianxia {args:?} did not finish within {WAIT:?}"))
-        .expect("wait for tianxia")
+    match rx.recv_timeout(WAIT) {
+        Ok(output) => output.expect("wait for tianxia"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("tianxia {args:?} did not finish within {WAIT:?}; killed it");
+        }
+    }
 }
 
 /// `tianxia serve` as a child process, on a free port, with its own data directory.
@@ -228,16 +233,15 @@ impl Drop for Server {
 pub fn redis_url() -> String {
     let url = std::env::var("TIANXIA_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
-    let address = url
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_string();
-    if TcpStream::connect_timeout(
-        &address.parse().expect("a host:port Redis URL"),
-        Duration::from_secs(5),
-    )
-    .is_err()
-    {
+    let address = url.trim_start_matches("redis://");
+    let address = address.rsplit('@').next().unwrap_or(address);
+    let address = address.split('/').next().unwrap_or(address).to_string();
+    let reachable = address
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(5)).is_ok());
+    if !reachable {
         panic!(
             "this test needs Redis at {url}: start one with `redis-server --port 6379 --save '' \
              --daemonize yes`, or set TIANXIA_TEST_REDIS_URL"

@@ -44,10 +44,14 @@ impl Fields<'_> {
     }
 
     fn fraction(&mut self, entry: &str, value: f64) {
-        if !(0.0..=1.0).contains(&value) {
+        self.between(entry, value, 0.0, 1.0);
+    }
+
+    fn between(&mut self, entry: &str, value: f64, low: f64, high: f64) {
+        if !(low..=high).contains(&value) {
             self.fail(
                 entry.into(),
-                format!("must be between 0 and 1, not {value}"),
+                format!("must be between {low} and {high}, not {value}"),
             );
         }
     }
@@ -100,10 +104,17 @@ pub(super) fn rules(rules: &Rules, errors: &mut Vec<AssetError>) {
             if card.title.trim().is_empty() {
                 f.fail(format!("[{name}] title"), "must not be empty".into());
             }
-            f.positive(&format!("[{name}] cp_multiplier"), card.cp_multiplier);
-            f.positive(
+            f.between(
+                &format!("[{name}] cp_multiplier"),
+                card.cp_multiplier,
+                0.01,
+                100.0,
+            );
+            f.between(
                 &format!("[{name}] recruit_cap_multiplier"),
                 card.recruit_cap_multiplier,
+                1.0,
+                10.0,
             );
             f.range(
                 &format!("[{name}] pcp_max_bonus"),
@@ -164,14 +175,18 @@ fn check_balance(f: &mut Fields<'_>, b: &BalanceFile) {
         cp.regen_per_game_hour,
     );
     f.range("[command_points] pcp_max_base", cp.pcp_max_base, 0, 1_000);
-    f.non_negative(
+    f.between(
         "[command_points] pcp_max_per_politics",
         cp.pcp_max_per_politics,
+        0.0,
+        10.0,
     );
     f.range("[command_points] mcp_max_base", cp.mcp_max_base, 0, 1_000);
-    f.non_negative(
+    f.between(
         "[command_points] mcp_max_per_leadership",
         cp.mcp_max_per_leadership,
+        0.0,
+        10.0,
     );
     f.positive(
         "[march] distance_per_game_hour",
@@ -313,6 +328,8 @@ impl Entries<'_> {
 }
 
 const U32_MAX: i64 = u32::MAX as i64;
+/// Largest map coordinate, either way.
+const MAP_LIMIT: f64 = 1_000_000.0;
 
 /// Checks one scenario's files that parsed, against each other and the rules files.
 pub(super) fn scenario(files: &ScenarioFiles, rules: &Rules, errors: &mut Vec<AssetError>) {
@@ -447,8 +464,14 @@ pub(super) fn scenario(files: &ScenarioFiles, rules: &Rules, errors: &mut Vec<As
             if c.name.trim().is_empty() {
                 e.fail(item, &entry, "name must not be empty".into());
             }
-            if !(c.x.is_finite() && c.y.is_finite()) {
-                e.fail(item, &entry, "x and y must be finite numbers".into());
+            for (axis, value) in [("x", c.x), ("y", c.y)] {
+                if !(-MAP_LIMIT..=MAP_LIMIT).contains(&value) {
+                    e.fail(
+                        item,
+                        &entry,
+                        format!("{axis} {value} is outside ±{MAP_LIMIT}"),
+                    );
+                }
             }
             if let (Some(owner), Some(nations)) = (&c.owner, &nations)
                 && !nations.contains_key(owner.as_str())
@@ -584,9 +607,10 @@ pub(super) fn scenario(files: &ScenarioFiles, rules: &Rules, errors: &mut Vec<As
                 _ => 1.0,
             };
             let cap = balance.map_or(U32_MAX, |b| {
-                (g.leadership.clamp(0, 100) as f64
+                let cap = g.leadership.clamp(0, 100) as f64
                     * b.recruit.troops_per_leadership as f64
-                    * cap_multiplier) as i64
+                    * cap_multiplier;
+                (cap as i64).min(U32_MAX)
             });
             e.range(item, &entry, "troops", g.troops, 0, cap);
             if let (Some(nation), Some(nations)) = (&g.nation, &nations)
