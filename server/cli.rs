@@ -35,6 +35,12 @@ pub enum Command {
         #[arg(long, default_value = "assets")]
         assets: PathBuf,
     },
+    /// Battle tools.
+    #[command(subcommand)]
+    Battle(BattleCommand),
+    /// Benchmarks; each prints a table and one JSON line.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Print the JSON Schema of each kind of designer data file (or of one kind).
     Schema {
         /// One of: troops, positions, commands, balance, scenario, nations, cities, roads,
@@ -72,6 +78,9 @@ pub struct ServeArgs {
     /// Rate of the strategy schedule, per real second [default: 1].
     #[arg(long)]
     pub strategy_hz: Option<f64>,
+    /// Rate of the battle schedule, per real second [default: 60].
+    #[arg(long)]
+    pub battle_hz: Option<f64>,
     /// Most recent domain events kept in memory for `GET /api/events` [default: 10000].
     #[arg(long)]
     pub event_window: Option<usize>,
@@ -81,4 +90,38 @@ pub struct ServeArgs {
     /// MongoDB server.
     #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
     pub mongodb_uri: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BattleCommand {
+    /// Replay a recorded battle headless; print its result and final state hash, and fail
+    /// if it does not reach the recorded one.
+    Run {
+        /// A battle recording (JSON).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Battle throughput against a bare rapier2d world with the same bodies and contacts.
+    Battle {
+        /// Units per battle.
+        #[arg(long)]
+        units: u32,
+        /// Battles stepped side by side.
+        #[arg(long, default_value_t = 1)]
+        battles: u32,
+        /// Steps to run.
+        #[arg(long, default_value_t = 600)]
+        ticks: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The designer data directory (troop types and battle rules).
+        #[arg(long, default_value = "assets")]
+        assets: PathBuf,
+        /// Write the first battle's recording to this file.
+        #[arg(long)]
+        record: Option<PathBuf>,
+    },
 }

@@ -41,6 +41,7 @@ struct FileConfig {
     speed: Option<f64>,
     intake_hz: Option<f64>,
     strategy_hz: Option<f64>,
+    battle_hz: Option<f64>,
     event_window: Option<usize>,
     redis_url: Option<String>,
     mongodb_uri: Option<String>,
@@ -136,6 +137,14 @@ pub fn resolve(args: ServeArgs) -> Result<ServeConfig, Failure> {
             args.strategy_hz
                 .or(file.strategy_hz)
                 .unwrap_or(defaults.strategy_hz),
+            MIN_RATE_HZ,
+            MAX_RATE_HZ,
+        )?,
+        battle_hz: check_rate(
+            "battle_hz",
+            args.battle_hz
+                .or(file.battle_hz)
+                .unwrap_or(defaults.battle_hz),
             MIN_RATE_HZ,
             MAX_RATE_HZ,
         )?,

@@ -2,11 +2,13 @@
 //! its own thread beside a tokio runtime serving HTTP. Game logic lives in `systems`, the
 //! HTTP API in `net`, storage in `persistence`; this crate only connects them.
 
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod logging;
 pub mod metrics;
+pub mod replay;
 pub mod serve;
 
 use std::process::ExitCode;

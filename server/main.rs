@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tianxia::{
-    Failure, check,
-    cli::{Cli, Command},
-    config, logging, serve,
+    Failure, bench, check,
+    cli::{BattleCommand, BenchCommand, Cli, Command},
+    config, logging, replay, serve,
 };
 
 fn main() -> ExitCode {
@@ -17,6 +17,22 @@ fn main() -> ExitCode {
         Command::Serve(args) => config::resolve(*args).and_then(serve::run),
         Command::Check { assets } => check::check(&assets),
         Command::Schema { kind } => check::schema(kind.as_deref()),
+        Command::Battle(BattleCommand::Run { file }) => replay::run(&file),
+        Command::Bench(BenchCommand::Battle {
+            units,
+            battles,
+            ticks,
+            seed,
+            assets,
+            record,
+        }) => bench::battle(&bench::BattleBench {
+            units,
+            battles,
+            ticks,
+            seed,
+            assets,
+            record,
+        }),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// `troops.toml`: the three troop types and their battle characteristics.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TroopsFile {
     pub infantry: TroopSpec,
@@ -35,7 +35,7 @@ impl TroopsFile {
 }
 
 /// One troop type. Battle lengths are in metres and battle seconds.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TroopSpec {
     /// Mass of one unit body.
@@ -48,7 +48,7 @@ pub struct TroopSpec {
     pub hit_points: f64,
     /// Damage one soldier deals per attack, before the target's defense.
     pub attack: f64,
-    /// Damage reduction, as points subtracted from each attack (never below 1).
+    /// Resistance: each soldier's hit deals `attack × attack / (attack + defense)`.
     pub defense: f64,
     /// Reach of an attack, from body edge to body edge.
     pub range: f64,
@@ -269,15 +269,35 @@ pub struct NationBalance {
     pub tax_rate_max: i64,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BattleBalance {
     /// Soldiers grouped into one unit body.
     pub soldiers_per_unit: i64,
     /// Game seconds after which the defender holds.
     pub time_limit: i64,
-    /// Game seconds per physics step (1/60 s of battle time).
+    /// Game seconds per physics step (1/60 s of battle time), to the millisecond.
     pub game_seconds_per_step: f64,
+    /// Stats scale units by `stat_floor + (1 - stat_floor) × stat / 100`.
+    pub stat_floor: f64,
+    /// Each hit varies by up to this fraction either way.
+    pub damage_variation: f64,
+    /// Morale a unit loses per percent of its soldiers lost.
+    pub morale_loss_per_percent: f64,
+    /// A unit whose morale falls to this routs and flees.
+    pub rout_morale: f64,
+    /// Defense bonus of defenders behind walls, per wall level.
+    pub wall_defense_bonus: f64,
+    /// Distance (metres) within which a unit looks for the nearest enemy.
+    pub search_radius: f64,
+    /// Battle steps between two target searches of a unit.
+    pub retarget_steps: i64,
+    /// Distance (metres) between the two armies when they deploy.
+    pub deploy_gap: f64,
+    /// Leadership, training and morale of a city's garrison, which fights without a general.
+    pub garrison_leadership: i64,
+    pub garrison_training: i64,
+    pub garrison_morale: i64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]

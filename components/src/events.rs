@@ -4,7 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::time::GameDate;
+use std::collections::BTreeMap;
+
+use crate::{
+    battle::{EndReason, Side, SideView},
+    time::GameDate,
+};
 
 /// One domain event as clients and stores see it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,6 +36,33 @@ pub enum EventKind {
     },
     /// The calendar entered a new month.
     MonthBegan { year: i32, month: u8 },
+    /// Armies met at a city.
+    BattleStarted {
+        battle: String,
+        city: String,
+        attacker: SideView,
+        defender: SideView,
+        /// Soldiers of the city's garrison fighting on the defender's side.
+        garrison: u32,
+    },
+    /// A general joined a battle under way.
+    BattleReinforced {
+        battle: String,
+        general: String,
+        side: Side,
+        soldiers: u32,
+    },
+    /// A battle ended; its casualties are back in the generals' troops and the garrison.
+    BattleEnded {
+        battle: String,
+        city: String,
+        winner: Side,
+        reason: EndReason,
+        /// Battle steps it lasted.
+        steps: u32,
+        /// Soldiers lost, by general id or `garrison`.
+        casualties: BTreeMap<String, u32>,
+    },
 }
 
 impl EventKind {
@@ -39,6 +71,9 @@ impl EventKind {
         match self {
             EventKind::WorldCreated { .. } => "WorldCreated",
             EventKind::MonthBegan { .. } => "MonthBegan",
+            EventKind::BattleStarted { .. } => "BattleStarted",
+            EventKind::BattleReinforced { .. } => "BattleReinforced",
+            EventKind::BattleEnded { .. } => "BattleEnded",
         }
     }
 }

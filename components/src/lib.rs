@@ -6,6 +6,7 @@
 //! read-model queries). Systems live in the `systems` crate; I/O lives in `net`, `persistence`
 //! and the server.
 
+pub mod battle;
 pub mod command;
 pub mod data;
 pub mod events;

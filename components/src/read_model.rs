@@ -10,6 +10,7 @@ use imbl::{OrdMap, Vector};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    battle::{BattleView, FrameView},
     events::DomainEvent,
     time::GameDate,
     world::{GeneralStatus, NationStatus, Relation, Road, TroopType},
@@ -149,6 +150,10 @@ pub struct ReadModels {
     pub nations: OrdMap<String, Arc<NationView>>,
     pub cities: OrdMap<String, Arc<CityView>>,
     pub generals: OrdMap<String, Arc<GeneralView>>,
+    /// Battles under way and the most recently finished ones.
+    pub battles: OrdMap<String, Arc<BattleView>>,
+    /// The latest frame of each battle under way.
+    pub frames: OrdMap<String, Arc<FrameView>>,
     /// The most recent domain events in sequence order, bounded.
     pub events: Vector<Arc<DomainEvent>>,
 }

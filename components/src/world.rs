@@ -192,6 +192,8 @@ pub struct Registry {
     pub nations: HashMap<String, Entity>,
     pub cities: HashMap<String, Entity>,
     pub generals: HashMap<String, Entity>,
+    /// Battles under way.
+    pub battles: HashMap<String, Entity>,
 }
 
 /// Which world this is and what data it was built from.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::{Json, extract::State};
 use components::{
+    battle::{BattleStatus, BattleView, FrameView},
     events::DomainEvent,
     ids::is_valid_id,
     read_model::{CityView, GeneralView, NationView, ReadModels, WorldSummary},
@@ -174,4 +175,49 @@ pub async fn events(
         limit,
         query.aggregate.as_deref(),
     )))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BattleFilter {
+    status: Option<BattleStatus>,
+}
+
+pub async fn battles(
+    State(state): State<AppState>,
+    ApiQuery(filter): ApiQuery<BattleFilter>,
+) -> Result<Json<Vec<Arc<BattleView>>>, ApiError> {
+    let models = snapshot(&state)?;
+    let battles = models
+        .battles
+        .values()
+        .filter(|b| filter.status.is_none_or(|s| b.status == s))
+        .cloned()
+        .collect();
+    Ok(Json(battles))
+}
+
+pub async fn battle(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    _: ApiQuery<NoQuery>,
+) -> Result<Json<Arc<BattleView>>, ApiError> {
+    Ok(Json(find(&snapshot(&state)?.battles, "battle", &id)?))
+}
+
+pub async fn frame(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    _: ApiQuery<NoQuery>,
+) -> Result<Json<Arc<FrameView>>, ApiError> {
+    let models = snapshot(&state)?;
+    if let Some(frame) = models.frames.get(&id) {
+        return Ok(Json(frame.clone()));
+    }
+    match models.battles.get(&id) {
+        Some(_) => Err(ApiError::not_found(format!(
+            "battle \"{id}\" has ended: frames are kept only while a battle is under way"
+        ))),
+        None => Err(ApiError::not_found(format!("no battle with id \"{id}\""))),
+    }
 }

@@ -10,9 +10,10 @@ use components::read_model::ReadHandle;
 
 use crate::{
     assets::GameData,
+    battle::BattlePlugin,
     clock::ClockPlugin,
     read_models::ReadModelPlugin,
-    schedule::{Intake, Publish, Strategy},
+    schedule::{BattleTick, Intake, Publish, Strategy},
     spawn::{WorldSettings, spawn_world},
 };
 
@@ -40,9 +41,11 @@ pub fn build_app(data: Arc<GameData>, settings: &AppSettings, read: ReadHandle) 
     let mut app = App::empty();
     add_schedule(&mut app, Intake);
     add_schedule(&mut app, Strategy);
+    add_schedule(&mut app, BattleTick);
     add_schedule(&mut app, Publish);
     app.add_plugins((
         ClockPlugin,
+        BattlePlugin,
         ReadModelPlugin {
             handle: read,
             event_window: settings.event_window,

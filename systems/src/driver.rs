@@ -23,7 +23,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use metrics::{counter, gauge, histogram};
 use tracing::warn;
 
-use crate::schedule::{ClockStep, Intake, Publish, Strategy};
+use crate::{
+    battle::{self, BattlePace},
+    schedule::{BattleTick, ClockStep, Intake, Publish, Strategy},
+};
 
 /// A source of monotonic real time.
 pub trait RealClock: Send + 'static {
@@ -84,6 +87,7 @@ impl RealClock for ManualClock {
 pub struct TickRates {
     pub intake_hz: f64,
     pub strategy_hz: f64,
+    pub battle_hz: f64,
     /// Game seconds per real second.
     pub speed: f64,
     /// Strategy ticks run back to back in one pass while catching up, before intake and
@@ -96,6 +100,7 @@ impl Default for TickRates {
         TickRates {
             intake_hz: 20.0,
             strategy_hz: 1.0,
+            battle_hz: 60.0,
             speed: 24.0,
             max_catchup_ticks: 64,
         }
@@ -107,6 +112,9 @@ impl Default for TickRates {
 pub struct Pass {
     pub intake_ticks: u32,
     pub strategy_ticks: u32,
+    pub battle_ticks: u32,
+    /// Whether strategy ticks that were due waited for battles to catch up.
+    pub waited_for_battles: bool,
     /// Real time at which the next tick is due; at or before now while catching up.
     pub next_due: Duration,
     /// How far the strategy schedule is behind its due time.
@@ -126,14 +134,18 @@ const SAMPLE_SPACING: Duration = Duration::from_millis(100);
 enum Kind {
     Intake = 0,
     Strategy = 1,
-    Publish = 2,
+    Battle = 2,
+    Publish = 3,
 }
 
 impl Kind {
+    const ALL: [Kind; 4] = [Kind::Intake, Kind::Strategy, Kind::Battle, Kind::Publish];
+
     fn name(self) -> &'static str {
         match self {
             Kind::Intake => "intake",
             Kind::Strategy => "strategy",
+            Kind::Battle => "battle",
             Kind::Publish => "publish",
         }
     }
@@ -149,15 +161,17 @@ pub struct Driver<C: RealClock> {
     given: i64,
     intake_period: Duration,
     strategy_period: Duration,
+    battle_period: Duration,
     /// Largest clock step of one strategy tick, in game seconds.
     max_step: i64,
     max_catchup_ticks: u32,
     next_intake: Duration,
     next_strategy: Duration,
+    next_battle: Duration,
     /// (real time, game seconds) after recent strategy ticks, for the effective speed.
     samples: VecDeque<(Duration, i64)>,
     /// When each schedule's overrun was last logged.
-    last_overrun_log: [Option<Instant>; 3],
+    last_overrun_log: [Option<Instant>; 4],
 }
 
 impl<C: RealClock> Driver<C> {
@@ -166,7 +180,8 @@ impl<C: RealClock> Driver<C> {
         let now = clock.now();
         let intake_period = Duration::from_secs_f64(1.0 / rates.intake_hz);
         let strategy_period = Duration::from_secs_f64(1.0 / rates.strategy_hz);
-        for kind in [Kind::Intake, Kind::Strategy, Kind::Publish] {
+        let battle_period = Duration::from_secs_f64(1.0 / rates.battle_hz);
+        for kind in Kind::ALL {
             counter!("tianxia_tick_overruns_total", "schedule" => kind.name()).increment(0);
         }
         gauge!("tianxia_game_clock_lag_seconds").set(0.0);
@@ -177,12 +192,14 @@ impl<C: RealClock> Driver<C> {
             given: 0,
             intake_period,
             strategy_period,
+            battle_period,
             max_step: ((rates.speed / rates.strategy_hz).ceil() as i64).max(1),
             max_catchup_ticks: rates.max_catchup_ticks.max(1),
             next_intake: now,
             next_strategy: now + strategy_period,
+            next_battle: now,
             samples: VecDeque::new(),
-            last_overrun_log: [None; 3],
+            last_overrun_log: [None; 4],
         }
     }
 
@@ -208,7 +225,14 @@ impl<C: RealClock> Driver<C> {
                 self.next_intake = now + self.intake_period;
             }
         }
+        // Battles may fall behind the clock by two strategy ticks at most; beyond that the
+        // clock waits for them (SPEC 2.1).
+        let battle_slack_ms = 2 * self.max_step as u64 * 1_000;
         while now >= self.next_strategy && pass.strategy_ticks < self.max_catchup_ticks {
+            if battle::backlog_ms(world) > battle_slack_ms {
+                pass.waited_for_battles = true;
+                break;
+            }
             let step = (due - self.given).clamp(0, self.max_step);
             self.given += step;
             world.insert_resource(ClockStep(step));
@@ -216,16 +240,32 @@ impl<C: RealClock> Driver<C> {
             self.next_strategy += self.strategy_period;
             pass.strategy_ticks += 1;
         }
+        if now >= self.next_battle || pass.waited_for_battles {
+            world.insert_resource(BattlePace {
+                catch_up: pass.waited_for_battles,
+                share: self.battle_period.as_secs_f64() / self.strategy_period.as_secs_f64(),
+                budget: self.battle_period,
+            });
+            pass.overruns += self.run_timed(world, BattleTick, Kind::Battle, self.battle_period);
+            pass.battle_ticks = 1;
+            self.next_battle += self.battle_period;
+            if self.next_battle <= now {
+                self.next_battle = now + self.battle_period;
+            }
+        }
         if pass.strategy_ticks > 0 {
             self.measure_speed(world, now);
         }
-        if pass.intake_ticks + pass.strategy_ticks > 0 {
+        if pass.intake_ticks + pass.strategy_ticks + pass.battle_ticks > 0 {
             pass.overruns += self.run_timed(world, Publish, Kind::Publish, self.intake_period);
         }
 
         pass.lag = now.saturating_sub(self.next_strategy);
         gauge!("tianxia_game_clock_lag_seconds").set(pass.lag.as_secs_f64());
-        pass.next_due = self.next_intake.min(self.next_strategy);
+        pass.next_due = self
+            .next_intake
+            .min(self.next_strategy)
+            .min(self.next_battle);
         pass
     }
 

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod assets;
+pub mod battle;
 pub mod clock;
 pub mod driver;
 pub mod event_log;

@@ -4,13 +4,14 @@
 //! previous snapshot, and readers holding an old snapshot are never disturbed.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap, VecDeque},
     sync::Arc,
 };
 
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
 use components::{
+    battle::{BattleStatus, BattleView, FrameView},
     data::PositionsFile,
     events::DomainEvent,
     read_model::{
@@ -21,7 +22,17 @@ use components::{
 };
 use imbl::{OrdMap, Vector};
 
-use crate::{assets::Data, event_log::Outbox, schedule::Publish};
+use crate::{
+    assets::Data,
+    battle::{Battle, FinishedBattles},
+    event_log::Outbox,
+    schedule::Publish,
+};
+
+/// Battle steps between two frames of a battle: 10 frames per second of battle time.
+pub const FRAME_EVERY_STEPS: u32 = 6;
+/// Finished battles kept in the read models, most recent first.
+pub const FINISHED_BATTLES_KEPT: usize = 100;
 
 /// Publishes read models into `handle`, keeping the last `event_window` events.
 pub struct ReadModelPlugin {
@@ -49,6 +60,10 @@ pub struct ReadPublisher {
     nations: OrdMap<String, Arc<NationView>>,
     cities: OrdMap<String, Arc<CityView>>,
     generals: OrdMap<String, Arc<GeneralView>>,
+    battles: OrdMap<String, Arc<BattleView>>,
+    frames: OrdMap<String, Arc<FrameView>>,
+    /// Finished battles in the read models, oldest first.
+    finished: VecDeque<String>,
     events: Vector<Arc<DomainEvent>>,
     /// Cities and generals of each nation, kept up to date from ownership changes.
     members: HashMap<String, Members>,
@@ -63,6 +78,9 @@ impl ReadPublisher {
             nations: OrdMap::new(),
             cities: OrdMap::new(),
             generals: OrdMap::new(),
+            battles: OrdMap::new(),
+            frames: OrdMap::new(),
+            finished: VecDeque::new(),
             events: Vector::new(),
             members: HashMap::new(),
             event_window: event_window.max(1),
@@ -110,7 +128,7 @@ macro_rules! versioned {
         }
     )*};
 }
-versioned!(NationView, CityView, GeneralView);
+versioned!(NationView, CityView, GeneralView, BattleView);
 
 /// `view` with the version after `old`'s, or `None` if nothing but the version differs.
 fn next_version<T: Versioned>(old: Option<&Arc<T>>, mut view: T) -> Option<Arc<T>> {
@@ -210,6 +228,8 @@ pub fn publish_read_models(
     nations: Query<Ref<Nation>>,
     cities: Query<Ref<City>>,
     generals: Query<Ref<General>>,
+    battles: Query<Ref<Battle>>,
+    mut finished: ResMut<FinishedBattles>,
 ) {
     let publisher = &mut *publisher;
     let mut dirty = BTreeSet::new();
@@ -255,6 +275,43 @@ pub fn publish_read_models(
         }
     }
 
+    let mut battles_active = 0;
+    for battle in &battles {
+        if battle.sim.outcome().is_none() {
+            battles_active += 1;
+        }
+        if !battle.is_changed() {
+            continue;
+        }
+        let old = publisher.battles.get(&battle.id).cloned();
+        if let Some(view) = next_version(old.as_ref(), battle.view()) {
+            publisher.battles.insert(battle.id.clone(), view);
+        }
+        let last_frame = publisher.frames.get(&battle.id).map(|f| f.tick);
+        if last_frame.is_none_or(|tick| battle.sim.steps() >= tick + FRAME_EVERY_STEPS) {
+            let frame = FrameView {
+                battle: battle.id.clone(),
+                tick: battle.sim.steps(),
+                units: battle.sim.frame_units(),
+            };
+            publisher.frames.insert(battle.id.clone(), Arc::new(frame));
+        }
+    }
+    for view in finished.0.drain(..) {
+        debug_assert_eq!(view.status, BattleStatus::Finished);
+        let old = publisher.battles.get(&view.id).cloned();
+        publisher.frames.remove(&view.id);
+        if let Some(view) = next_version(old.as_ref(), view) {
+            publisher.finished.push_back(view.id.clone());
+            publisher.battles.insert(view.id.clone(), view);
+        }
+        while publisher.finished.len() > FINISHED_BATTLES_KEPT {
+            if let Some(oldest) = publisher.finished.pop_front() {
+                publisher.battles.remove(&oldest);
+            }
+        }
+    }
+
     for event in outbox.take() {
         publisher.events.push_back(Arc::new(event));
     }
@@ -274,13 +331,15 @@ pub fn publish_read_models(
         nations: active_nations,
         cities: publisher.cities.len(),
         generals: publisher.generals.len(),
-        battles_active: 0,
+        battles_active,
     };
     publisher.handle.store(Some(Arc::new(ReadModels {
         world: Arc::new(world),
         nations: publisher.nations.clone(),
         cities: publisher.cities.clone(),
         generals: publisher.generals.clone(),
+        battles: publisher.battles.clone(),
+        frames: publisher.frames.clone(),
         events: publisher.events.clone(),
     })));
 }

@@ -3,6 +3,7 @@
 //! - [`Intake`] (20 Hz by default): validates and applies commands.
 //! - [`Strategy`] (1 Hz by default): advances the game clock and runs the strategy systems in
 //!   the order of [`StrategySet`].
+//! - [`BattleTick`] (60 Hz by default): steps battles towards the strategy clock.
 //! - [`Publish`]: after the ticks of each pass of the driver, hands events and read models to
 //!   the outside without blocking.
 
@@ -19,6 +20,10 @@ pub struct Strategy;
 
 #[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Publish;
+
+/// Steps battles (60 Hz by default), independently of the strategy tick.
+#[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BattleTick;
 
 /// Order of the strategy systems within one tick (SPEC 2.6). Later sets see the effects of
 /// earlier ones in the same tick.

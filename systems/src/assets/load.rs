@@ -13,7 +13,7 @@ use components::data::{
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use super::{AssetError, AssetErrors, GameData, Scenario, validate};
+use super::{AssetError, AssetErrors, GameData, RulesData, Scenario, validate};
 
 /// Directory under the assets directory that holds one directory per scenario.
 pub const SCENARIOS_DIR: &str = "scenarios";
@@ -192,6 +192,28 @@ fn unknown_scenario(dir: &Path, name: &str) -> AssetError {
 
 fn is_scenario_name(name: &str) -> bool {
     components::ids::is_valid_id(name)
+}
+
+/// Loads and validates the rules files alone (troops, positions, commands, balance), for
+/// tools that need no scenario.
+pub fn load_rules_only(dir: &Path) -> Result<RulesData, AssetErrors> {
+    let mut errors = Vec::new();
+    let rules = load_rules(dir, &mut errors);
+    validate::rules(&rules, &mut errors);
+    if !errors.is_empty() {
+        return Err(AssetErrors(errors));
+    }
+    let (Some(troops), Some(positions), Some(commands), Some(balance)) =
+        (rules.troops, rules.positions, rules.commands, rules.balance)
+    else {
+        unreachable!("a missing rules file is reported as an error");
+    };
+    Ok(RulesData {
+        troops: troops.value,
+        positions: positions.value,
+        commands: commands.value,
+        balance: balance.value,
+    })
 }
 
 /// Loads and validates the rules files and the scenario `scenario`.

@@ -13,7 +13,7 @@ use components::data::{
     ScenarioFile, TroopsFile,
 };
 
-pub use load::{CheckReport, check, list_scenarios, load};
+pub use load::{CheckReport, check, list_scenarios, load, load_rules_only};
 
 /// One problem in the designer data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +73,15 @@ pub struct Scenario {
     pub cities: CitiesFile,
     pub roads: RoadsFile,
     pub generals: GeneralsFile,
+}
+
+/// Validated rules files, without a scenario.
+#[derive(Clone, Debug)]
+pub struct RulesData {
+    pub troops: TroopsFile,
+    pub positions: PositionsFile,
+    pub commands: CommandsFile,
+    pub balance: BalanceFile,
 }
 
 /// Validated designer data: the rules files and one scenario.

@@ -75,14 +75,14 @@ pub(super) fn rules(rules: &Rules, errors: &mut Vec<AssetError>) {
             ("cavalry", &troops.value.cavalry),
             ("archer", &troops.value.archer),
         ] {
-            f.positive(&format!("[{name}] mass"), spec.mass);
-            f.positive(&format!("[{name}] radius"), spec.radius);
-            f.positive(&format!("[{name}] max_speed"), spec.max_speed);
-            f.positive(&format!("[{name}] hit_points"), spec.hit_points);
-            f.non_negative(&format!("[{name}] attack"), spec.attack);
-            f.non_negative(&format!("[{name}] defense"), spec.defense);
-            f.positive(&format!("[{name}] range"), spec.range);
-            f.positive(&format!("[{name}] cooldown"), spec.cooldown);
+            f.between(&format!("[{name}] mass"), spec.mass, 0.01, 1e6);
+            f.between(&format!("[{name}] radius"), spec.radius, 0.1, 50.0);
+            f.between(&format!("[{name}] max_speed"), spec.max_speed, 0.01, 100.0);
+            f.between(&format!("[{name}] hit_points"), spec.hit_points, 0.01, 1e6);
+            f.between(&format!("[{name}] attack"), spec.attack, 0.01, 1e6);
+            f.between(&format!("[{name}] defense"), spec.defense, 0.0, 1e6);
+            f.between(&format!("[{name}] range"), spec.range, 0.01, 1_000.0);
+            f.between(&format!("[{name}] cooldown"), spec.cooldown, 0.01, 600.0);
         }
     }
     if let Some(positions) = &rules.positions {
@@ -248,17 +248,61 @@ fn check_balance(f: &mut Fields<'_>, b: &BalanceFile) {
         1_000,
     );
     f.range("[nation] tax_rate_max", b.nation.tax_rate_max, 0, 100);
+    let battle = &b.battle;
     f.range(
         "[battle] soldiers_per_unit",
-        b.battle.soldiers_per_unit,
+        battle.soldiers_per_unit,
         1,
         100_000,
     );
-    f.range("[battle] time_limit", b.battle.time_limit, 1, i64::MAX);
-    f.positive(
+    f.range("[battle] time_limit", battle.time_limit, 1, 1_000_000);
+    f.between(
         "[battle] game_seconds_per_step",
-        b.battle.game_seconds_per_step,
+        battle.game_seconds_per_step,
+        0.001,
+        60.0,
     );
+    f.between("[battle] stat_floor", battle.stat_floor, 0.0, 1.0);
+    f.between(
+        "[battle] damage_variation",
+        battle.damage_variation,
+        0.0,
+        0.9,
+    );
+    f.between(
+        "[battle] morale_loss_per_percent",
+        battle.morale_loss_per_percent,
+        0.0,
+        100.0,
+    );
+    f.between("[battle] rout_morale", battle.rout_morale, 0.0, 100.0);
+    f.between(
+        "[battle] wall_defense_bonus",
+        battle.wall_defense_bonus,
+        0.0,
+        10.0,
+    );
+    f.between(
+        "[battle] search_radius",
+        battle.search_radius,
+        1.0,
+        10_000.0,
+    );
+    f.range("[battle] retarget_steps", battle.retarget_steps, 1, 600);
+    f.between("[battle] deploy_gap", battle.deploy_gap, 0.0, 10_000.0);
+    f.range(
+        "[battle] garrison_leadership",
+        battle.garrison_leadership,
+        1,
+        100,
+    );
+    f.range(
+        "[battle] garrison_training",
+        battle.garrison_training,
+        0,
+        100,
+    );
+    f.range("[battle] garrison_morale", battle.garrison_morale, 0, 100);
     f.range(
         "[orders] finished_window",
         b.orders.finished_window,

@@ -1,0 +1,101 @@
+//! Battles as the API shows them (SPEC 3): which side is which, the battle read model and the
+//! frames clients draw.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::world::TroopType;
+
+/// The two sides of a battle. Serialized as `attacker` / `defender`; in frames as 0 / 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Attacker,
+    Defender,
+}
+
+impl Side {
+    pub const BOTH: [Side; 2] = [Side::Attacker, Side::Defender];
+
+    /// 0 for the attacker, 1 for the defender.
+    pub fn index(self) -> usize {
+        match self {
+            Side::Attacker => 0,
+            Side::Defender => 1,
+        }
+    }
+
+    pub fn other(self) -> Side {
+        match self {
+            Side::Attacker => Side::Defender,
+            Side::Defender => Side::Attacker,
+        }
+    }
+}
+
+/// Why a battle ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Every unit of the losing side fell.
+    Eliminated,
+    /// The losing side has no unit left fighting; some fled or are fleeing.
+    Routed,
+    /// The time limit passed and the defender holds.
+    TimeLimit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BattleStatus {
+    Active,
+    Finished,
+}
+
+/// One side of a battle in the read model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SideView {
+    pub nation: Option<String>,
+    pub generals: Vec<String>,
+}
+
+/// Fighting units of each side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitsAlive {
+    pub attacker: u32,
+    pub defender: u32,
+}
+
+/// `GET /api/battles/{id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BattleView {
+    pub id: String,
+    pub city: String,
+    pub status: BattleStatus,
+    pub attacker: SideView,
+    pub defender: SideView,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub winner: Option<Side>,
+    pub reason: Option<EndReason>,
+    pub units_alive: UnitsAlive,
+    /// Soldiers lost so far, by general id or `garrison`.
+    pub casualties: BTreeMap<String, u32>,
+    /// Battle steps simulated so far (60 per second of battle time).
+    pub steps: u32,
+    pub version: u64,
+}
+
+/// One unit in a frame: `[id, side, kind, x, y, hp]`, side 0 = attacker, 1 = defender.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitFrame(pub u32, pub u8, pub TroopType, pub f32, pub f32, pub u32);
+
+/// `GET /api/battles/{id}/frame`: where every unit on the field stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrameView {
+    pub battle: String,
+    /// The battle step the frame shows.
+    pub tick: u32,
+    pub units: Vec<UnitFrame>,
+}
