@@ -62,6 +62,8 @@ pub enum EventKind {
         steps: u32,
         /// Soldiers lost, by general id or `garrison`.
         casualties: BTreeMap<String, u32>,
+        /// The simulation's final state hash: a replay of the battle reaches the same one.
+        state_hash: String,
     },
 }
 

@@ -24,15 +24,15 @@ const START: GameDate = GameDate {
     hour: 0,
 };
 
-struct Harness {
-    app: App,
-    clock: ManualClock,
-    driver: Driver<ManualClock>,
-    read: ReadHandle,
+pub struct Harness {
+    pub app: App,
+    pub clock: ManualClock,
+    pub driver: Driver<ManualClock>,
+    pub read: ReadHandle,
 }
 
 impl Harness {
-    fn new(rates: TickRates) -> Harness {
+    pub fn new(rates: TickRates) -> Harness {
         let data = Arc::new(systems::assets::load(&assets(), "tiny").unwrap());
         let read = ReadHandle::default();
         let settings = AppSettings {
@@ -53,16 +53,16 @@ impl Harness {
         }
     }
 
-    fn game_seconds(&self) -> i64 {
+    pub fn game_seconds(&self) -> i64 {
         self.app.world().resource::<GameClock>().game_seconds
     }
 
-    fn published(&self) -> Arc<ReadModels> {
+    pub fn published(&self) -> Arc<ReadModels> {
         self.read.load_full().expect("read models published")
     }
 
     /// Advances real time in `step`s until `total` has passed, pumping after each.
-    fn run_for(&mut self, total: Duration, step: Duration) {
+    pub fn run_for(&mut self, total: Duration, step: Duration) {
         let mut passed = Duration::ZERO;
         while passed < total {
             self.clock.advance(step);

@@ -6,6 +6,8 @@
 //! `TIANXIA_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`). A test that cannot reach a
 //! service fails and says how to provide it.
 
+mod battle;
+mod battle_world;
 mod check;
 mod clock;
 mod config;

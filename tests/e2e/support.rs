@@ -312,3 +312,51 @@ impl Drop for Mongo {
         let _ = self.child.wait();
     }
 }
+
+/// The HTTP API served in this process from a World's read handle, on a free port, for tests
+/// that drive the World with a manual clock.
+pub struct InProcess {
+    base: String,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl InProcess {
+    pub fn serve(read: components::read_model::ReadHandle) -> InProcess {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .build_recorder()
+            .handle();
+        let state = net::AppState {
+            read,
+            metrics,
+            backends: std::sync::Arc::new(net::Backends::none()),
+        };
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, net::router(state)).await;
+        });
+        InProcess {
+            base,
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}

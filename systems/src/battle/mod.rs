@@ -242,6 +242,7 @@ pub fn conclude_battles(
                 reason: outcome.reason,
                 steps: outcome.steps,
                 casualties,
+                state_hash: record::hash_hex(battle.sim.state_hash()),
             },
         );
         finished.0.push(battle.view());
