@@ -30,5 +30,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         Unit::Seconds,
         "Real time by which the strategy schedule is behind its due time."
     );
+    describe_gauge!("tianxia_battles_active", "Battles under way.");
+    describe_gauge!(
+        "tianxia_battle_units",
+        "Units on the field in battles under way."
+    );
     Ok(handle)
 }

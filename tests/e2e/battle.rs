@@ -205,6 +205,19 @@ fn walls_change_the_outcome() {
 }
 
 #[test]
+fn at_the_time_limit_the_defender_holds() {
+    let mut far_apart = siege(9, 0, 2_000, 1_000);
+    far_apart.params.deploy_gap = 2_000.0;
+    far_apart.params.time_limit_steps = 300;
+    let sim = run(far_apart);
+    let outcome = sim.outcome().unwrap();
+    assert_eq!(outcome.winner, Side::Defender);
+    assert_eq!(outcome.reason, components::battle::EndReason::TimeLimit);
+    assert_eq!(outcome.steps, 300);
+    assert!(sim.group_results().iter().all(|g| g.casualties == 0));
+}
+
+#[test]
 fn a_broken_unit_flees_towards_its_own_side() {
     let mut sim = BattleSim::new(setup(
         5,

@@ -29,6 +29,7 @@ use components::{
     time::GameClock,
     world::{City, General, GeneralStatus, Registry, WorldInfo},
 };
+use metrics::gauge;
 use setup::{BattleParams, BattleSetup, GroupSetup, SetupError};
 use sim::{BattleSim, seed_from};
 
@@ -173,6 +174,13 @@ pub fn step_battles(mut battles: Query<&mut Battle>, clock: Res<GameClock>, pace
             (battle, quota)
         })
         .collect();
+    gauge!("tianxia_battles_active").set(quota.len() as f64);
+    gauge!("tianxia_battle_units").set(
+        quota
+            .iter()
+            .map(|(b, _)| b.sim.units_alive().iter().sum::<u32>())
+            .sum::<u32>() as f64,
+    );
     let started = Instant::now();
     loop {
         let mut stepped = false;
