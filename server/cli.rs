@@ -112,8 +112,9 @@ pub enum BenchCommand {
         /// Battles stepped side by side.
         #[arg(long, default_value_t = 1)]
         battles: u32,
-        /// Steps to run.
-        #[arg(long, default_value_t = 600)]
+        /// Steps to run: the default, 100 s of battle time, takes a field battle of 10,000
+        /// units from deployment through the peak of the melee.
+        #[arg(long, default_value_t = 6000)]
         ticks: u32,
         #[arg(long, default_value_t = 1)]
         seed: u64,

@@ -294,6 +294,9 @@ pub struct BattleBalance {
     pub retarget_steps: i64,
     /// Distance (metres) between the two armies when they deploy.
     pub deploy_gap: f64,
+    /// Iterations of the physics contact solver per step: crowds of units need few, and each
+    /// one costs a share of the step.
+    pub solver_iterations: i64,
     /// Leadership, training and morale of a city's garrison, which fights without a general.
     pub garrison_leadership: i64,
     pub garrison_training: i64,

@@ -290,6 +290,7 @@ fn check_balance(f: &mut Fields<'_>, b: &BalanceFile) {
     );
     f.range("[battle] retarget_steps", battle.retarget_steps, 1, 600);
     f.between("[battle] deploy_gap", battle.deploy_gap, 0.0, 10_000.0);
+    f.range("[battle] solver_iterations", battle.solver_iterations, 1, 8);
     f.range(
         "[battle] garrison_leadership",
         battle.garrison_leadership,

@@ -136,6 +136,21 @@ impl Grid {
         best.map(|(_, unit)| unit)
     }
 
+    /// Whether any unit in the cells overlapping the box `low..high` satisfies `pred` (which
+    /// does its own distance test).
+    pub fn any_in(&self, low: Vector, high: Vector, mut pred: impl FnMut(u32) -> bool) -> bool {
+        let (x0, y0) = self.coords(low);
+        let (x1, y1) = self.coords(high);
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                if self.cell(x, y).iter().any(|&unit| pred(unit)) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     /// Bytes held, for memory accounting.
     pub fn bytes(&self) -> usize {
         (self.starts.capacity() + self.items.capacity() + self.next.capacity()) * 4

@@ -30,6 +30,14 @@ pub struct BattleParams {
     pub search_radius: f32,
     pub retarget_steps: u32,
     pub deploy_gap: f32,
+    /// Physics solver iterations per step. Recordings made before this was a rule ran with
+    /// rapier's default of 4.
+    #[serde(default = "rapier_default_solver_iterations")]
+    pub solver_iterations: u32,
+}
+
+fn rapier_default_solver_iterations() -> u32 {
+    4
 }
 
 impl BattleParams {
@@ -48,6 +56,7 @@ impl BattleParams {
             search_radius: b.search_radius as f32,
             retarget_steps: b.retarget_steps.clamp(1, i64::from(u32::MAX)) as u32,
             deploy_gap: b.deploy_gap as f32,
+            solver_iterations: b.solver_iterations.clamp(1, 8) as u32,
         }
     }
 
@@ -136,6 +145,10 @@ impl BattleSetup {
             (p.time_limit_steps >= 1, "params.time_limit_steps"),
             (p.game_ms_per_step >= 1, "params.game_ms_per_step"),
             (p.retarget_steps >= 1, "params.retarget_steps"),
+            (
+                (1..=8).contains(&p.solver_iterations),
+                "params.solver_iterations",
+            ),
             (finite(p.stat_floor, 0.0, 1.0), "params.stat_floor"),
             (
                 finite(p.damage_variation, 0.0, 0.9),

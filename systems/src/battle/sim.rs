@@ -44,6 +44,18 @@ const FLIGHT_SPEED: f32 = 1.2;
 const BLOCKED: f32 = 0.4;
 /// Steps a blocked unit stands before it presses on again (half a second of battle time).
 const HOLD_STEPS: u32 = 30;
+/// A unit does not walk into a friend that is not advancing within this gap (metres) ahead
+/// of it ...
+const QUEUE_GAP: f32 = 0.6;
+/// ... in the cone whose half-angle has this cosine (about 45 degrees) ...
+const QUEUE_CONE: f32 = 0.7;
+/// ... unless it can step round it, heading this way (forward and sideways shares of its
+/// speed: 60 degrees off its course) ...
+const SIDESTEP: (f32, f32) = (0.5, 0.866);
+/// ... otherwise it looks again after this many steps.
+const QUEUE_STEPS: u32 = 12;
+/// A unit far from any enemy searches again after at most this many times `retarget_steps`.
+const SEARCH_WAIT_MAX: u32 = 4;
 /// Steps between two headings of a moving unit.
 const STEER_EVERY: usize = 4;
 /// Squared difference (m²/s²) below which a body's velocity counts as the one wanted.
@@ -150,6 +162,9 @@ pub struct BattleSim {
     /// Until this step the unit stands instead of pressing forward: its last advance was
     /// blocked (by friends ahead, usually), and pushing on would only crush the crowd.
     hold_until: Vec<u32>,
+    /// The step at which the unit next looks for the nearest enemy (sooner if its target
+    /// falls): the farther the enemy, the longer it can wait.
+    next_search: Vec<u32>,
     /// Damage struck at the unit this step, applied after every unit has acted.
     incoming: Vec<f32>,
 
@@ -242,6 +257,8 @@ impl BattleSim {
 
         let mut physics = PhysicsWorld::new();
         physics.gravity = Vector::ZERO;
+        physics.integration_parameters.num_solver_iterations =
+            setup.params.solver_iterations as usize;
         let walls = (setup.walls > 0)
             .then(|| Self::build_walls(&mut physics, &setup, half_gap, half_height, spacing));
         let grid = || {
@@ -275,6 +292,7 @@ impl BattleSim {
             cooldown: Vec::new(),
             target: Vec::new(),
             hold_until: Vec::new(),
+            next_search: Vec::new(),
             incoming: Vec::new(),
             grids: [grid(), grid()],
             entries: [Vec::new(), Vec::new()],
@@ -423,6 +441,8 @@ impl BattleSim {
                 self.cooldown.push(0);
                 self.target.push(NONE);
                 self.hold_until.push(0);
+                let slot = self.next_search.len() as u32 % self.setup.params.retarget_steps;
+                self.next_search.push(self.step + slot);
                 self.incoming.push(0.0);
             }
         }
@@ -579,10 +599,12 @@ impl BattleSim {
     /// Every unit on the field picks what to do: target, strike, move or flee.
     fn act(&mut self, sides: [Option<(Vector, Vector, Vector)>; 2]) {
         let mut march = [f32::MAX; 2];
+        let mut fastest = 0.1f32;
         for (g, stats) in self.stats.iter().enumerate() {
             if !self.pending.contains(&(g as u16)) {
                 let s = stats.side.index();
                 march[s] = march[s].min(stats.max_speed);
+                fastest = fastest.max(stats.max_speed * FLIGHT_SPEED);
             }
         }
         let params = &self.setup.params;
@@ -613,9 +635,9 @@ impl BattleSim {
             let mut target = self.target[i];
             let lost = target != NONE && !self.state[target as usize].on_field();
             let mut striking = !lost && target != NONE && in_reach(self, target);
-            // A unit looks again when its target falls or flees, and on its own slot every
-            // `retarget` steps unless it is striking; never when no enemy can be within reach.
-            if lost || (!striking && (self.step as usize + i).is_multiple_of(retarget as usize)) {
+            // A unit looks again when its target falls or flees, and when its search is due
+            // unless it is striking; never when no enemy can be within reach.
+            if lost || (!striking && self.step >= self.next_search[i]) {
                 let reachable = sides[enemy].is_some_and(|(_, low, high)| {
                     let gap = (low - me).max(me - high).max(Vector::ZERO);
                     gap.length_squared() <= radius * radius
@@ -628,6 +650,18 @@ impl BattleSim {
                     NONE
                 };
                 striking = target != NONE && in_reach(self, target);
+                // The next search waits `retarget` steps, or longer while the enemy is far:
+                // up to half the time the gap takes to close at twice the fastest pace.
+                let far = if target == NONE {
+                    f32::MAX
+                } else {
+                    let their = &self.stats[self.group[target as usize] as usize];
+                    let gap = (self.pos[target as usize] - me).length()
+                        - (stats.range + stats.radius + their.radius);
+                    gap / (4.0 * fastest) * STEPS_PER_SECOND
+                };
+                let wait = (far.max(0.0) as u32).clamp(retarget, SEARCH_WAIT_MAX * retarget);
+                self.next_search[i] = self.step + wait;
             }
             let retargeted = target != self.target[i];
             self.target[i] = target;
@@ -642,7 +676,13 @@ impl BattleSim {
             } else if target != NONE {
                 Some(self.pos[target as usize])
             } else {
-                sides[enemy].map(|(centre, _, _)| centre)
+                // Out of reach of any enemy, a unit keeps its place in the line and advances
+                // the way its army faces the other: heading for the enemy's centre instead
+                // would funnel the whole army into one crushed crowd.
+                match (sides[stats.side.index()], sides[enemy]) {
+                    (Some((ours, _, _)), Some((theirs, _, _))) => Some(me + (theirs - ours)),
+                    _ => None,
+                }
             };
             // Without an enemy in reach, an army advances together at its slowest pace.
             let speed = if target == NONE {
@@ -656,7 +696,25 @@ impl BattleSim {
                     // velocity then need not be touched while nothing pushes it.
                     let slot = (self.step as usize + i).is_multiple_of(STEER_EVERY);
                     if slot || retargeted || self.vel[i] == Vector::ZERO {
-                        self.steer(me, goal, stats.side, speed)
+                        let wanted = self.steer(me, goal, stats.side, speed);
+                        match self.blocker(i, wanted, &stats, QUEUE_GAP) {
+                            None => wanted,
+                            // Blocked by a friend: step round it, away from its side, if
+                            // that way is open ground (no friend within a rank's spacing,
+                            // so units do not squeeze into the gaps of their own ranks);
+                            // otherwise stand for a while.
+                            Some(offset) => {
+                                let left = Vector::new(-wanted.y, wanted.x);
+                                let away = if offset.dot(left) > 0.0 { -1.0 } else { 1.0 };
+                                let aside = wanted * SIDESTEP.0 + left * (away * SIDESTEP.1);
+                                if self.blocker(i, aside, &stats, self.spacing).is_none() {
+                                    aside
+                                } else {
+                                    self.hold_until[i] = self.step + QUEUE_STEPS;
+                                    Vector::ZERO
+                                }
+                            }
+                        }
                     } else {
                         self.vel[i]
                     }
@@ -664,6 +722,51 @@ impl BattleSim {
                 _ => Vector::ZERO,
             };
         }
+    }
+
+    /// The offset of a fighting friend within `gap` ahead of unit `i` (wanting to move at
+    /// `wanted`) that is not advancing that way, if there is one. A unit does not push into such a
+    /// friend: pushing crowds only crush together and multiply the contacts the physics must
+    /// solve.
+    fn blocker(&self, i: usize, wanted: Vector, stats: &GroupStats, gap: f32) -> Option<Vector> {
+        if wanted == Vector::ZERO {
+            return None;
+        }
+        let me = self.pos[i];
+        let speed = wanted.length();
+        let dir = wanted / speed;
+        // Every friend that can block stands within `reach` in the cone ahead, which lies in
+        // the rectangle from `me` `reach` forward and `reach × sin 45°` to either side.
+        let reach = stats.radius + (self.spacing - 1.0) / 2.0 + gap;
+        let side = Vector::new(-dir.y, dir.x) * (reach * 0.71);
+        let ahead = dir * reach;
+        let corners = [me + side, me - side, me + ahead + side, me + ahead - side];
+        let low = corners
+            .iter()
+            .fold(Vector::splat(f32::MAX), |a, &c| a.min(c));
+        let high = corners
+            .iter()
+            .fold(Vector::splat(f32::MIN), |a, &c| a.max(c));
+        let mut found = None;
+        self.grids[stats.side.index()].any_in(low, high, |u| {
+            let u = u as usize;
+            if u == i || self.state[u] != UnitState::Fighting {
+                return false;
+            }
+            let d = self.pos[u] - me;
+            let touch = stats.radius + self.stats[self.group[u] as usize].radius + gap;
+            let forward = d.dot(dir);
+            let distance_sq = d.length_squared();
+            let blocks = distance_sq <= touch * touch
+                && forward > 0.0
+                && forward * forward >= QUEUE_CONE * QUEUE_CONE * distance_sq
+                && self.body_vel[u].dot(dir) < 0.5 * speed;
+            if blocks {
+                found = Some(d);
+            }
+            blocks
+        });
+        found
     }
 
     /// Velocity from `me` towards `goal`, around walls: defenders hold behind them, attackers
@@ -811,6 +914,7 @@ impl BattleSim {
             h.u32(self.target[i]);
             h.u32(u32::from(self.cooldown[i]));
             h.u32(self.hold_until[i]);
+            h.u32(self.next_search[i]);
         }
         if let Some(outcome) = self.outcome {
             h.bytes(&[outcome.winner.index() as u8, outcome.reason as u8]);
@@ -858,7 +962,8 @@ impl BattleSim {
             + (self.deployed_soldiers.capacity() + self.soldiers.capacity()) * 4
             + (self.wounds.capacity() + self.morale.capacity() + self.incoming.capacity()) * 4
             + self.cooldown.capacity() * 2
-            + (self.target.capacity() + self.hold_until.capacity()) * 4
+            + (self.target.capacity() + self.hold_until.capacity() + self.next_search.capacity())
+                * 4
             + (self.removed.capacity() + self.steered.capacity()) * 4
             + self.grids.iter().map(Grid::bytes).sum::<usize>()
             + self.entries.iter().map(|e| e.capacity() * 8).sum::<usize>()
