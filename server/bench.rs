@@ -24,14 +24,25 @@ const TICK_TARGET_MS: f64 = 1000.0 / 60.0;
 const BYTES_PER_UNIT_TARGET: f64 = 512.0;
 
 /// Options of `bench battle`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct BattleBench {
+    /// Units per battle.
+    #[arg(long)]
     pub units: u32,
+    /// Battles stepped side by side.
+    #[arg(long, default_value_t = 1)]
     pub battles: u32,
+    /// Steps to run: the default, 100 s of battle time, takes a field battle of 10,000
+    /// units from deployment through the peak of the melee.
+    #[arg(long, default_value_t = 6000)]
     pub ticks: u32,
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The designer data directory (troop types and battle rules).
+    #[arg(long, default_value = "assets")]
     pub assets: std::path::PathBuf,
-    /// Write the first battle's recording here.
+    /// Write the first battle's recording to this file.
+    #[arg(long)]
     pub record: Option<std::path::PathBuf>,
 }
 

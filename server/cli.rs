@@ -105,24 +105,5 @@ pub enum BattleCommand {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Battle throughput against a bare rapier2d world with the same bodies and contacts.
-    Battle {
-        /// Units per battle.
-        #[arg(long)]
-        units: u32,
-        /// Battles stepped side by side.
-        #[arg(long, default_value_t = 1)]
-        battles: u32,
-        /// Steps to run: the default, 100 s of battle time, takes a field battle of 10,000
-        /// units from deployment through the peak of the melee.
-        #[arg(long, default_value_t = 6000)]
-        ticks: u32,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// The designer data directory (troop types and battle rules).
-        #[arg(long, default_value = "assets")]
-        assets: PathBuf,
-        /// Write the first battle's recording to this file.
-        #[arg(long)]
-        record: Option<PathBuf>,
-    },
+    Battle(crate::bench::BattleBench),
 }

@@ -18,21 +18,7 @@ fn main() -> ExitCode {
         Command::Check { assets } => check::check(&assets),
         Command::Schema { kind } => check::schema(kind.as_deref()),
         Command::Battle(BattleCommand::Run { file }) => replay::run(&file),
-        Command::Bench(BenchCommand::Battle {
-            units,
-            battles,
-            ticks,
-            seed,
-            assets,
-            record,
-        }) => bench::battle(&bench::BattleBench {
-            units,
-            battles,
-            ticks,
-            seed,
-            assets,
-            record,
-        }),
+        Command::Bench(BenchCommand::Battle(options)) => bench::battle(&options),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
