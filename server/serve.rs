@@ -10,8 +10,9 @@
 use std::{io::Write, sync::Arc, thread::JoinHandle, time::Duration};
 
 use anyhow::Context;
+use components::command::Inbound;
 use components::read_model::ReadHandle;
-use net::{AppState, Backends, Probe, ProbeFuture, router};
+use net::{Accounts, AppState, Backends, CommandBus, Probe, ProbeFuture, router};
 use persistence::{DataDir, MongoProbe};
 use systems::{
     app::{AppSettings, build_app},
@@ -32,6 +33,8 @@ use crate::{Failure, config::ServeConfig, metrics};
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often backends are probed.
 const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// Commands waiting for the World at most; beyond, `POST /api/commands` answers 503.
+const COMMAND_QUEUE: usize = 100_000;
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -57,22 +60,21 @@ impl WorldThread {
         data: Arc<GameData>,
         config: &ServeConfig,
         read: ReadHandle,
+        inbox: crossbeam_channel::Receiver<Inbound>,
         exited: oneshot::Sender<()>,
     ) -> anyhow::Result<WorldThread> {
         let (stop, stop_rx) = crossbeam_channel::bounded(1);
-        let settings = AppSettings {
-            world: WorldSettings {
-                name: config.world.clone(),
-                speed: config.rates.speed,
-            },
-            event_window: config.event_window,
-        };
+        let mut settings = AppSettings::new(WorldSettings {
+            name: config.world.clone(),
+            speed: config.rates.speed,
+        });
+        settings.event_window = config.event_window;
         let rates = config.rates.clone();
         let handle = std::thread::Builder::new()
             .name("world".into())
             .spawn(move || {
                 let _notice = ExitNotice(Some(exited));
-                let mut app = build_app(data, &settings, read);
+                let mut app = build_app(data, &settings, read, Some(inbox));
                 let mut driver = Driver::new(MonotonicClock::new(), &rates);
                 info!(
                     speed = rates.speed,
@@ -174,8 +176,10 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
 
     let read = ReadHandle::default();
     let (exited_tx, exited_rx) = oneshot::channel();
-    let world = WorldThread::start(data, &config, read.clone(), exited_tx)?;
-    let served = runtime.block_on(serve_http(&config, read, metrics, exited_rx));
+    let (bus_tx, bus_rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
+    let bus = Arc::new(CommandBus::new(bus_tx));
+    let world = WorldThread::start(data, &config, read.clone(), bus_rx, exited_tx)?;
+    let served = runtime.block_on(serve_http(&config, read, bus, metrics, exited_rx));
     let stopped = world.stop();
     runtime.shutdown_timeout(Duration::from_secs(5));
     drop(data_dir);
@@ -193,6 +197,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
 async fn serve_http(
     config: &ServeConfig,
     read: ReadHandle,
+    bus: Arc<CommandBus>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     world_exited: oneshot::Receiver<()>,
 ) -> Result<Stop, Failure> {
@@ -218,6 +223,8 @@ async fn serve_http(
         read,
         metrics,
         backends,
+        accounts: Accounts::memory(),
+        bus,
     });
     let (stop_http, stop_http_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {

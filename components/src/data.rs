@@ -178,6 +178,37 @@ pub struct BalanceFile {
     pub nation: NationBalance,
     pub battle: BattleBalance,
     pub orders: OrdersBalance,
+    pub join: JoinBalance,
+    pub ai: AiBalance,
+}
+
+/// A player's new general (JOIN).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinBalance {
+    /// Each stat lies between these (1–100), derived from the player id.
+    pub stat_min: i64,
+    pub stat_max: i64,
+    pub troops: i64,
+    pub training: i64,
+    pub morale: i64,
+}
+
+/// The AI of NPC generals and offline players' delegates (SPEC 2.6.7).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AiBalance {
+    /// Game seconds between two decisions of one AI-driven general; decisions are
+    /// staggered across ticks.
+    pub think_every: i64,
+    /// Recruit when troops are below this share (0–1) of the cap.
+    pub recruit_below: f64,
+    /// Train while training is below this.
+    pub train_up_to: i64,
+    /// Attack a neighbouring city at war when own troops are this many times its defence.
+    pub attack_ratio: f64,
+    /// ... and own troops are at least this share (0–1) of the cap.
+    pub attack_min_share: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]

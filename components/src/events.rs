@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use crate::{
     battle::{EndReason, Side, SideView},
+    command::{CommandType, Reason},
     time::GameDate,
+    world::{PositionKind, Relation},
 };
 
 /// One domain event as clients and stores see it.
@@ -35,7 +37,10 @@ pub enum EventKind {
         start: GameDate,
     },
     /// The calendar entered a new month.
-    MonthBegan { year: i32, month: u8 },
+    MonthBegan {
+        year: i32,
+        month: u8,
+    },
     /// Armies met at a city.
     BattleStarted {
         battle: String,
@@ -65,6 +70,143 @@ pub enum EventKind {
         /// The simulation's final state hash: a replay of the battle reaches the same one.
         state_hash: String,
     },
+    /// The World accepted a command: its cost is paid and its order started.
+    CommandAccepted {
+        order_id: String,
+        player: Option<String>,
+        general: Option<String>,
+        command: CommandType,
+    },
+    /// The World rejected a command; nothing changed.
+    CommandRejected {
+        order_id: String,
+        player: Option<String>,
+        general: Option<String>,
+        command: CommandType,
+        reason: Reason,
+        message: String,
+    },
+    /// An order's effect was applied.
+    OrderCompleted {
+        order_id: String,
+        player: Option<String>,
+        general: Option<String>,
+        command: CommandType,
+    },
+    /// An order ended without its effect.
+    OrderCancelled {
+        order_id: String,
+        player: Option<String>,
+        general: String,
+        command: CommandType,
+        reason: Reason,
+    },
+    MarchStarted {
+        general: String,
+        from: String,
+        to: String,
+        path: Vec<String>,
+        eta: i64,
+    },
+    /// A march stopped short of its destination, at `at`.
+    MarchHalted {
+        general: String,
+        at: String,
+        to: String,
+        reason: Reason,
+    },
+    MarchArrived {
+        general: String,
+        city: String,
+    },
+    /// A city changed hands (`from` is null for a neutral city).
+    CityCaptured {
+        city: String,
+        from: Option<String>,
+        to: String,
+        battle: Option<String>,
+    },
+    /// A nation's capital moved after its old capital fell.
+    CapitalMoved {
+        nation: String,
+        city: String,
+    },
+    /// A nation lost its last city: its generals are ronin, its relations and cards gone.
+    NationDestroyed {
+        nation: String,
+        by: Option<String>,
+    },
+    /// A general left a city that fell: to the nearest friendly city, or as a ronin (`to`
+    /// null).
+    GeneralRetreated {
+        general: String,
+        from: String,
+        to: Option<String>,
+    },
+    /// A player's general entered the world.
+    GeneralJoined {
+        general: String,
+        player: String,
+        nation: Option<String>,
+        city: String,
+    },
+    GeneralAppointed {
+        general: String,
+        position: PositionKind,
+        city: Option<String>,
+        by: String,
+        /// Who held the card before and lost it.
+        replaced: Option<String>,
+    },
+    GeneralDismissed {
+        general: String,
+        position: PositionKind,
+        by: String,
+    },
+    WarDeclared {
+        nation: String,
+        against: String,
+    },
+    PeaceMade {
+        nation: String,
+        with: String,
+    },
+    /// Relations between two nations changed for another reason (a destroyed nation's are
+    /// removed).
+    RelationChanged {
+        nation: String,
+        other: String,
+        relation: Option<Relation>,
+    },
+    TaxSet {
+        nation: String,
+        rate: u8,
+    },
+    /// Monthly taxes moved gold and rice from a nation's cities to its treasury.
+    TaxesCollected {
+        nation: String,
+        gold: i64,
+        rice: i64,
+    },
+    /// A game day's production and upkeep, summed over the world.
+    DayEnded {
+        day: i64,
+        gold_produced: i64,
+        rice_eaten: i64,
+        soldiers_deserted: i64,
+    },
+    /// The yearly harvest filled the cities' granaries.
+    HarvestGathered {
+        rice: i64,
+    },
+    /// An offline player's general changed state: `protected`, `ai_delegate`, or neither.
+    PresenceChanged {
+        general: String,
+        player: String,
+        online: bool,
+        protected: bool,
+        ai_delegate: bool,
+    },
 }
 
 impl EventKind {
@@ -76,6 +218,28 @@ impl EventKind {
             EventKind::BattleStarted { .. } => "BattleStarted",
             EventKind::BattleReinforced { .. } => "BattleReinforced",
             EventKind::BattleEnded { .. } => "BattleEnded",
+            EventKind::CommandAccepted { .. } => "CommandAccepted",
+            EventKind::CommandRejected { .. } => "CommandRejected",
+            EventKind::OrderCompleted { .. } => "OrderCompleted",
+            EventKind::OrderCancelled { .. } => "OrderCancelled",
+            EventKind::MarchStarted { .. } => "MarchStarted",
+            EventKind::MarchHalted { .. } => "MarchHalted",
+            EventKind::MarchArrived { .. } => "MarchArrived",
+            EventKind::CityCaptured { .. } => "CityCaptured",
+            EventKind::CapitalMoved { .. } => "CapitalMoved",
+            EventKind::NationDestroyed { .. } => "NationDestroyed",
+            EventKind::GeneralRetreated { .. } => "GeneralRetreated",
+            EventKind::GeneralJoined { .. } => "GeneralJoined",
+            EventKind::GeneralAppointed { .. } => "GeneralAppointed",
+            EventKind::GeneralDismissed { .. } => "GeneralDismissed",
+            EventKind::WarDeclared { .. } => "WarDeclared",
+            EventKind::PeaceMade { .. } => "PeaceMade",
+            EventKind::RelationChanged { .. } => "RelationChanged",
+            EventKind::TaxSet { .. } => "TaxSet",
+            EventKind::TaxesCollected { .. } => "TaxesCollected",
+            EventKind::DayEnded { .. } => "DayEnded",
+            EventKind::HarvestGathered { .. } => "HarvestGathered",
+            EventKind::PresenceChanged { .. } => "PresenceChanged",
         }
     }
 }

@@ -112,6 +112,28 @@ pub struct OrderView {
     pub revision: u64,
     pub accepted_at: Option<i64>,
     pub completes_at: Option<i64>,
+    /// The general a JOIN created.
+    pub general_id: Option<String>,
+    /// Why it was rejected or cancelled, in words (the code is `reason`).
+    pub message: Option<String>,
+}
+
+impl OrderStatus {
+    /// Whether the order has reached the end of its life cycle.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Rejected | OrderStatus::Completed | OrderStatus::Cancelled
+        )
+    }
+}
+
+/// An order as published for its player, with the hash of the command that made it (so the
+/// HTTP layer can tell a repeated id with another body before the World does).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderEntry {
+    pub view: OrderView,
+    pub body_hash: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -156,6 +178,8 @@ pub struct ReadModels {
     pub frames: OrdMap<String, Arc<FrameView>>,
     /// The most recent domain events in sequence order, bounded.
     pub events: Vector<Arc<DomainEvent>>,
+    /// Each player's order window (SPEC 2.5), by player id, then order id.
+    pub orders: OrdMap<String, OrdMap<String, Arc<OrderEntry>>>,
 }
 
 impl ReadModels {

@@ -8,6 +8,8 @@ use bevy_ecs::{component::Component, entity::Entity, resource::Resource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::command::{BuildKind, CommandType};
+
 /// Relations between two nations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -184,6 +186,68 @@ pub struct General {
     pub mcp_max: MilliCp,
     pub position: Option<Position>,
     pub status: GeneralStatus,
+    /// The timed order under way (TRAIN, RECRUIT, BUILD, MOVE), if any.
+    pub order: Option<ActiveOrder>,
+    /// The march under way, if any.
+    pub march: Option<March>,
+    /// Protected from attack: its player went offline less than a game day ago (SPEC 2.6.7).
+    pub protected: bool,
+    /// An AI delegate acts for its offline player (SPEC 2.6.7).
+    pub ai_delegate: bool,
+}
+
+/// What a timed order does when it completes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OrderEffect {
+    Train,
+    /// Troops to add (already paid for).
+    Recruit {
+        amount: u32,
+    },
+    Build {
+        city: String,
+        build: BuildKind,
+    },
+    /// Completes when the march ends.
+    March,
+}
+
+/// A timed order a general is carrying out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveOrder {
+    pub id: String,
+    /// The player who issued it; `None` for the AI.
+    pub player: Option<String>,
+    pub command: CommandType,
+    pub accepted_at: i64,
+    /// When it completes (a march: its expected arrival).
+    pub completes_at: i64,
+    pub effect: OrderEffect,
+}
+
+/// A march along roads (SPEC 2.5).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct March {
+    /// Cities from the start to the destination, both included.
+    pub path: Vec<String>,
+    /// Index in `path` of the city the general is heading for now.
+    pub next: usize,
+    /// Game second of arrival at `path[next]`.
+    pub next_at: i64,
+    /// Game second of arrival at the destination, if nothing stops the march.
+    pub eta: i64,
+    pub started_at: i64,
+}
+
+impl March {
+    pub fn from(&self) -> &str {
+        self.path.first().map_or("", String::as_str)
+    }
+
+    pub fn to(&self) -> &str {
+        self.path.last().map_or("", String::as_str)
+    }
 }
 
 /// Resolves entity ids to ECS entities. Maintained by whoever spawns or despawns entities.
@@ -194,6 +258,9 @@ pub struct Registry {
     pub generals: HashMap<String, Entity>,
     /// Battles under way.
     pub battles: HashMap<String, Entity>,
+    /// Player id → the id of the general the player owns (the World's record of ownership
+    /// is the general's `owner`; this is its index).
+    pub players: HashMap<String, String>,
 }
 
 /// Which world this is and what data it was built from.

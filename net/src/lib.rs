@@ -1,17 +1,22 @@
 //! The network side of tianxia: the axum HTTP API over the read models the World publishes,
 //! readiness of the configured backends, and (later) the Redis bridges.
 //!
-//! Nothing here changes game state. Handlers read the last published
+//! Nothing here changes game state: commands go to the World over the command bus. Handlers read the last published
 //! [`components::read_model::ReadModels`] snapshot with one atomic load and never wait for
 //! the World.
 
+pub mod accounts;
+pub mod bus;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod play;
 pub mod read;
 pub mod redis_probe;
 pub mod router;
 
+pub use accounts::{AccountStore, Accounts, MemoryAccounts};
+pub use bus::CommandBus;
 pub use error::{ApiError, ErrorCode};
 pub use health::{Backends, Probe, ProbeFuture};
 pub use router::{AppState, router};

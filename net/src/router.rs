@@ -5,17 +5,21 @@ use std::sync::Arc;
 
 use axum::{
     Router,
+    extract::DefaultBodyLimit,
     http::{Method, Uri},
-    routing::get,
+    routing::{get, post},
 };
 use components::read_model::ReadHandle;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 
 use crate::{
+    accounts::Accounts,
+    bus::CommandBus,
     error::{ApiError, ErrorCode},
+    extract::MAX_BODY,
     health::{self, Backends},
-    read,
+    play, read,
 };
 
 /// What every handler may reach.
@@ -27,6 +31,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Reachability of the configured backends, for `/ready`.
     pub backends: Arc<Backends>,
+    /// Players' accounts and tokens.
+    pub accounts: Accounts,
+    /// Where commands and presence go to the World.
+    pub bus: Arc<CommandBus>,
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -61,8 +69,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/battles/{id}", get(read::battle))
         .route("/api/battles/{id}/frame", get(read::frame))
         .route("/api/events", get(read::events))
+        .route("/api/leaderboard", get(play::leaderboard))
+        .route("/api/auth/register", post(play::register))
+        .route("/api/auth/login", post(play::login))
+        .route("/api/auth/logout", post(play::logout))
+        .route("/api/join", post(play::join))
+        .route("/api/commands", post(play::command))
+        .route("/api/orders/{id}", get(play::order))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

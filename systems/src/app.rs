@@ -6,13 +6,15 @@ use std::sync::Arc;
 
 use bevy_app::App;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor};
-use components::read_model::ReadHandle;
+use components::{command::Inbound, read_model::ReadHandle};
+use crossbeam_channel::Receiver;
 
 use crate::{
     assets::GameData,
     battle::BattlePlugin,
     clock::ClockPlugin,
     read_models::ReadModelPlugin,
+    rules::RulesPlugin,
     schedule::{BattleTick, Intake, Publish, Strategy},
     spawn::{WorldSettings, spawn_world},
 };
@@ -23,6 +25,22 @@ pub struct AppSettings {
     pub world: WorldSettings,
     /// Most recent domain events kept for the read side.
     pub event_window: usize,
+    /// Most commands applied per intake tick (SPEC 2.5).
+    pub max_commands_per_tick: usize,
+    /// Whether the AI drives NPC generals and offline players' delegates (tests of single
+    /// rules turn it off).
+    pub ai: bool,
+}
+
+impl AppSettings {
+    pub fn new(world: WorldSettings) -> Self {
+        AppSettings {
+            world,
+            event_window: 10_000,
+            max_commands_per_tick: 20_000,
+            ai: true,
+        }
+    }
 }
 
 fn add_schedule(app: &mut App, label: impl ScheduleLabel + Clone) {
@@ -36,8 +54,14 @@ fn add_schedule(app: &mut App, label: impl ScheduleLabel + Clone) {
     });
 }
 
-/// A new World built from `data`, publishing into `read`.
-pub fn build_app(data: Arc<GameData>, settings: &AppSettings, read: ReadHandle) -> App {
+/// A new World built from `data`, publishing into `read` and fed by `inbox` (the command
+/// bus; none for a World nobody commands).
+pub fn build_app(
+    data: Arc<GameData>,
+    settings: &AppSettings,
+    read: ReadHandle,
+    inbox: Option<Receiver<Inbound>>,
+) -> App {
     let mut app = App::empty();
     add_schedule(&mut app, Intake);
     add_schedule(&mut app, Strategy);
@@ -46,6 +70,12 @@ pub fn build_app(data: Arc<GameData>, settings: &AppSettings, read: ReadHandle) 
     app.add_plugins((
         ClockPlugin,
         BattlePlugin,
+        RulesPlugin {
+            inbox,
+            max_commands_per_tick: settings.max_commands_per_tick,
+            ai: settings.ai,
+            finished_window: data.balance.orders.finished_window.clamp(1, 100_000) as usize,
+        },
         ReadModelPlugin {
             handle: read,
             event_window: settings.event_window,

@@ -21,7 +21,16 @@ impl Plugin for ClockPlugin {
         app.init_resource::<ClockStep>()
             .configure_sets(
                 Strategy,
-                (StrategySet::Clock, StrategySet::Calendar).chain(),
+                (
+                    StrategySet::Clock,
+                    StrategySet::Calendar,
+                    StrategySet::Orders,
+                    StrategySet::Economy,
+                    StrategySet::CommandPoints,
+                    StrategySet::Presence,
+                    StrategySet::Ai,
+                )
+                    .chain(),
             )
             .add_systems(Strategy, advance_clock.in_set(StrategySet::Clock))
             .add_systems(Strategy, announce_new_months.in_set(StrategySet::Calendar));

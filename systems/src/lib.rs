@@ -13,5 +13,6 @@ pub mod clock;
 pub mod driver;
 pub mod event_log;
 pub mod read_models;
+pub mod rules;
 pub mod schedule;
 pub mod spawn;

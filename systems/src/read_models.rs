@@ -15,7 +15,8 @@ use components::{
     data::PositionsFile,
     events::DomainEvent,
     read_model::{
-        CityView, GeneralView, NationView, PositionView, ReadHandle, ReadModels, WorldSummary,
+        CityView, GeneralView, MarchView, NationView, OrderEntry, PositionView, ReadHandle,
+        ReadModels, WorldSummary,
     },
     time::GameClock,
     world::{City, General, Nation, NationStatus, WorldInfo},
@@ -26,6 +27,7 @@ use crate::{
     assets::Data,
     battle::{Battle, FinishedBattles},
     event_log::Outbox,
+    rules::orders::{Orders, Revision, active_view},
     schedule::Publish,
 };
 
@@ -65,6 +67,7 @@ pub struct ReadPublisher {
     /// Finished battles in the read models, oldest first.
     finished: VecDeque<String>,
     events: Vector<Arc<DomainEvent>>,
+    orders: OrdMap<String, OrdMap<String, Arc<OrderEntry>>>,
     /// Cities and generals of each nation, kept up to date from ownership changes.
     members: HashMap<String, Members>,
     /// Most recent events kept for `GET /api/events`.
@@ -82,6 +85,7 @@ impl ReadPublisher {
             frames: OrdMap::new(),
             finished: VecDeque::new(),
             events: Vector::new(),
+            orders: OrdMap::new(),
             members: HashMap::new(),
             event_window: event_window.max(1),
         }
@@ -161,7 +165,7 @@ fn city_view(city: &City) -> CityView {
     }
 }
 
-fn general_view(general: &General, positions: &PositionsFile) -> GeneralView {
+fn general_view(general: &General, positions: &PositionsFile, revision: u64) -> GeneralView {
     GeneralView {
         id: general.id.clone(),
         name: general.name.clone(),
@@ -191,10 +195,18 @@ fn general_view(general: &General, positions: &PositionsFile) -> GeneralView {
                 city: p.city.clone(),
             }
         }),
-        order: None,
-        march: None,
-        protected: false,
-        ai_delegate: false,
+        order: general
+            .order
+            .as_ref()
+            .map(|o| active_view(o, &general.id, revision)),
+        march: general.march.as_ref().map(|m| MarchView {
+            from: m.from().to_string(),
+            to: m.to().to_string(),
+            path: m.path.clone(),
+            eta: m.eta,
+        }),
+        protected: general.protected,
+        ai_delegate: general.ai_delegate,
         version: 0,
     }
 }
@@ -230,6 +242,8 @@ pub fn publish_read_models(
     generals: Query<Ref<General>>,
     battles: Query<Ref<Battle>>,
     mut finished: ResMut<FinishedBattles>,
+    mut orders: ResMut<Orders>,
+    revision: Res<Revision>,
 ) {
     let publisher = &mut *publisher;
     let mut dirty = BTreeSet::new();
@@ -250,7 +264,7 @@ pub fn publish_read_models(
     }
     for general in generals.iter().filter(|g| g.is_changed()) {
         let old = publisher.generals.get(&general.id).cloned();
-        let view = general_view(&general, &data.positions);
+        let view = general_view(&general, &data.positions, revision.0);
         if let Some(view) = next_version(old.as_ref(), view) {
             let old_nation = old.and_then(|o| o.nation.clone());
             publisher.move_member(
@@ -312,6 +326,25 @@ pub fn publish_read_models(
         }
     }
 
+    for (player, id) in orders.take_changed() {
+        let mut window = publisher.orders.get(&player).cloned().unwrap_or_default();
+        match orders.get(&player, &id) {
+            Some(record) => {
+                let entry = OrderEntry {
+                    view: record.view.clone(),
+                    body_hash: record.body_hash,
+                };
+                if window.get(&id).is_none_or(|old| **old != entry) {
+                    window.insert(id, Arc::new(entry));
+                }
+            }
+            None => {
+                window.remove(&id);
+            }
+        }
+        publisher.orders.insert(player, window);
+    }
+
     for event in outbox.take() {
         publisher.events.push_back(Arc::new(event));
     }
@@ -341,5 +374,6 @@ pub fn publish_read_models(
         battles: publisher.battles.clone(),
         frames: publisher.frames.clone(),
         events: publisher.events.clone(),
+        orders: publisher.orders.clone(),
     })));
 }

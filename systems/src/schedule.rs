@@ -33,6 +33,16 @@ pub enum StrategySet {
     Clock,
     /// React to calendar boundaries crossed by the step.
     Calendar,
+    /// Timed orders complete and marches advance, in the order they came due.
+    Orders,
+    /// Production, upkeep, harvest and taxes at day boundaries.
+    Economy,
+    /// Command points regenerate.
+    CommandPoints,
+    /// Players' presence: protection and AI delegates.
+    Presence,
+    /// AI-driven generals decide.
+    Ai,
 }
 
 /// Game seconds the strategy tick being run advances the clock by. Set by the driver before

@@ -169,6 +169,10 @@ pub fn spawn_world(world: &mut World, data: Arc<GameData>, settings: &WorldSetti
                 city: def.position_city.clone(),
             }),
             status: GeneralStatus::Idle,
+            order: None,
+            march: None,
+            protected: false,
+            ai_delegate: false,
         };
         registry
             .generals

@@ -11,5 +11,6 @@ mod battle_world;
 mod check;
 mod clock;
 mod config;
+mod play;
 mod serve;
 mod support;

@@ -93,6 +93,50 @@ pub fn get(url: &str) -> Reply {
     Reply { status, text, json }
 }
 
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn reply(mut response: ureq::http::Response<ureq::Body>) -> Reply {
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply { status, text, json }
+}
+
+/// A request with an optional bearer token: `body` is sent as is (it may be broken JSON).
+pub fn request(method: &str, url: &str, token: Option<&str>, body: Option<&[u8]>) -> Reply {
+    let agent = agent();
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let result = match (method, body) {
+        ("GET", _) => {
+            let mut r = agent.get(url);
+            if let Some(auth) = &auth {
+                r = r.header("Authorization", auth);
+            }
+            r.call()
+        }
+        ("POST", body) => {
+            let mut r = agent.post(url).header("Content-Type", "application/json");
+            if let Some(auth) = &auth {
+                r = r.header("Authorization", auth);
+            }
+            r.send(body.unwrap_or_default())
+        }
+        _ => panic!("unsupported method {method}"),
+    };
+    reply(result.unwrap_or_else(|e| panic!("{method} {url}: {e}")))
+}
+
+/// POSTs a JSON value.
+pub fn post(url: &str, token: Option<&str>, body: &Value) -> Reply {
+    request("POST", url, token, Some(body.to_string().as_bytes()))
+}
+
 /// Runs the binary to completion with a bound on its run time.
 pub fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut command = Command::new(bin());
@@ -150,8 +194,6 @@ impl Server {
             .args(["--bind", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(&data)
-            .arg("--assets")
-            .arg(assets())
             .args(args)
             .env_remove("REDIS_URL")
             .env_remove("MONGODB_URI")
@@ -159,6 +201,9 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(fs::File::create(&stderr).unwrap());
+        if !args.contains(&"--assets") {
+            command.arg("--assets").arg(assets());
+        }
         for (key, value) in envs {
             command.env(key, value);
         }
@@ -321,7 +366,16 @@ pub struct InProcess {
 }
 
 impl InProcess {
+    /// Serves `read` with a command bus nobody reads (a World without players).
     pub fn serve(read: components::read_model::ReadHandle) -> InProcess {
+        let (tx, _) = crossbeam_channel::bounded(1);
+        Self::serve_with_bus(read, tx)
+    }
+
+    pub fn serve_with_bus(
+        read: components::read_model::ReadHandle,
+        bus: crossbeam_channel::Sender<components::command::Inbound>,
+    ) -> InProcess {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -338,6 +392,8 @@ impl InProcess {
             read,
             metrics,
             backends: std::sync::Arc::new(net::Backends::none()),
+            accounts: net::Accounts::memory(),
+            bus: std::sync::Arc::new(net::CommandBus::new(bus)),
         };
         runtime.spawn(async move {
             let _ = axum::serve(listener, net::router(state)).await;

@@ -247,7 +247,19 @@ fn check_balance(f: &mut Fields<'_>, b: &BalanceFile) {
         0,
         1_000,
     );
-    f.range("[nation] tax_rate_max", b.nation.tax_rate_max, 0, 100);
+    f.range("[nation] tax_rate_max", b.nation.tax_rate_max, 0, 50);
+    let j = &b.join;
+    f.range("[join] stat_min", j.stat_min, 1, 100);
+    f.range("[join] stat_max", j.stat_max, j.stat_min.clamp(1, 100), 100);
+    f.range("[join] troops", j.troops, 0, 1_000_000);
+    f.range("[join] training", j.training, 0, 100);
+    f.range("[join] morale", j.morale, 0, 100);
+    let ai = &b.ai;
+    f.range("[ai] think_every", ai.think_every, 1, i64::MAX);
+    f.fraction("[ai] recruit_below", ai.recruit_below);
+    f.range("[ai] train_up_to", ai.train_up_to, 0, 100);
+    f.positive("[ai] attack_ratio", ai.attack_ratio);
+    f.fraction("[ai] attack_min_share", ai.attack_min_share);
     let battle = &b.battle;
     f.range(
         "[battle] soldiers_per_unit",

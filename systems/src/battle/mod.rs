@@ -33,7 +33,12 @@ use metrics::gauge;
 use setup::{BattleParams, BattleSetup, GroupSetup, SetupError};
 use sim::{BattleSim, seed_from};
 
-use crate::{assets::Data, event_log::Outbox, schedule::BattleTick};
+use crate::{
+    assets::Data,
+    event_log::Outbox,
+    rules::capture::{BattleResults, Concluded},
+    schedule::BattleTick,
+};
 
 /// Id of the group a city's garrison forms.
 pub const GARRISON: &str = "garrison";
@@ -152,6 +157,7 @@ impl Plugin for BattlePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<BattlePace>()
             .init_resource::<FinishedBattles>()
+            .init_resource::<BattleResults>()
             .add_systems(BattleTick, (step_battles, conclude_battles).chain());
     }
 }
@@ -208,6 +214,7 @@ pub fn conclude_battles(
     mut registry: ResMut<Registry>,
     mut outbox: ResMut<Outbox>,
     mut finished: ResMut<FinishedBattles>,
+    mut results: ResMut<BattleResults>,
 ) {
     let mut ended: Vec<(Entity, &Battle)> = battles
         .iter()
@@ -253,6 +260,14 @@ pub fn conclude_battles(
                 state_hash: record::hash_hex(battle.sim.state_hash()),
             },
         );
+        results.0.push(Concluded {
+            battle: battle.id.clone(),
+            city: battle.city.clone(),
+            winner: outcome.winner,
+            attacker_nation: battle.attacker.nation.clone(),
+            attackers: battle.attacker.generals.clone(),
+            at: battle.game_time(),
+        });
         finished.0.push(battle.view());
         registry.battles.remove(&battle.id);
         commands.entity(entity).despawn();

@@ -1,0 +1,149 @@
+//! The command bus as the HTTP side sees it (SPEC 1, 2.5): commands and presence go to the
+//! World through a bounded channel, never waiting; a full channel is `503 unavailable`.
+//! Commands sent without an id get one derived from their log sequence (`srv-N`).
+//!
+//! Between the 202 and the World's first look at a command, its order is `queued`: the bus
+//! remembers such orders until the published read models hold them (or, bounded, until they
+//! are old), so `GET /api/orders/{id}` can answer at once.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use components::{
+    command::{Command, CommandBody, Inbound, Issuer, server_command_id},
+    read_model::ReadModels,
+};
+use crossbeam_channel::{Sender, TrySendError};
+
+use crate::error::ApiError;
+
+/// Presence is sent at most this often per player.
+const SEEN_EVERY: Duration = Duration::from_secs(1);
+/// Queued orders are forgotten after this long even if the World never published them.
+const QUEUED_FOR: Duration = Duration::from_secs(600);
+
+/// A command the World has not answered yet.
+#[derive(Clone, Debug)]
+pub struct Queued {
+    pub command_type: &'static str,
+    pub general: Option<String>,
+    pub body_hash: u64,
+    since: Instant,
+}
+
+pub struct CommandBus {
+    tx: Sender<Inbound>,
+    /// The last log sequence given out.
+    seq: AtomicU64,
+    /// When each player's presence was last sent.
+    seen: Mutex<HashMap<String, Instant>>,
+    /// (player, order id) → the command, until the World publishes its order.
+    queued: Mutex<HashMap<(String, String), Queued>>,
+    /// Bound on `seen` and `queued` before they are swept.
+    sweep_at: usize,
+}
+
+impl CommandBus {
+    pub fn new(tx: Sender<Inbound>) -> Self {
+        let sweep_at = tx.capacity().unwrap_or(65_536).max(1_024);
+        CommandBus {
+            tx,
+            seq: AtomicU64::new(0),
+            seen: Mutex::new(HashMap::new()),
+            queued: Mutex::new(HashMap::new()),
+            sweep_at,
+        }
+    }
+
+    /// Sends a player's command; returns its order id.
+    pub fn submit(
+        &self,
+        player: &str,
+        id: Option<String>,
+        general: Option<String>,
+        body: CommandBody,
+        models: Option<&ReadModels>,
+    ) -> Result<String, ApiError> {
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        let id = id.unwrap_or_else(|| server_command_id(seq));
+        let command = Command {
+            id: id.clone(),
+            issuer: Issuer::Player(player.to_string()),
+            general,
+            body,
+            seq,
+        };
+        let queued = Queued {
+            command_type: command.body.command_type().name(),
+            general: command.general.clone(),
+            body_hash: command.body_hash(),
+            since: Instant::now(),
+        };
+        {
+            let mut map = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() >= self.sweep_at {
+                map.retain(|(p, i), q| {
+                    q.since.elapsed() < QUEUED_FOR
+                        && models.is_none_or(|m| m.orders.get(p).is_none_or(|w| !w.contains_key(i)))
+                });
+            }
+            map.insert((player.to_string(), id.clone()), queued);
+        }
+        match self.tx.try_send(Inbound::Command(command)) {
+            Ok(()) => Ok(id),
+            Err(error) => {
+                self.queued
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&(player.to_string(), id));
+                Err(match error {
+                    TrySendError::Full(_) => ApiError::unavailable(
+                        "the World's command queue is full; try again shortly",
+                    ),
+                    TrySendError::Disconnected(_) => ApiError::unavailable("the World is stopping"),
+                })
+            }
+        }
+    }
+
+    /// A command the World has not published an order for yet.
+    pub fn queued(&self, player: &str, id: &str) -> Option<Queued> {
+        self.queued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(player.to_string(), id.to_string()))
+            .cloned()
+    }
+
+    /// Forgets a queued command once its order is published.
+    pub fn published(&self, player: &str, id: &str) {
+        self.queued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(player.to_string(), id.to_string()));
+    }
+
+    /// Tells the World a player is active, at most once a second per player; never waits and
+    /// drops the news when the queue is full.
+    pub fn seen(&self, player: &str) {
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.get(player).is_some_and(|t| t.elapsed() < SEEN_EVERY) {
+                return;
+            }
+            if seen.len() >= self.sweep_at {
+                seen.retain(|_, t| t.elapsed() < SEEN_EVERY);
+            }
+            seen.insert(player.to_string(), Instant::now());
+        }
+        let _ = self.tx.try_send(Inbound::Seen {
+            player: player.to_string(),
+        });
+    }
+}

@@ -1,0 +1,339 @@
+//! Player routes (SPEC 5): accounts, joining the world, commands and orders, and the
+//! leaderboard. The HTTP layer checks shapes, tokens and what the read model already shows
+//! (SPEC 2.5); everything else is the World's to decide, and its answer comes back through
+//! the order read model.
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use components::{
+    command::{CommandBody, JoinArgs, ShapeCode, check_command_id},
+    ids::is_valid_id,
+    read_model::{OrderStatus, OrderView, ReadModels},
+    world::TroopType,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::{
+    accounts::Session,
+    error::{ApiError, ErrorCode},
+    extract::{ApiJson, ApiPath, ApiQuery, Player},
+    router::AppState,
+};
+
+/// How long `POST /api/join` waits for the World's answer.
+pub const JOIN_WAIT: Duration = Duration::from_secs(5);
+/// How often a waiting join looks at the published read models.
+const JOIN_POLL: Duration = Duration::from_millis(10);
+
+fn snapshot(state: &AppState) -> Result<Arc<ReadModels>, ApiError> {
+    state
+        .read
+        .load_full()
+        .ok_or_else(|| ApiError::unavailable("the world is not loaded yet"))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    name: String,
+    password: String,
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<(StatusCode, Json<Session>), ApiError> {
+    let session = state.accounts.register(&body.name, &body.password).await?;
+    Ok((StatusCode::CREATED, Json(session)))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<Json<Session>, ApiError> {
+    Ok(Json(
+        state.accounts.login(&body.name, &body.password).await?,
+    ))
+}
+
+pub async fn logout(State(state): State<AppState>, player: Player) -> Result<StatusCode, ApiError> {
+    state.accounts.logout(&player.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn shape_error(error: components::command::ShapeError) -> ApiError {
+    let code = match error.code {
+        ShapeCode::InvalidField => ErrorCode::InvalidField,
+        ShapeCode::UnknownCommand => ErrorCode::UnknownCommand,
+        ShapeCode::InvalidArgs => ErrorCode::InvalidArgs,
+    };
+    ApiError::new(code, error.message)
+}
+
+/// `POST /api/join`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    name: String,
+    #[serde(default)]
+    nation: Option<String>,
+    #[serde(default)]
+    troop_type: Option<TroopType>,
+}
+
+pub async fn join(
+    State(state): State<AppState>,
+    player: Player,
+    ApiJson(body): ApiJson<JoinRequest>,
+) -> Result<Response, ApiError> {
+    let body = CommandBody::Join(JoinArgs {
+        name: body.name,
+        nation: body.nation,
+        troop_type: body.troop_type,
+    });
+    body.check().map_err(shape_error)?;
+    let models = snapshot(&state)?;
+    if models.generals.contains_key(&format!("g-{}", player.id)) {
+        return Err(ApiError::new(
+            ErrorCode::AlreadyJoined,
+            "you already have a general",
+        ));
+    }
+    let id = state
+        .bus
+        .submit(&player.id, None, None, body, Some(&models))?;
+    let deadline = Instant::now() + JOIN_WAIT;
+    while Instant::now() < deadline {
+        tokio::time::sleep(JOIN_POLL).await;
+        let models = snapshot(&state)?;
+        let Some(order) = models.orders.get(&player.id).and_then(|w| w.get(&id)) else {
+            continue;
+        };
+        state.bus.published(&player.id, &id);
+        return match order.view.status {
+            OrderStatus::Completed => {
+                let general = order
+                    .view
+                    .general_id
+                    .as_ref()
+                    .and_then(|g| models.generals.get(g))
+                    .ok_or_else(|| ApiError::internal("a completed JOIN without its general"))?;
+                Ok((StatusCode::CREATED, Json(general.as_ref().clone())).into_response())
+            }
+            _ => Err(world_rejection(&order.view)),
+        };
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"order_id": id, "status": "queued"})),
+    )
+        .into_response())
+}
+
+/// The World's rejection of a JOIN as an HTTP error.
+fn world_rejection(order: &OrderView) -> ApiError {
+    let message = order
+        .message
+        .clone()
+        .unwrap_or_else(|| "the World rejected the command".into());
+    match order.reason.as_deref() {
+        Some("already_joined") => ApiError::new(ErrorCode::AlreadyJoined, message),
+        Some("unknown_target") => ApiError::not_found(message),
+        Some("internal") => ApiError::internal(message),
+        _ => ApiError::new(ErrorCode::InvalidArgs, message),
+    }
+}
+
+/// `POST /api/commands`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(rename = "type")]
+    command_type: String,
+    #[serde(default)]
+    general: Option<String>,
+    #[serde(default)]
+    args: Option<Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Submitted {
+    order_id: String,
+    status: OrderStatus,
+}
+
+pub async fn command(
+    State(state): State<AppState>,
+    player: Player,
+    ApiJson(request): ApiJson<CommandRequest>,
+) -> Result<(StatusCode, Json<Submitted>), ApiError> {
+    if let Some(id) = &request.id {
+        check_command_id(id).map_err(shape_error)?;
+    }
+    let body = CommandBody::parse(&request.command_type, request.args).map_err(shape_error)?;
+    let is_join = matches!(body, CommandBody::Join(_));
+    match (&request.general, is_join) {
+        (Some(_), true) => {
+            return Err(ApiError::invalid_field("general: JOIN names no general"));
+        }
+        (None, false) => return Err(ApiError::invalid_field("general: required")),
+        (Some(general), false) if !is_valid_id(general) => {
+            return Err(ApiError::invalid_field(
+                "general: 1-48 characters of [a-z0-9_-]",
+            ));
+        }
+        _ => {}
+    }
+    let models = snapshot(&state)?;
+    if let Some(general) = request
+        .general
+        .as_ref()
+        .and_then(|g| models.generals.get(g))
+        && general.owner.as_deref() != Some(player.id.as_str())
+    {
+        return Err(ApiError::new(
+            ErrorCode::NotOwner,
+            format!("general \"{}\" is not yours", general.id),
+        ));
+    }
+    let hash = components::command::body_hash(request.general.as_deref(), &body);
+    if let Some(id) = &request.id {
+        let known = models
+            .orders
+            .get(&player.id)
+            .and_then(|w| w.get(id))
+            .map(|o| (o.body_hash, o.view.status))
+            .or_else(|| {
+                state
+                    .bus
+                    .queued(&player.id, id)
+                    .map(|q| (q.body_hash, OrderStatus::Queued))
+            });
+        if let Some((known_hash, status)) = known {
+            if known_hash != hash {
+                return Err(ApiError::new(
+                    ErrorCode::IdConflict,
+                    format!("order id \"{id}\" was already used for another command"),
+                ));
+            }
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(Submitted {
+                    order_id: id.clone(),
+                    status,
+                }),
+            ));
+        }
+    }
+    let id = state
+        .bus
+        .submit(&player.id, request.id, request.general, body, Some(&models))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Submitted {
+            order_id: id,
+            status: OrderStatus::Queued,
+        }),
+    ))
+}
+
+/// `GET /api/orders/{id}`: the caller's order.
+pub async fn order(
+    State(state): State<AppState>,
+    player: Player,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<OrderView>, ApiError> {
+    let models = snapshot(&state)?;
+    if let Some(order) = models.orders.get(&player.id).and_then(|w| w.get(&id)) {
+        state.bus.published(&player.id, &id);
+        return Ok(Json(order.view.clone()));
+    }
+    if let Some(queued) = state.bus.queued(&player.id, &id) {
+        return Ok(Json(OrderView {
+            order_id: id,
+            command_type: queued.command_type.to_string(),
+            general: queued.general,
+            status: OrderStatus::Queued,
+            reason: None,
+            revision: 0,
+            accepted_at: None,
+            completes_at: None,
+            general_id: None,
+            message: None,
+        }));
+    }
+    Err(ApiError::not_found("you have no order with that id"))
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RankBy {
+    #[default]
+    Cities,
+    Troops,
+    Gold,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderboardQuery {
+    #[serde(default)]
+    by: RankBy,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Rank {
+    nation: String,
+    name: String,
+    value: i64,
+}
+
+/// `GET /api/leaderboard?by=cities|troops|gold`: active nations ranked.
+pub async fn leaderboard(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<LeaderboardQuery>,
+) -> Result<Json<Vec<Rank>>, ApiError> {
+    let models = snapshot(&state)?;
+    let mut troops: BTreeMap<&str, i64> = BTreeMap::new();
+    if matches!(query.by, RankBy::Troops) {
+        for general in models.generals.values() {
+            if let Some(nation) = &general.nation {
+                *troops.entry(nation).or_default() += i64::from(general.troops);
+            }
+        }
+        for city in models.cities.values() {
+            if let Some(nation) = &city.nation {
+                *troops.entry(nation).or_default() += i64::from(city.garrison);
+            }
+        }
+    }
+    let mut ranks: Vec<Rank> = models
+        .nations
+        .values()
+        .filter(|n| n.status == components::world::NationStatus::Active)
+        .map(|n| Rank {
+            nation: n.id.clone(),
+            name: n.name.clone(),
+            value: match query.by {
+                RankBy::Cities => n.city_ids.len() as i64,
+                RankBy::Troops => troops.get(n.id.as_str()).copied().unwrap_or(0),
+                RankBy::Gold => n.gold,
+            },
+        })
+        .collect();
+    ranks.sort_by(|a, b| b.value.cmp(&a.value).then(a.nation.cmp(&b.nation)));
+    Ok(Json(ranks))
+}

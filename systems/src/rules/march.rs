@@ -1,0 +1,311 @@
+//! What comes due on the timeline each strategy tick (SPEC 2.6 steps 2–3): timed orders
+//! complete with their effect, and marches reach the next city on their path, where they pass
+//! through, arrive, halt, or stop and fight (starting a battle or joining one under way).
+//! Everything happens at the game second it was due, however long the tick's step.
+
+use bevy_ecs::{entity::Entity, world::World};
+use components::{
+    battle::Side,
+    command::{BuildKind, Reason},
+    events::{EventKind, aggregate},
+    time::GameClock,
+    world::{City, General, GeneralStatus, OrderEffect, Registry, Relation},
+};
+
+use crate::{
+    assets::Data,
+    battle::{Battle, BattleRequest, join_battle, spawn_battle},
+    event_log::Outbox,
+    rules::{
+        capture::capture_city,
+        commands::{defenders_in, is_hostile, only_protected_defenders, troop_cap},
+        orders::{Timeline, finish_order},
+        paths::travel_seconds,
+        relation_between,
+    },
+};
+
+/// Strategy: completes the orders and march legs due by now, in time order.
+pub fn run_timeline(world: &mut World) {
+    let now = world.resource::<GameClock>().game_seconds;
+    while let Some((at, entity)) = world.resource_mut::<Timeline>().pop_due(now) {
+        let Some(general) = world.get::<General>(entity) else {
+            continue;
+        };
+        if let Some(march) = &general.march {
+            if march.next_at <= at {
+                reach_next_city(world, entity, march.next_at);
+            }
+        } else if let Some(order) = &general.order
+            && order.completes_at <= at
+            && order.effect != OrderEffect::March
+        {
+            complete_order(world, entity, order.completes_at);
+        }
+    }
+}
+
+fn complete_order(world: &mut World, entity: Entity, at: i64) {
+    let data = world.resource::<Data>().0.clone();
+    let Some(general) = world.get::<General>(entity) else {
+        return;
+    };
+    let Some(order) = general.order.clone() else {
+        return;
+    };
+    let cap = troop_cap(&data, general);
+    match &order.effect {
+        OrderEffect::Train => {
+            let max = data.balance.training.max.clamp(0, 100) as u8;
+            let gain = data.balance.training.gain.clamp(0, 100) as u8;
+            if let Some(mut g) = world.get_mut::<General>(entity) {
+                g.training = g.training.saturating_add(gain).min(max).max(g.training);
+            }
+        }
+        OrderEffect::Recruit { amount } => {
+            if let Some(mut g) = world.get_mut::<General>(entity) {
+                // Paid for at acceptance within the cap; a card lost since may lower the cap,
+                // and soldiers beyond it are not added.
+                g.troops = g.troops.saturating_add(*amount).min(cap.max(g.troops));
+            }
+        }
+        OrderEffect::Build { city, build } => {
+            let b = &data.balance.build;
+            let city_entity = world.resource::<Registry>().cities.get(city).copied();
+            if let Some(mut c) = city_entity.and_then(|e| world.get_mut::<City>(e)) {
+                let (value, step, max) = match build {
+                    BuildKind::Agriculture => {
+                        (&mut c.agriculture, b.agriculture_step, b.agriculture_max)
+                    }
+                    BuildKind::Commerce => (&mut c.commerce, b.commerce_step, b.commerce_max),
+                    BuildKind::Walls => (&mut c.walls, b.walls_step, b.walls_max),
+                };
+                let next = (i64::from(*value) + step).min(max).max(i64::from(*value));
+                *value = next.clamp(0, i64::from(u32::MAX)) as u32;
+            }
+        }
+        OrderEffect::March => {}
+    }
+    finish_order(world, entity, at, None);
+}
+
+/// Ends a march short of its goal at the city before `path[next]`, cancelling its order.
+pub fn halt_march(world: &mut World, entity: Entity, at: i64, reason: Reason) {
+    let Some(mut general) = world.get_mut::<General>(entity) else {
+        return;
+    };
+    let Some(march) = general.march.take() else {
+        return;
+    };
+    let stop = march.path[march.next.saturating_sub(1)].clone();
+    general.city = stop.clone();
+    let id = general.id.clone();
+    world.resource_mut::<Outbox>().emit(
+        at,
+        aggregate("general", &id),
+        EventKind::MarchHalted {
+            general: id.clone(),
+            at: stop,
+            to: march.to().to_string(),
+            reason,
+        },
+    );
+    finish_order(world, entity, at, Some(Reason::MarchHalted));
+}
+
+/// Ends a march in `city`: the general is there, its MOVE completed.
+fn arrive(world: &mut World, entity: Entity, city: &str, at: i64) {
+    let Some(mut general) = world.get_mut::<General>(entity) else {
+        return;
+    };
+    general.march = None;
+    general.city = city.to_string();
+    let id = general.id.clone();
+    world.resource_mut::<Outbox>().emit(
+        at,
+        aggregate("general", &id),
+        EventKind::MarchArrived {
+            general: id,
+            city: city.to_string(),
+        },
+    );
+    finish_order(world, entity, at, None);
+}
+
+fn reach_next_city(world: &mut World, entity: Entity, at: i64) {
+    let Some(general) = world.get::<General>(entity) else {
+        return;
+    };
+    let Some(march) = general.march.clone() else {
+        return;
+    };
+    let nation = general.nation.clone();
+    let city_id = march.path[march.next].clone();
+    let registry = world.resource::<Registry>();
+    let Some(city) = registry
+        .cities
+        .get(&city_id)
+        .and_then(|e| world.get::<City>(*e))
+        .cloned()
+    else {
+        halt_march(world, entity, at, Reason::UnknownTarget);
+        return;
+    };
+    let last = march.next + 1 == march.path.len();
+    let battle_here = world
+        .resource::<Registry>()
+        .battles
+        .values()
+        .filter_map(|e| world.get::<Battle>(*e))
+        .find(|b| b.city == city.id && b.sim.outcome().is_none())
+        .map(|b| (b.id.clone(), b.defender.nation.clone()));
+
+    if let Some((battle, defender_nation)) = battle_here {
+        let side = if nation.is_some() && nation == defender_nation {
+            Some(Side::Defender)
+        } else if is_hostile(world, nation.as_deref(), &city) {
+            Some(Side::Attacker)
+        } else {
+            None
+        };
+        if let Some(side) = side {
+            join(
+                world,
+                entity,
+                &battle,
+                side,
+                &march.path[march.next - 1],
+                &city.id,
+                at,
+            );
+            return;
+        }
+    }
+    if is_hostile(world, nation.as_deref(), &city) {
+        if nation.is_none() {
+            halt_march(world, entity, at, Reason::NoPath);
+        } else if only_protected_defenders(world, &city) {
+            halt_march(world, entity, at, Reason::TargetProtected);
+        } else {
+            engage(world, entity, &city, &march.path[march.next - 1], at);
+        }
+        return;
+    }
+    let may_enter = match (&city.owner, &nation) {
+        (Some(owner), Some(nation)) if owner != nation => {
+            relation_between(world, nation, owner) == Some(Relation::Alliance) || !last
+        }
+        _ => true,
+    };
+    if !may_enter {
+        halt_march(world, entity, at, Reason::NotAtWar);
+        return;
+    }
+    if last {
+        if city.owner.is_none()
+            && let Some(nation) = &nation
+        {
+            // An undefended neutral city is taken by walking in.
+            arrive(world, entity, &city.id, at);
+            capture_city(world, &city.id, nation, None, at);
+        } else {
+            arrive(world, entity, &city.id, at);
+        }
+        return;
+    }
+    // Passing through: on to the next city of the path.
+    let per_hour = world
+        .resource::<Data>()
+        .balance
+        .march
+        .distance_per_game_hour;
+    let next_city = march.path[march.next + 1].clone();
+    let distance = city
+        .neighbors
+        .iter()
+        .find(|r| r.city == next_city)
+        .map_or(0, |r| u64::from(r.distance));
+    let next_at = at + travel_seconds(distance, per_hour);
+    if let Some(mut general) = world.get_mut::<General>(entity) {
+        general.city = city.id.clone();
+        if let Some(march) = &mut general.march {
+            march.next += 1;
+            march.next_at = next_at;
+        }
+    }
+    world.resource_mut::<Timeline>().schedule(next_at, entity);
+}
+
+/// Joins the battle at `city` on `side`. An attacker stays counted in the city it came from
+/// until the battle is won; a defender is in its own city.
+fn join(
+    world: &mut World,
+    entity: Entity,
+    battle: &str,
+    side: Side,
+    from: &str,
+    city: &str,
+    at: i64,
+) {
+    let id = world
+        .get::<General>(entity)
+        .map(|g| g.id.clone())
+        .unwrap_or_default();
+    if join_battle(world, battle, &id, side, at).is_err() {
+        // No troops to bring: the march ends at the city it came from.
+        halt_march(world, entity, at, Reason::InBattle);
+        return;
+    }
+    if let Some(mut general) = world.get_mut::<General>(entity) {
+        general.march = None;
+        general.city = if side == Side::Defender { city } else { from }.to_string();
+    }
+    finish_order(world, entity, at, None);
+}
+
+/// Starts a battle for `city`, or takes it at once when nobody defends it.
+fn engage(world: &mut World, entity: Entity, city: &City, from: &str, at: i64) {
+    let Some(general) = world.get::<General>(entity) else {
+        return;
+    };
+    let (id, nation, troops) = (general.id.clone(), general.nation.clone(), general.troops);
+    let defenders: Vec<String> = match &city.owner {
+        Some(owner) => defenders_in(world, &city.id, owner)
+            .into_iter()
+            .filter(|g| !g.protected && g.troops > 0)
+            .map(|g| g.id.clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    if defenders.is_empty() && city.garrison == 0 {
+        arrive(world, entity, &city.id, at);
+        if let Some(nation) = nation {
+            capture_city(world, &city.id, &nation, None, at);
+        }
+        return;
+    }
+    if troops == 0 {
+        halt_march(world, entity, at, Reason::InvalidArgs);
+        return;
+    }
+    let request = BattleRequest {
+        city: city.id.clone(),
+        attackers: vec![id],
+        defenders,
+        garrison: true,
+    };
+    match spawn_battle(world, &request) {
+        Ok(_) => {
+            if let Some(mut general) = world.get_mut::<General>(entity) {
+                general.march = None;
+                general.city = from.to_string();
+                general.status = GeneralStatus::InBattle;
+            }
+            finish_order(world, entity, at, None);
+        }
+        Err(error) => {
+            tracing::warn!(%error, city = %city.id, "a march could not start its battle");
+            halt_march(world, entity, at, Reason::Internal);
+        }
+    }
+}

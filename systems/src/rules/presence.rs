@@ -1,0 +1,156 @@
+//! Player presence (SPEC 2.6.7), in game time: a player is online while its last activity
+//! is within `online_window`; an offline player's general is protected for its first
+//! `protection` offline, then an AI delegate acts for it until `ai_delegate_until`; beyond
+//! that, neither. Activity reaches the World through the command bus (`Inbound::Seen` and
+//! every command a player sends).
+
+use std::collections::HashMap;
+
+use bevy_ecs::prelude::*;
+use components::{
+    events::{EventKind, aggregate},
+    time::GameClock,
+    world::{General, Registry},
+};
+
+use crate::{assets::Data, event_log::Outbox};
+
+/// When each player was last active, in game seconds.
+#[derive(Resource, Default, Debug)]
+pub struct Presence {
+    last_seen: HashMap<String, i64>,
+}
+
+impl Presence {
+    pub fn seen(&mut self, player: &str, at: i64) {
+        match self.last_seen.get_mut(player) {
+            Some(last) => *last = (*last).max(at),
+            None => {
+                self.last_seen.insert(player.to_string(), at);
+            }
+        }
+    }
+
+    pub fn last_seen(&self, player: &str) -> Option<i64> {
+        self.last_seen.get(player).copied()
+    }
+}
+
+/// Where a player stands, `offline_for` game seconds after going offline (negative: online).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PresenceState {
+    pub online: bool,
+    pub protected: bool,
+    pub ai_delegate: bool,
+}
+
+pub fn presence_state(
+    now: i64,
+    last_seen: i64,
+    online_window: i64,
+    protection: i64,
+    ai_until: i64,
+) -> PresenceState {
+    let offline_for = now - last_seen - online_window;
+    let online = offline_for <= 0;
+    PresenceState {
+        online,
+        protected: !online && offline_for <= protection,
+        ai_delegate: !online && offline_for > protection && offline_for <= ai_until,
+    }
+}
+
+/// Strategy: updates the protected and AI-delegate flags of players' generals.
+pub fn update_presence(
+    clock: Res<GameClock>,
+    data: Res<Data>,
+    presence: Res<Presence>,
+    registry: Res<Registry>,
+    mut generals: Query<&mut General>,
+    mut outbox: ResMut<Outbox>,
+) {
+    let p = &data.balance.presence;
+    let now = clock.game_seconds;
+    let mut players: Vec<(&String, &String)> = registry.players.iter().collect();
+    players.sort();
+    for (player, general_id) in players {
+        let Some(mut general) = registry
+            .generals
+            .get(general_id)
+            .and_then(|e| generals.get_mut(*e).ok())
+        else {
+            continue;
+        };
+        let last = presence.last_seen(player).unwrap_or(0);
+        let state = presence_state(
+            now,
+            last,
+            p.online_window,
+            p.protection,
+            p.ai_delegate_until,
+        );
+        if general.protected != state.protected || general.ai_delegate != state.ai_delegate {
+            general.protected = state.protected;
+            general.ai_delegate = state.ai_delegate;
+            outbox.emit(
+                now,
+                aggregate("general", general_id),
+                EventKind::PresenceChanged {
+                    general: general_id.clone(),
+                    player: player.clone(),
+                    online: state.online,
+                    protected: state.protected,
+                    ai_delegate: state.ai_delegate,
+                },
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_in_game_time() {
+        let (window, protection, until) = (7_200, 86_400, 2_073_600);
+        let at = |offline: i64| {
+            presence_state(1_000 + window + offline, 1_000, window, protection, until)
+        };
+        assert_eq!(
+            at(-1),
+            PresenceState {
+                online: true,
+                protected: false,
+                ai_delegate: false
+            }
+        );
+        assert!(at(0).online);
+        assert_eq!(
+            at(1),
+            PresenceState {
+                online: false,
+                protected: true,
+                ai_delegate: false
+            }
+        );
+        assert!(at(protection).protected);
+        assert_eq!(
+            at(protection + 1),
+            PresenceState {
+                online: false,
+                protected: false,
+                ai_delegate: true
+            }
+        );
+        assert!(at(until).ai_delegate);
+        assert_eq!(
+            at(until + 1),
+            PresenceState {
+                online: false,
+                protected: false,
+                ai_delegate: false
+            }
+        );
+    }
+}

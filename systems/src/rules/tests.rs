@@ -1,0 +1,550 @@
+//! The rules played on the `tiny` scenario: a World driven schedule by schedule, commands
+//! sent through its bus, the outcome read from its state and its published read models.
+
+use std::{sync::Arc, time::Duration};
+
+use bevy_app::App;
+use components::{
+    battle::Side,
+    command::{Command, CommandBody, Inbound, Issuer, Reason},
+    events::{DomainEvent, EventKind},
+    read_model::{OrderStatus, ReadHandle, ReadModels},
+    time::GameClock,
+    world::{City, General, GeneralStatus, Nation, NationStatus, Registry},
+};
+use crossbeam_channel::Sender;
+use serde_json::json;
+
+use crate::{
+    app::{AppSettings, build_app},
+    battle::{Battle, BattlePace},
+    schedule::{BattleTick, ClockStep, Intake, Publish, Strategy},
+    spawn::WorldSettings,
+};
+
+pub struct Game {
+    pub app: App,
+    pub bus: Sender<Inbound>,
+    pub read: ReadHandle,
+    pub events: Vec<DomainEvent>,
+    next_seq: u64,
+}
+
+pub fn assets() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
+}
+
+impl Game {
+    /// A World of `scenario` without AI, so only the test's commands act.
+    pub fn new(scenario: &str) -> Game {
+        Self::with_ai(scenario, false)
+    }
+
+    pub fn with_ai(scenario: &str, ai: bool) -> Game {
+        let data = Arc::new(crate::assets::load(&assets(), scenario).unwrap());
+        let read = ReadHandle::default();
+        let (bus, inbox) = crossbeam_channel::unbounded();
+        let mut settings = AppSettings::new(WorldSettings {
+            name: "rules-test".into(),
+            speed: 24.0,
+        });
+        settings.ai = ai;
+        let app = build_app(data, &settings, read.clone(), Some(inbox));
+        let mut game = Game {
+            app,
+            bus,
+            read,
+            events: Vec::new(),
+            next_seq: 0,
+        };
+        game.publish();
+        game
+    }
+
+    fn publish(&mut self) {
+        self.app.world_mut().run_schedule(Publish);
+        let models = self.read.load_full().unwrap();
+        let last = self.events.last().map_or(0, |e| e.seq);
+        self.events.extend(
+            models
+                .events_after(last, usize::MAX, None)
+                .into_iter()
+                .map(|e| (*e).clone()),
+        );
+    }
+
+    pub fn models(&self) -> Arc<ReadModels> {
+        self.read.load_full().unwrap()
+    }
+
+    pub fn command(
+        &mut self,
+        player: Option<&str>,
+        general: Option<&str>,
+        id: &str,
+        kind: &str,
+        args: serde_json::Value,
+    ) {
+        self.next_seq += 1;
+        let command = Command {
+            id: id.to_string(),
+            issuer: player.map_or(Issuer::Ai, |p| Issuer::Player(p.to_string())),
+            general: general.map(str::to_string),
+            body: CommandBody::parse(kind, Some(args)).unwrap(),
+            seq: self.next_seq,
+        };
+        self.bus.send(Inbound::Command(command)).unwrap();
+        self.app.world_mut().run_schedule(Intake);
+        self.publish();
+    }
+
+    /// Runs strategy ticks of `step` game seconds until `seconds` have passed, stepping
+    /// battles to the clock after each.
+    pub fn advance(&mut self, seconds: i64, step: i64) {
+        let mut left = seconds;
+        while left > 0 {
+            let s = step.min(left);
+            left -= s;
+            let world = self.app.world_mut();
+            world.insert_resource(ClockStep(s));
+            world.run_schedule(Strategy);
+            world.insert_resource(BattlePace {
+                catch_up: true,
+                share: 1.0,
+                budget: Duration::from_secs(3600),
+            });
+            world.run_schedule(BattleTick);
+            self.publish();
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.app.world().resource::<GameClock>().game_seconds
+    }
+
+    pub fn general(&self, id: &str) -> General {
+        let world = self.app.world();
+        let e = world.resource::<Registry>().generals[id];
+        world.get::<General>(e).unwrap().clone()
+    }
+
+    pub fn city(&self, id: &str) -> City {
+        let world = self.app.world();
+        let e = world.resource::<Registry>().cities[id];
+        world.get::<City>(e).unwrap().clone()
+    }
+
+    pub fn nation(&self, id: &str) -> Nation {
+        let world = self.app.world();
+        let e = world.resource::<Registry>().nations[id];
+        world.get::<Nation>(e).unwrap().clone()
+    }
+
+    pub fn edit_general(&mut self, id: &str, edit: impl FnOnce(&mut General)) {
+        let world = self.app.world_mut();
+        let e = world.resource::<Registry>().generals[id];
+        edit(&mut world.get_mut::<General>(e).unwrap());
+    }
+
+    pub fn edit_city(&mut self, id: &str, edit: impl FnOnce(&mut City)) {
+        let world = self.app.world_mut();
+        let e = world.resource::<Registry>().cities[id];
+        edit(&mut world.get_mut::<City>(e).unwrap());
+    }
+
+    pub fn order(&self, player: &str, id: &str) -> components::read_model::OrderView {
+        self.models().orders[player][id].view.clone()
+    }
+
+    pub fn count(&self, name: &str) -> usize {
+        self.events.iter().filter(|e| e.kind.name() == name).count()
+    }
+}
+
+fn join(game: &mut Game, player: &str, nation: Option<&str>) -> String {
+    let args = match nation {
+        Some(n) => json!({"name": player, "nation": n}),
+        None => json!({"name": player}),
+    };
+    game.command(Some(player), None, &format!("join-{player}"), "JOIN", args);
+    format!("g-{player}")
+}
+
+#[test]
+fn join_creates_the_players_general_once() {
+    let mut game = Game::new("tiny");
+    let id = join(&mut game, "alice", Some("north"));
+    let general = game.general(&id);
+    assert_eq!(general.owner.as_deref(), Some("alice"));
+    assert_eq!(general.nation.as_deref(), Some("north"));
+    assert_eq!(general.city, "north_gate");
+    let order = game.order("alice", "join-alice");
+    assert_eq!(order.status, OrderStatus::Completed);
+    assert_eq!(order.general_id.as_deref(), Some(id.as_str()));
+    assert_eq!(game.count("GeneralJoined"), 1);
+
+    game.command(
+        Some("alice"),
+        None,
+        "join-again",
+        "JOIN",
+        json!({"name": "x"}),
+    );
+    let order = game.order("alice", "join-again");
+    assert_eq!(order.status, OrderStatus::Rejected);
+    assert_eq!(order.reason.as_deref(), Some("already_joined"));
+
+    let ronin = join(&mut game, "bob", None);
+    let general = game.general(&ronin);
+    assert_eq!(general.nation, None);
+    assert_eq!(
+        general.city, "crossroads",
+        "a ronin starts in a neutral city"
+    );
+    assert_eq!(game.models().generals[&ronin].owner.as_deref(), Some("bob"));
+}
+
+#[test]
+fn move_marches_along_the_road_and_arrives() {
+    let mut game = Game::new("tiny");
+    let id = join(&mut game, "alice", Some("north"));
+    let pcp = game.general(&id).pcp;
+    game.command(
+        Some("alice"),
+        Some(&id),
+        "m1",
+        "MOVE",
+        json!({"to": "hill_fort"}),
+    );
+    let order = game.order("alice", "m1");
+    assert_eq!(order.status, OrderStatus::Accepted);
+    let view = game.models().generals[&id].clone();
+    assert_eq!(view.status, GeneralStatus::Marching);
+    let march = view.march.clone().unwrap();
+    assert_eq!(march.path, vec!["north_gate", "hill_fort"]);
+    // 120 li at 10 li per game hour.
+    assert_eq!(march.eta, game.now() + 12 * 3600);
+    assert_eq!(game.general(&id).pcp.0, pcp.0 - 2_000);
+    assert_eq!(view.order.as_ref().unwrap().order_id, "m1");
+
+    game.command(Some("alice"), Some(&id), "t1", "TRAIN", json!({}));
+    assert_eq!(game.order("alice", "t1").reason.as_deref(), Some("busy"));
+
+    game.advance(12 * 3600 - 60, 60);
+    assert_eq!(game.general(&id).status, GeneralStatus::Marching);
+    game.advance(60, 60);
+    let general = game.general(&id);
+    assert_eq!(general.city, "hill_fort");
+    assert_eq!(general.status, GeneralStatus::Idle);
+    assert!(general.march.is_none());
+    assert_eq!(game.order("alice", "m1").status, OrderStatus::Completed);
+    assert_eq!(game.count("MarchArrived"), 1);
+}
+
+#[test]
+fn train_and_recruit_take_effect_after_their_duration() {
+    let mut game = Game::new("tiny");
+    let id = join(&mut game, "alice", Some("north"));
+    let before = game.general(&id);
+    game.command(Some("alice"), Some(&id), "t1", "TRAIN", json!({}));
+    assert_eq!(game.order("alice", "t1").status, OrderStatus::Accepted);
+    game.advance(3_599, 60);
+    assert_eq!(game.general(&id).training, before.training);
+    game.advance(60, 60);
+    assert_eq!(game.general(&id).training, before.training + 10);
+    assert_eq!(game.order("alice", "t1").status, OrderStatus::Completed);
+
+    let city = game.city("north_gate");
+    game.command(
+        Some("alice"),
+        Some(&id),
+        "r1",
+        "RECRUIT",
+        json!({"amount": 500}),
+    );
+    assert_eq!(
+        game.order("alice", "r1").status,
+        OrderStatus::Accepted,
+        "{:?}",
+        game.order("alice", "r1")
+    );
+    let paid = game.city("north_gate");
+    assert_eq!(paid.gold, city.gold - 250);
+    assert_eq!(paid.population, city.population - 500);
+    game.advance(7_200, 600);
+    assert_eq!(game.general(&id).troops, before.troops + 500);
+}
+
+#[test]
+fn rejections_change_nothing() {
+    let mut game = Game::new("tiny");
+    let id = join(&mut game, "alice", Some("north"));
+    game.edit_general(&id, |g| g.pcp.0 = 4_000);
+    game.command(Some("alice"), Some(&id), "t1", "TRAIN", json!({}));
+    let order = game.order("alice", "t1");
+    assert_eq!(order.status, OrderStatus::Rejected);
+    assert_eq!(order.reason.as_deref(), Some("insufficient_pcp"));
+    assert_eq!(game.general(&id).pcp.0, 4_000);
+    assert_eq!(game.general(&id).status, GeneralStatus::Idle);
+
+    game.command(Some("alice"), Some("bei_wang"), "x", "TRAIN", json!({}));
+    assert_eq!(
+        game.order("alice", "x").reason.as_deref(),
+        Some("not_owner")
+    );
+    game.command(Some("alice"), Some("nobody"), "y", "TRAIN", json!({}));
+    assert_eq!(
+        game.order("alice", "y").reason.as_deref(),
+        Some("unknown_general")
+    );
+    game.command(
+        Some("alice"),
+        Some(&id),
+        "z",
+        "MOVE",
+        json!({"to": "atlantis"}),
+    );
+    assert_eq!(
+        game.order("alice", "z").reason.as_deref(),
+        Some("unknown_target")
+    );
+    game.command(
+        Some("alice"),
+        Some(&id),
+        "w",
+        "DECLARE_WAR",
+        json!({"nation": "east"}),
+    );
+    assert_eq!(
+        game.order("alice", "w").reason.as_deref(),
+        Some("no_authority")
+    );
+    // East is at peace with North.
+    game.command(
+        Some("alice"),
+        Some(&id),
+        "p",
+        "MOVE",
+        json!({"to": "east_port"}),
+    );
+    assert_eq!(
+        game.order("alice", "p").reason.as_deref(),
+        Some("not_at_war")
+    );
+}
+
+#[test]
+fn a_repeated_id_is_applied_once_and_a_reused_one_conflicts() {
+    let mut game = Game::new("tiny");
+    let id = join(&mut game, "alice", Some("north"));
+    let pcp = game.general(&id).pcp.0;
+    game.command(Some("alice"), Some(&id), "t1", "TRAIN", json!({}));
+    game.command(Some("alice"), Some(&id), "t1", "TRAIN", json!({}));
+    assert_eq!(game.general(&id).pcp.0, pcp - 5_000);
+    assert_eq!(game.count("CommandAccepted"), 2, "the JOIN and one TRAIN");
+    game.command(
+        Some("alice"),
+        Some(&id),
+        "t1",
+        "MOVE",
+        json!({"to": "hill_fort"}),
+    );
+    let last = game.events.last().unwrap();
+    assert!(matches!(
+        &last.kind,
+        EventKind::CommandRejected {
+            reason: Reason::IdConflict,
+            ..
+        }
+    ));
+    assert_eq!(game.order("alice", "t1").command_type, "TRAIN");
+}
+
+#[test]
+fn a_march_into_an_enemy_city_fights_and_captures_it() {
+    let mut game = Game::new("tiny");
+    // West's only city, defended by a small garrison: its generals have no troops.
+    for id in ["xi_wang", "xi_hu"] {
+        if game
+            .app
+            .world()
+            .resource::<Registry>()
+            .generals
+            .contains_key(id)
+        {
+            game.edit_general(id, |g| g.troops = 0);
+        }
+    }
+    let west: Vec<String> = game
+        .models()
+        .generals
+        .values()
+        .filter(|g| g.nation.as_deref() == Some("west"))
+        .map(|g| g.id.clone())
+        .collect();
+    for id in &west {
+        game.edit_general(id, |g| g.troops = 0);
+    }
+    game.edit_city("west_ford", |c| c.garrison = 300);
+    game.command(
+        None,
+        Some("bei_jiang"),
+        "ai-1",
+        "MOVE",
+        json!({"to": "west_ford"}),
+    );
+    assert_eq!(game.general("bei_jiang").status, GeneralStatus::Marching);
+    game.advance(16 * 3600, 600);
+    assert_eq!(game.count("BattleStarted"), 1);
+    game.advance(3 * 3600, 60);
+    assert_eq!(
+        game.count("BattleEnded"),
+        1,
+        "{:?}",
+        game.events
+            .iter()
+            .map(|e| e.kind.name())
+            .collect::<Vec<_>>()
+    );
+    let ended = game.events.iter().find_map(|e| match &e.kind {
+        EventKind::BattleEnded { winner, .. } => Some(*winner),
+        _ => None,
+    });
+    assert_eq!(ended, Some(Side::Attacker));
+    assert_eq!(game.city("west_ford").owner.as_deref(), Some("north"));
+    assert_eq!(game.general("bei_jiang").city, "west_ford");
+    assert_eq!(game.count("CityCaptured"), 1);
+    assert_eq!(game.nation("west").status, NationStatus::Destroyed);
+    assert_eq!(game.count("NationDestroyed"), 1);
+    for id in &west {
+        assert_eq!(game.general(id).nation, None, "{id} is a ronin");
+    }
+    assert!(!game.nation("north").relations.contains_key("west"));
+    assert!(
+        game.app
+            .world_mut()
+            .query::<&Battle>()
+            .iter(game.app.world())
+            .next()
+            .is_none()
+    );
+}
+
+#[test]
+fn command_points_regenerate_to_their_maximum() {
+    let mut game = Game::new("tiny");
+    let id = join(&mut game, "alice", Some("north"));
+    game.edit_general(&id, |g| g.pcp.0 = 0);
+    game.advance(3_600, 24);
+    // 0.5 points per game hour at multiplier 1.
+    assert_eq!(game.general(&id).pcp.0, 500);
+    game.advance(100 * 3_600, 3_600);
+    let general = game.general(&id);
+    assert_eq!(general.pcp, general.pcp_max);
+}
+
+#[test]
+fn the_economy_produces_collects_and_feeds() {
+    let mut game = Game::new("tiny");
+    let city = game.city("north_gate");
+    let nation = game.nation("north");
+    game.advance(86_400, 3_600);
+    assert_eq!(game.count("DayEnded"), 1);
+    let after = game.city("north_gate");
+    // 400 commerce × 0.05 × 200,000 / 100,000 = 40 gold a day.
+    assert_eq!(after.gold, city.gold + 40);
+    assert!(game.nation("north").rice < nation.rice, "generals ate");
+    // The next month's first day brings taxes.
+    game.advance(29 * 86_400, 3 * 3_600);
+    assert!(game.count("TaxesCollected") >= 3);
+    assert!(game.nation("north").gold > nation.gold);
+}
+
+#[test]
+fn offline_players_are_protected_then_delegated() {
+    let mut game = Game::new("tiny");
+    let id = join(&mut game, "alice", Some("north"));
+    game.advance(7_200, 3_600);
+    assert!(!game.general(&id).protected);
+    game.advance(3_600, 3_600);
+    assert!(game.general(&id).protected);
+    assert!(game.models().generals[&id].protected);
+    game.advance(86_400, 3_600);
+    let general = game.general(&id);
+    assert!(!general.protected && general.ai_delegate);
+    // Activity brings the player back.
+    game.bus
+        .send(Inbound::Seen {
+            player: "alice".into(),
+        })
+        .unwrap();
+    game.app.world_mut().run_schedule(Intake);
+    game.advance(60, 60);
+    let general = game.general(&id);
+    assert!(!general.protected && !general.ai_delegate);
+}
+
+/// Checks what must hold in every World: cities have one owner that exists and is active,
+/// stocks are not negative, CP within bounds, events in sequence.
+pub fn assert_consistent(game: &Game) {
+    let world = game.app.world();
+    let registry = world.resource::<Registry>();
+    for e in registry.cities.values() {
+        let city = world.get::<City>(*e).unwrap();
+        if let Some(owner) = &city.owner {
+            let nation = world.get::<Nation>(registry.nations[owner]).unwrap();
+            assert_eq!(
+                nation.status,
+                NationStatus::Active,
+                "{} owned by a dead nation",
+                city.id
+            );
+        }
+        assert!(
+            city.gold >= 0 && city.rice >= 0,
+            "{} has negative stocks",
+            city.id
+        );
+    }
+    for e in registry.nations.values() {
+        let nation = world.get::<Nation>(*e).unwrap();
+        assert!(
+            nation.gold >= 0 && nation.rice >= 0,
+            "{} has negative stocks",
+            nation.id
+        );
+    }
+    for e in registry.generals.values() {
+        let g = world.get::<General>(*e).unwrap();
+        assert!(
+            g.pcp <= g.pcp_max && g.mcp <= g.mcp_max,
+            "{} CP above max",
+            g.id
+        );
+        assert!(registry.cities.contains_key(&g.city), "{} in no city", g.id);
+        if g.status == GeneralStatus::Marching {
+            assert!(
+                g.march.is_some() && g.order.is_some(),
+                "{} marches without a march",
+                g.id
+            );
+        }
+    }
+    for pair in game.events.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq + 1, "events out of sequence");
+    }
+}
+
+#[test]
+fn the_190_scenario_runs_a_year_with_ai_on_all_sides() {
+    let mut game = Game::with_ai("190", true);
+    for _ in 0..12 {
+        game.advance(30 * 86_400, 1_200);
+        assert_consistent(&game);
+    }
+    let marches = game.count("MarchStarted");
+    let battles = game.count("BattleEnded");
+    let captures = game.count("CityCaptured");
+    eprintln!("a year: {marches} marches, {battles} battles, {captures} captures");
+    assert!(marches > 0 && battles > 0 && captures > 0);
+}
