@@ -106,4 +106,7 @@ pub enum BattleCommand {
 pub enum BenchCommand {
     /// Battle throughput against a bare rapier2d world with the same bodies and contacts.
     Battle(crate::bench::BattleBench),
+    /// Strategy tick cost of the 190 scenario and of a world scaled to 100,000 generals and
+    /// 10,000 cities, with the AI on all sides.
+    Strategy(crate::bench_strategy::StrategyBench),
 }

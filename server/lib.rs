@@ -3,6 +3,7 @@
 //! HTTP API in `net`, storage in `persistence`; this crate only connects them.
 
 pub mod bench;
+pub mod bench_strategy;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tianxia::{
-    Failure, bench, check,
+    Failure, bench, bench_strategy, check,
     cli::{BattleCommand, BenchCommand, Cli, Command},
     config, logging, replay, serve,
 };
@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Schema { kind } => check::schema(kind.as_deref()),
         Command::Battle(BattleCommand::Run { file }) => replay::run(&file),
         Command::Bench(BenchCommand::Battle(options)) => bench::battle(&options),
+        Command::Bench(BenchCommand::Strategy(options)) => bench_strategy::strategy(&options),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

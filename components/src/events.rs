@@ -119,12 +119,27 @@ pub enum EventKind {
         general: String,
         city: String,
     },
-    /// A city changed hands (`from` is null for a neutral city).
+    /// A city changed hands (`from` is null for a neutral city). What was left of its
+    /// garrison is lost with it.
     CityCaptured {
         city: String,
         from: Option<String>,
         to: String,
         battle: Option<String>,
+        garrison_lost: u32,
+    },
+    /// A RECRUIT was accepted: the city paid for the soldiers, who join when it completes.
+    RecruitStarted {
+        general: String,
+        city: String,
+        soldiers: u32,
+        gold: i64,
+        population: u32,
+    },
+    /// Recruits joined a general's troops.
+    TroopsRecruited {
+        general: String,
+        soldiers: u32,
     },
     /// A nation's capital moved after its old capital fell.
     CapitalMoved {
@@ -226,6 +241,8 @@ impl EventKind {
             EventKind::MarchHalted { .. } => "MarchHalted",
             EventKind::MarchArrived { .. } => "MarchArrived",
             EventKind::CityCaptured { .. } => "CityCaptured",
+            EventKind::RecruitStarted { .. } => "RecruitStarted",
+            EventKind::TroopsRecruited { .. } => "TroopsRecruited",
             EventKind::CapitalMoved { .. } => "CapitalMoved",
             EventKind::NationDestroyed { .. } => "NationDestroyed",
             EventKind::GeneralRetreated { .. } => "GeneralRetreated",

@@ -186,10 +186,11 @@ pub struct General {
     pub mcp_max: MilliCp,
     pub position: Option<Position>,
     pub status: GeneralStatus,
-    /// The timed order under way (TRAIN, RECRUIT, BUILD, MOVE), if any.
-    pub order: Option<ActiveOrder>,
+    /// The timed order under way (TRAIN, RECRUIT, BUILD, MOVE), if any. Boxed: most
+    /// generals have none, and a general stays small.
+    pub order: Option<Box<ActiveOrder>>,
     /// The march under way, if any.
-    pub march: Option<March>,
+    pub march: Option<Box<March>>,
     /// Protected from attack: its player went offline less than a game day ago (SPEC 2.6.7).
     pub protected: bool,
     /// An AI delegate acts for its offline player (SPEC 2.6.7).

@@ -82,6 +82,8 @@ pub fn build_app(
         },
     ));
     spawn_world(app.world_mut(), data, &settings.world);
+    crate::rules::residents::index_world(app.world_mut());
+    crate::rules::ai::prepare_roster(app.world_mut());
     app.finish();
     app.cleanup();
     app

@@ -14,5 +14,6 @@ pub mod driver;
 pub mod event_log;
 pub mod read_models;
 pub mod rules;
+pub mod scale;
 pub mod schedule;
 pub mod spawn;

@@ -198,12 +198,14 @@ fn general_view(general: &General, positions: &PositionsFile, revision: u64) -> 
         order: general
             .order
             .as_ref()
-            .map(|o| active_view(o, &general.id, revision)),
-        march: general.march.as_ref().map(|m| MarchView {
-            from: m.from().to_string(),
-            to: m.to().to_string(),
-            path: m.path.clone(),
-            eta: m.eta,
+            .map(|o| Box::new(active_view(o, &general.id, revision))),
+        march: general.march.as_ref().map(|m| {
+            Box::new(MarchView {
+                from: m.from().to_string(),
+                to: m.to().to_string(),
+                path: m.path.clone(),
+                eta: m.eta,
+            })
         }),
         protected: general.protected,
         ai_delegate: general.ai_delegate,

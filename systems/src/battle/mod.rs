@@ -203,7 +203,8 @@ pub fn step_battles(mut battles: Query<&mut Battle>, clock: Res<GameClock>, pace
     }
 }
 
-/// Ends the battles that have an outcome: survivors return to their generals and garrison,
+/// Ends the battles that have an outcome: the losses come off the generals' troops and the
+/// garrison (so soldiers recruited meanwhile are kept),
 /// generals are free again, `BattleEnded` is told and the battle leaves the World.
 #[allow(clippy::too_many_arguments)]
 pub fn conclude_battles(
@@ -234,14 +235,14 @@ pub fn conclude_battles(
                     .get(&battle.city)
                     .and_then(|e| cities.get_mut(*e).ok())
                 {
-                    city.garrison = group.survivors;
+                    city.garrison = city.garrison.saturating_sub(group.casualties);
                 }
             } else if let Some(mut general) = registry
                 .generals
                 .get(&group.id)
                 .and_then(|e| generals.get_mut(*e).ok())
             {
-                general.troops = group.survivors;
+                general.troops = general.troops.saturating_sub(group.casualties);
                 if general.status == GeneralStatus::InBattle {
                     general.status = GeneralStatus::Idle;
                 }

@@ -88,6 +88,15 @@ impl AiRoster {
     }
 }
 
+/// Orders the World's generals by their thinking offset ahead of the first tick (so the
+/// first tick does not pay for it).
+pub fn prepare_roster(world: &mut World) {
+    let period = world.resource::<Data>().balance.ai.think_every.max(1);
+    let mut roster = world.remove_resource::<AiRoster>().unwrap_or_default();
+    roster.refresh(world, period);
+    world.insert_resource(roster);
+}
+
 /// Strategy: the AI-driven generals due to think decide, and their commands are applied.
 pub fn run_ai(world: &mut World) {
     if !world

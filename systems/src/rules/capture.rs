@@ -15,6 +15,7 @@ use crate::{
     event_log::Outbox,
     rules::{
         commands::set_position, march::halt_march, orders::finish_order, paths::shortest_path,
+        residents::set_city,
     },
 };
 
@@ -63,11 +64,12 @@ pub fn apply_battle_results(world: &mut World) {
         // The winners move in.
         for id in &result.attackers {
             let entity = world.resource::<Registry>().generals.get(id).copied();
-            if let Some(mut general) = entity.and_then(|e| world.get_mut::<General>(e))
-                && general.nation.as_deref() == Some(nation.as_str())
-                && general.march.is_none()
+            if let Some(entity) = entity
+                && world.get::<General>(entity).is_some_and(|g| {
+                    g.nation.as_deref() == Some(nation.as_str()) && g.march.is_none()
+                })
             {
-                general.city = result.city.clone();
+                set_city(world, entity, &result.city);
             }
         }
     }
@@ -94,7 +96,7 @@ pub fn capture_city(world: &mut World, city: &str, nation: &str, battle: Option<
         return;
     }
     let previous = c.owner.replace(nation.to_string());
-    c.garrison = 0;
+    let garrison_lost = std::mem::take(&mut c.garrison);
     world.resource_mut::<Outbox>().emit(
         at,
         aggregate("city", city),
@@ -103,6 +105,7 @@ pub fn capture_city(world: &mut World, city: &str, nation: &str, battle: Option<
             from: previous.clone(),
             to: nation.to_string(),
             battle,
+            garrison_lost,
         },
     );
     let Some(previous) = previous else { return };
@@ -190,11 +193,7 @@ fn retreat(world: &mut World, entity: Entity, id: &str, from: &str, nation: &str
     )
     .and_then(|p| p.cities.last().cloned());
     match &to {
-        Some(to) => {
-            if let Some(mut general) = world.get_mut::<General>(entity) {
-                general.city = to.clone();
-            }
-        }
+        Some(to) => set_city(world, entity, to),
         None => make_ronin(world, entity, at, Reason::Captured),
     }
     world.resource_mut::<Outbox>().emit(

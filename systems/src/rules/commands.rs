@@ -37,6 +37,7 @@ use crate::{
         paths::{shortest_path, travel_seconds},
         presence::Presence,
         relation_between,
+        residents::{add_general, generals_in},
     },
     spawn::cp_maxima,
 };
@@ -342,19 +343,13 @@ pub fn only_protected_defenders(world: &World, city: &City) -> bool {
 
 /// Generals of `nation` standing in `city` (not marching, not in a battle).
 pub fn defenders_in<'w>(world: &'w World, city: &str, nation: &str) -> Vec<&'w General> {
-    let registry = world.resource::<Registry>();
-    let mut found: Vec<&General> = registry
-        .generals
-        .values()
-        .filter_map(|e| world.get::<General>(*e))
+    generals_in(world, city)
+        .into_iter()
         .filter(|g| {
-            g.city == city
-                && g.nation.as_deref() == Some(nation)
+            g.nation.as_deref() == Some(nation)
                 && matches!(g.status, GeneralStatus::Idle | GeneralStatus::Busy)
         })
-        .collect();
-    found.sort_by(|a, b| a.id.cmp(&b.id));
-    found
+        .collect()
 }
 
 /// Whether a general of `nation` (none: a ronin) must fight to enter `city`.
@@ -1045,6 +1040,7 @@ fn enact(world: &mut World, command: &Command, hash: u64, plan: Plan) {
                 },
             ));
             let entity = world.spawn(*general).id();
+            add_general(world, entity);
             let mut registry = world.resource_mut::<Registry>();
             registry.generals.insert(id.clone(), entity);
             registry.players.insert(player.clone(), id);
@@ -1063,6 +1059,20 @@ fn enact(world: &mut World, command: &Command, hash: u64, plan: Plan) {
             {
                 city.gold -= gold;
                 city.population = city.population.saturating_sub(population);
+                let city = city.id.clone();
+                if let OrderEffect::Recruit { amount } = order.effect {
+                    let id = general_id(world, general);
+                    events.push((
+                        aggregate("general", &id),
+                        EventKind::RecruitStarted {
+                            general: id,
+                            city,
+                            soldiers: amount,
+                            gold,
+                            population,
+                        },
+                    ));
+                }
             }
             record.status = OrderStatus::Accepted;
             record.completes_at = Some(order.completes_at);
@@ -1085,8 +1095,8 @@ fn enact(world: &mut World, command: &Command, hash: u64, plan: Plan) {
                 } else {
                     GeneralStatus::Busy
                 };
-                g.order = Some(order);
-                g.march = march;
+                g.order = Some(Box::new(order));
+                g.march = march.map(Box::new);
             }
             world.resource_mut::<Timeline>().schedule(due, general);
         }

@@ -6,7 +6,7 @@
 //!
 //! Gold enters the world only here (production) and leaves only by recruiting; taxes move it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bevy_ecs::prelude::*;
 use components::{
@@ -66,16 +66,29 @@ pub fn run_economy(
         }
 
         // Generals eat from their nation's stores; ronin from the city they are in.
-        let mut needs: BTreeMap<Option<String>, i64> = BTreeMap::new();
+        let mut nation_need: HashMap<String, i64> = HashMap::new();
+        let mut ronin_need: HashMap<String, i64> = HashMap::new();
         for general in &generals {
-            if general.troops > 0 {
-                *needs.entry(general.nation.clone()).or_default() +=
-                    (f64::from(general.troops) * economy.rice_per_soldier_per_day).ceil() as i64;
+            if general.troops == 0 {
+                continue;
+            }
+            let need = (f64::from(general.troops) * economy.rice_per_soldier_per_day).ceil() as i64;
+            let (map, key) = match &general.nation {
+                Some(nation) => (&mut nation_need, nation),
+                None => (&mut ronin_need, &general.city),
+            };
+            match map.get_mut(key.as_str()) {
+                Some(total) => *total += need,
+                None => {
+                    map.insert(key.clone(), need);
+                }
             }
         }
-        let mut shortage: BTreeMap<String, f64> = BTreeMap::new();
+        // Share of each group's soldiers left unfed.
+        let mut nation_short: HashMap<String, f64> = HashMap::new();
+        let mut ronin_short: HashMap<String, f64> = HashMap::new();
         for mut nation in &mut nations {
-            let need = needs.get(&Some(nation.id.clone())).copied().unwrap_or(0);
+            let need = nation_need.get(&nation.id).copied().unwrap_or(0);
             if need == 0 || nation.status == NationStatus::Destroyed {
                 continue;
             }
@@ -83,36 +96,28 @@ pub fn run_economy(
             nation.rice -= eaten;
             rice_eaten += eaten;
             if eaten < need {
-                shortage.insert(nation.id.clone(), (need - eaten) as f64 / need as f64);
+                nation_short.insert(nation.id.clone(), (need - eaten) as f64 / need as f64);
             }
         }
-        let mut ronin_need: BTreeMap<String, i64> = BTreeMap::new();
-        for general in &generals {
-            if general.nation.is_none() && general.troops > 0 {
-                *ronin_need.entry(general.city.clone()).or_default() +=
-                    (f64::from(general.troops) * economy.rice_per_soldier_per_day).ceil() as i64;
-            }
-        }
-        for mut city in &mut cities {
-            if let Some(need) = ronin_need.get(&city.id).copied() {
-                let eaten = need.min(city.rice.max(0));
-                city.rice -= eaten;
-                rice_eaten += eaten;
-                if eaten < need {
-                    shortage.insert(
-                        format!("ronin@{}", city.id),
-                        (need - eaten) as f64 / need as f64,
-                    );
+        if !ronin_need.is_empty() {
+            for mut city in &mut cities {
+                if let Some(need) = ronin_need.get(&city.id).copied() {
+                    let eaten = need.min(city.rice.max(0));
+                    city.rice -= eaten;
+                    rice_eaten += eaten;
+                    if eaten < need {
+                        ronin_short.insert(city.id.clone(), (need - eaten) as f64 / need as f64);
+                    }
                 }
             }
         }
-        if !shortage.is_empty() {
+        if !nation_short.is_empty() || !ronin_short.is_empty() {
             for mut general in &mut generals {
-                let key = match &general.nation {
-                    Some(n) => n.clone(),
-                    None => format!("ronin@{}", general.city),
+                let share = match &general.nation {
+                    Some(nation) => nation_short.get(nation),
+                    None => ronin_short.get(&general.city),
                 };
-                if let Some(share) = shortage.get(&key) {
+                if let Some(share) = share.copied() {
                     let lost = (f64::from(general.troops) * share * economy.desertion_per_day)
                         .ceil() as u32;
                     let lost = lost.min(general.troops);

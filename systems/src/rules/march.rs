@@ -22,6 +22,7 @@ use crate::{
         orders::{Timeline, finish_order},
         paths::travel_seconds,
         relation_between,
+        residents::set_city,
     },
 };
 
@@ -66,7 +67,18 @@ fn complete_order(world: &mut World, entity: Entity, at: i64) {
             if let Some(mut g) = world.get_mut::<General>(entity) {
                 // Paid for at acceptance within the cap; a card lost since may lower the cap,
                 // and soldiers beyond it are not added.
+                let before = g.troops;
                 g.troops = g.troops.saturating_add(*amount).min(cap.max(g.troops));
+                let soldiers = g.troops - before;
+                let id = g.id.clone();
+                world.resource_mut::<Outbox>().emit(
+                    at,
+                    aggregate("general", &id),
+                    EventKind::TroopsRecruited {
+                        general: id.clone(),
+                        soldiers,
+                    },
+                );
             }
         }
         OrderEffect::Build { city, build } => {
@@ -98,8 +110,8 @@ pub fn halt_march(world: &mut World, entity: Entity, at: i64, reason: Reason) {
         return;
     };
     let stop = march.path[march.next.saturating_sub(1)].clone();
-    general.city = stop.clone();
     let id = general.id.clone();
+    set_city(world, entity, &stop);
     world.resource_mut::<Outbox>().emit(
         at,
         aggregate("general", &id),
@@ -119,8 +131,8 @@ fn arrive(world: &mut World, entity: Entity, city: &str, at: i64) {
         return;
     };
     general.march = None;
-    general.city = city.to_string();
     let id = general.id.clone();
+    set_city(world, entity, city);
     world.resource_mut::<Outbox>().emit(
         at,
         aggregate("general", &id),
@@ -226,12 +238,12 @@ fn reach_next_city(world: &mut World, entity: Entity, at: i64) {
         .find(|r| r.city == next_city)
         .map_or(0, |r| u64::from(r.distance));
     let next_at = at + travel_seconds(distance, per_hour);
-    if let Some(mut general) = world.get_mut::<General>(entity) {
-        general.city = city.id.clone();
-        if let Some(march) = &mut general.march {
-            march.next += 1;
-            march.next_at = next_at;
-        }
+    set_city(world, entity, &city.id);
+    if let Some(mut general) = world.get_mut::<General>(entity)
+        && let Some(march) = &mut general.march
+    {
+        march.next += 1;
+        march.next_at = next_at;
     }
     world.resource_mut::<Timeline>().schedule(next_at, entity);
 }
@@ -258,8 +270,12 @@ fn join(
     }
     if let Some(mut general) = world.get_mut::<General>(entity) {
         general.march = None;
-        general.city = if side == Side::Defender { city } else { from }.to_string();
     }
+    set_city(
+        world,
+        entity,
+        if side == Side::Defender { city } else { from },
+    );
     finish_order(world, entity, at, None);
 }
 
@@ -298,9 +314,9 @@ fn engage(world: &mut World, entity: Entity, city: &City, from: &str, at: i64) {
         Ok(_) => {
             if let Some(mut general) = world.get_mut::<General>(entity) {
                 general.march = None;
-                general.city = from.to_string();
                 general.status = GeneralStatus::InBattle;
             }
+            set_city(world, entity, from);
             finish_order(world, entity, at, None);
         }
         Err(error) => {

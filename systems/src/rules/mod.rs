@@ -11,6 +11,7 @@ pub mod orders;
 pub mod paths;
 pub mod points;
 pub mod presence;
+pub mod residents;
 
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
@@ -77,5 +78,7 @@ pub fn relation_between(world: &World, a: &str, b: &str) -> Option<Relation> {
     nation.relations.get(b).copied()
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;
