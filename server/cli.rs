@@ -38,6 +38,9 @@ pub enum Command {
     /// Battle tools.
     #[command(subcommand)]
     Battle(BattleCommand),
+    /// Fast-forward a new world headless with the AI on all sides; print the nations month by
+    /// month and one JSON line.
+    Simulate(crate::simulate::SimulateArgs),
     /// Benchmarks; each prints a table and one JSON line.
     #[command(subcommand)]
     Bench(BenchCommand),

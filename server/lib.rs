@@ -11,6 +11,7 @@ pub mod logging;
 pub mod metrics;
 pub mod replay;
 pub mod serve;
+pub mod simulate;
 
 use std::process::ExitCode;
 

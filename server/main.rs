@@ -7,7 +7,7 @@ use clap::Parser;
 use tianxia::{
     Failure, bench, bench_strategy, check,
     cli::{BattleCommand, BenchCommand, Cli, Command},
-    config, logging, replay, serve,
+    config, logging, replay, serve, simulate,
 };
 
 fn main() -> ExitCode {
@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Battle(BattleCommand::Run { file }) => replay::run(&file),
         Command::Bench(BenchCommand::Battle(options)) => bench::battle(&options),
         Command::Bench(BenchCommand::Strategy(options)) => bench_strategy::strategy(&options),
+        Command::Simulate(args) => simulate::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

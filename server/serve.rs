@@ -12,7 +12,7 @@ use std::{io::Write, sync::Arc, thread::JoinHandle, time::Duration};
 use anyhow::Context;
 use components::command::Inbound;
 use components::read_model::ReadHandle;
-use net::{Accounts, AppState, Backends, CommandBus, Probe, ProbeFuture, router};
+use net::{Accounts, AppState, Backends, CommandBus, Probe, ProbeFuture, RateLimits, router};
 use persistence::{DataDir, MongoProbe};
 use systems::{
     app::{AppSettings, build_app},
@@ -211,11 +211,14 @@ async fn serve_http(
         .context("cannot read the bound address")?;
     let monitor = backends.clone().spawn_monitor(PROBE_INTERVAL);
     let upkeep_handle = metrics.clone();
+    let limits = Arc::new(RateLimits::default());
+    let upkeep_limits = limits.clone();
     let upkeep = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(5));
         loop {
             ticker.tick().await;
             upkeep_handle.run_upkeep();
+            upkeep_limits.forget_idle();
         }
     });
 
@@ -225,14 +228,18 @@ async fn serve_http(
         backends,
         accounts: Accounts::memory(),
         bus,
+        limits: limits.clone(),
     });
     let (stop_http, stop_http_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_http_rx.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_http_rx.await;
+        })
+        .await
     });
     info!(%addr, "listening");
     println!("tianxia listening on http://{addr}");

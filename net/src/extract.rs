@@ -132,10 +132,28 @@ impl FromRequestParts<AppState> for Player {
             .filter(|t| !t.is_empty() && t.len() <= 256)
             .ok_or_else(|| unauthorized("the Authorization header must be \"Bearer <token>\""))?;
         let id = state.accounts.authenticate(token).await?;
+        state.limits.player(&id)?;
         state.bus.seen(&id);
         Ok(Player {
             id,
             token: token.to_string(),
         })
+    }
+}
+
+/// The client's address, where the server knows it (it is served with connection info).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
     }
 }

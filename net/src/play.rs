@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use crate::{
     accounts::Session,
     error::{ApiError, ErrorCode},
-    extract::{ApiJson, ApiPath, ApiQuery, Player},
+    extract::{ApiJson, ApiPath, ApiQuery, ClientAddress, Player},
     router::AppState,
 };
 
@@ -52,16 +52,24 @@ pub struct Credentials {
 
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<(StatusCode, Json<Session>), ApiError> {
+    if let Some(address) = address {
+        state.limits.address(address)?;
+    }
     let session = state.accounts.register(&body.name, &body.password).await?;
     Ok((StatusCode::CREATED, Json(session)))
 }
 
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Json<Session>, ApiError> {
+    if let Some(address) = address {
+        state.limits.address(address)?;
+    }
     Ok(Json(
         state.accounts.login(&body.name, &body.password).await?,
     ))

@@ -19,6 +19,7 @@ use crate::{
     error::{ApiError, ErrorCode},
     extract::MAX_BODY,
     health::{self, Backends},
+    limits::RateLimits,
     play, read,
 };
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Where commands and presence go to the World.
     pub bus: Arc<CommandBus>,
+    /// Requests per player and per address.
+    pub limits: Arc<RateLimits>,
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -13,4 +13,5 @@ mod clock;
 mod config;
 mod play;
 mod serve;
+mod simulate;
 mod support;

@@ -534,3 +534,29 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let rejected = order_status(&server, &token, "peace", "rejected");
     assert_eq!(rejected["reason"], "not_at_war");
 }
+
+#[test]
+fn requests_over_the_rate_limits_get_429() {
+    let (server, _assets) = start("24", |_, text| text);
+    let token = register(&server, "eager");
+    // Logins from one address: a burst of 20, then 5 a second.
+    let url = server.url("/api/auth/login");
+    let limited = (0..60)
+        .map(|_| {
+            post(
+                &url,
+                None,
+                &json!({"name": "nobody", "password": "wrong horse"}),
+            )
+        })
+        .find(|r| r.status == 429)
+        .expect("logins are limited per address");
+    assert_eq!(limited.json["error"]["code"], "rate_limited");
+
+    // A player's requests: a burst of 200, then 50 a second.
+    let limited = (0..2_000)
+        .map(|_| get(&server, &token, "/api/orders/none"))
+        .find(|r| r.status == 429)
+        .expect("a player's requests are limited");
+    assert_eq!(limited.json["error"]["code"], "rate_limited");
+}

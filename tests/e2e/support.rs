@@ -394,6 +394,7 @@ impl InProcess {
             backends: std::sync::Arc::new(net::Backends::none()),
             accounts: net::Accounts::memory(),
             bus: std::sync::Arc::new(net::CommandBus::new(bus)),
+            limits: std::sync::Arc::new(net::RateLimits::default()),
         };
         runtime.spawn(async move {
             let _ = axum::serve(listener, net::router(state)).await;

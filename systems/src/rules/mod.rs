@@ -3,6 +3,7 @@
 //! in its schedule and set.
 
 pub mod ai;
+pub mod audit;
 pub mod capture;
 pub mod commands;
 pub mod economy;
