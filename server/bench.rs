@@ -77,7 +77,8 @@ struct Targets {
     bytes_per_unit_met: bool,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// The `p`th percentile of sorted samples (0 for none).
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -85,18 +86,24 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-/// Peak resident memory of this process, from the kernel.
-fn peak_rss_mb() -> f64 {
+/// A memory figure of this process from the kernel (`VmHWM`, `VmRSS`, ...), in bytes; 0
+/// where the kernel does not tell.
+pub(crate) fn process_memory(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
-        .map_or(0.0, |kb| kb / 1024.0)
+        .map_or(0.0, |kb| kb * 1024.0)
+}
+
+/// Peak resident memory of this process.
+fn peak_rss_mb() -> f64 {
+    process_memory("VmHWM") / (1024.0 * 1024.0)
 }
 
 pub fn battle(options: &BattleBench) -> Result<(), Failure> {

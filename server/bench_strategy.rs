@@ -17,7 +17,10 @@ use systems::{
     spawn::WorldSettings,
 };
 
-use crate::Failure;
+use crate::{
+    Failure,
+    bench::{percentile, process_memory},
+};
 
 /// SPEC 11 targets, in milliseconds per strategy tick.
 const TARGET_190_MS: f64 = 1.0;
@@ -79,24 +82,7 @@ struct Report {
 }
 
 fn rss_bytes() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb * 1024.0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
+    process_memory("VmRSS")
 }
 
 fn measure(name: &str, data: GameData, options: &StrategyBench, target_ms: f64) -> WorldReport {

@@ -180,6 +180,9 @@ pub struct ReadModels {
     pub events: Vector<Arc<DomainEvent>>,
     /// Each player's order window (SPEC 2.5), by player id, then order id.
     pub orders: OrdMap<String, OrdMap<String, Arc<OrderEntry>>>,
+    /// Log position of the last command the World applied: a command at or below it has its
+    /// order in `orders` (or had, before the window evicted it).
+    pub applied_seq: u64,
 }
 
 impl ReadModels {

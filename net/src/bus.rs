@@ -3,8 +3,9 @@
 //! Commands sent without an id get one derived from their log sequence (`srv-N`).
 //!
 //! Between the 202 and the World's first look at a command, its order is `queued`: the bus
-//! remembers such orders until the published read models hold them (or, bounded, until they
-//! are old), so `GET /api/orders/{id}` can answer at once.
+//! remembers such commands until the published read models say the World has applied their
+//! log position (or, bounded, until they are old), so `GET /api/orders/{id}` can answer at
+//! once.
 
 use std::{
     collections::HashMap,
@@ -34,7 +35,16 @@ pub struct Queued {
     pub command_type: &'static str,
     pub general: Option<String>,
     pub body_hash: u64,
+    /// Its log position: once the World has applied this far, it has an order of its own.
+    seq: u64,
     since: Instant,
+}
+
+impl Queued {
+    /// Whether the World still has to see it, as of `models`.
+    fn waiting(&self, models: Option<&ReadModels>) -> bool {
+        self.since.elapsed() < QUEUED_FOR && models.is_none_or(|m| m.applied_seq < self.seq)
+    }
 }
 
 pub struct CommandBus {
@@ -83,15 +93,13 @@ impl CommandBus {
             command_type: command.body.command_type().name(),
             general: command.general.clone(),
             body_hash: command.body_hash(),
+            seq,
             since: Instant::now(),
         };
         {
             let mut map = self.queued.lock().unwrap_or_else(|e| e.into_inner());
             if map.len() >= self.sweep_at {
-                map.retain(|(p, i), q| {
-                    q.since.elapsed() < QUEUED_FOR
-                        && models.is_none_or(|m| m.orders.get(p).is_none_or(|w| !w.contains_key(i)))
-                });
+                map.retain(|_, q| q.waiting(models));
             }
             map.insert((player.to_string(), id.clone()), queued);
         }
@@ -112,13 +120,18 @@ impl CommandBus {
         }
     }
 
-    /// A command the World has not published an order for yet.
-    pub fn queued(&self, player: &str, id: &str) -> Option<Queued> {
-        self.queued
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(player.to_string(), id.to_string()))
-            .cloned()
+    /// A command the World has not applied yet, as of `models`.
+    pub fn queued(&self, player: &str, id: &str, models: Option<&ReadModels>) -> Option<Queued> {
+        let mut map = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (player.to_string(), id.to_string());
+        match map.get(&key) {
+            Some(q) if q.waiting(models) => Some(q.clone()),
+            Some(_) => {
+                map.remove(&key);
+                None
+            }
+            None => None,
+        }
     }
 
     /// Forgets a queued command once its order is published.

@@ -131,7 +131,20 @@ impl FromRequestParts<AppState> for Player {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 256)
             .ok_or_else(|| unauthorized("the Authorization header must be \"Bearer <token>\""))?;
-        let id = state.accounts.authenticate(token).await?;
+        let id = match state.accounts.authenticate(token).await {
+            Ok(id) => id,
+            Err(error) => {
+                // Guessing tokens costs the address its allowance.
+                let address = parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|info| info.0.ip());
+                if let Some(address) = address {
+                    state.limits.address(address)?;
+                }
+                return Err(error);
+            }
+        };
         state.limits.player(&id)?;
         state.bus.seen(&id);
         Ok(Player {

@@ -227,7 +227,7 @@ pub async fn command(
             .or_else(|| {
                 state
                     .bus
-                    .queued(&player.id, id)
+                    .queued(&player.id, id, Some(&models))
                     .map(|q| (q.body_hash, OrderStatus::Queued))
             });
         if let Some((known_hash, status)) = known {
@@ -269,7 +269,7 @@ pub async fn order(
         state.bus.published(&player.id, &id);
         return Ok(Json(order.view.clone()));
     }
-    if let Some(queued) = state.bus.queued(&player.id, &id) {
+    if let Some(queued) = state.bus.queued(&player.id, &id, Some(&models)) {
         return Ok(Json(OrderView {
             order_id: id,
             command_type: queued.command_type.to_string(),

@@ -27,7 +27,10 @@ use crate::{
     assets::Data,
     battle::{Battle, FinishedBattles},
     event_log::Outbox,
-    rules::orders::{Orders, Revision, active_view},
+    rules::{
+        commands::AppliedSeq,
+        orders::{Orders, Revision, active_view},
+    },
     schedule::Publish,
 };
 
@@ -246,6 +249,7 @@ pub fn publish_read_models(
     mut finished: ResMut<FinishedBattles>,
     mut orders: ResMut<Orders>,
     revision: Res<Revision>,
+    applied: Option<Res<AppliedSeq>>,
 ) {
     let publisher = &mut *publisher;
     let mut dirty = BTreeSet::new();
@@ -377,5 +381,6 @@ pub fn publish_read_models(
         frames: publisher.frames.clone(),
         events: publisher.events.clone(),
         orders: publisher.orders.clone(),
+        applied_seq: applied.map_or(0, |a| a.0),
     })));
 }

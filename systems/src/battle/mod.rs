@@ -59,7 +59,7 @@ pub struct Battle {
 
 impl Battle {
     /// Steps the strategy clock says this battle should have run by game second `now`.
-    fn due_steps(&self, now: i64) -> u64 {
+    pub fn due_steps(&self, now: i64) -> u64 {
         let ms = (now - self.started_at).max(0) as u64 * 1_000;
         ms / u64::from(self.sim.setup().params.game_ms_per_step)
     }
@@ -204,8 +204,8 @@ pub fn step_battles(mut battles: Query<&mut Battle>, clock: Res<GameClock>, pace
 }
 
 /// Ends the battles that have an outcome: the losses come off the generals' troops and the
-/// garrison (so soldiers recruited meanwhile are kept),
-/// generals are free again, `BattleEnded` is told and the battle leaves the World.
+/// garrison (so soldiers recruited meanwhile are kept), generals go back to what they were
+/// doing, `BattleEnded` is told and the battle leaves the World.
 #[allow(clippy::too_many_arguments)]
 pub fn conclude_battles(
     mut commands: Commands,
@@ -244,7 +244,12 @@ pub fn conclude_battles(
             {
                 general.troops = general.troops.saturating_sub(group.casualties);
                 if general.status == GeneralStatus::InBattle {
-                    general.status = GeneralStatus::Idle;
+                    // A defender pulled into the battle from a timed order goes back to it.
+                    general.status = if general.order.is_some() {
+                        GeneralStatus::Busy
+                    } else {
+                        GeneralStatus::Idle
+                    };
                 }
             }
         }

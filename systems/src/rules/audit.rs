@@ -5,6 +5,14 @@
 use bevy_ecs::world::World;
 use components::world::{City, General, GeneralStatus, Nation, NationStatus, Registry};
 
+fn is_active(world: &World, registry: &Registry, nation: &str) -> bool {
+    registry
+        .nations
+        .get(nation)
+        .and_then(|e| world.get::<Nation>(*e))
+        .is_some_and(|n| n.status == NationStatus::Active)
+}
+
 /// Every broken rule found, in words; empty when the World is consistent.
 pub fn problems(world: &World) -> Vec<String> {
     let registry = world.resource::<Registry>();
@@ -16,17 +24,12 @@ pub fn problems(world: &World) -> Vec<String> {
             found.push(format!("city {id} has no entity"));
             continue;
         };
-        if let Some(owner) = &city.owner {
-            let active = registry
-                .nations
-                .get(owner)
-                .and_then(|e| world.get::<Nation>(*e))
-                .is_some_and(|n| n.status == NationStatus::Active);
-            if !active {
-                found.push(format!(
-                    "city {id} is held by {owner}, which is not an active nation"
-                ));
-            }
+        if let Some(owner) = &city.owner
+            && !is_active(world, registry, owner)
+        {
+            found.push(format!(
+                "city {id} is held by {owner}, which is not an active nation"
+            ));
         }
         if city.gold < 0 || city.rice < 0 {
             found.push(format!("city {id} has negative stocks"));
@@ -73,17 +76,12 @@ pub fn problems(world: &World) -> Vec<String> {
                 g.march.is_some()
             ));
         }
-        if let Some(nation) = &g.nation {
-            let active = registry
-                .nations
-                .get(nation)
-                .and_then(|e| world.get::<Nation>(*e))
-                .is_some_and(|n| n.status == NationStatus::Active);
-            if !active {
-                found.push(format!(
-                    "general {id} serves {nation}, which is not an active nation"
-                ));
-            }
+        if let Some(nation) = &g.nation
+            && !is_active(world, registry, nation)
+        {
+            found.push(format!(
+                "general {id} serves {nation}, which is not an active nation"
+            ));
         }
     }
     found

@@ -8,14 +8,14 @@ use components::{
     battle::Side,
     command::Reason,
     events::{EventKind, aggregate},
-    world::{City, General, GeneralStatus, Nation, NationStatus, PositionKind, Registry},
+    world::{City, General, GeneralStatus, Nation, NationStatus, PositionKind, Registry, Relation},
 };
 
 use crate::{
     event_log::Outbox,
     rules::{
-        commands::set_position, march::halt_march, orders::finish_order, paths::shortest_path,
-        residents::set_city,
+        commands::set_position, march::halt_march_cancelling, orders::finish_order,
+        paths::shortest_path, relation_between, residents::set_city,
     },
 };
 
@@ -52,6 +52,15 @@ pub fn apply_battle_results(world: &mut World) {
             .and_then(|e| world.get::<Nation>(*e))
             .is_some_and(|n| n.status == NationStatus::Active);
         if !alive {
+            continue;
+        }
+        // Peace (or an alliance) made while the battle went on spares the city.
+        let owner = city_entity(world, &result.city)
+            .and_then(|e| world.get::<City>(e))
+            .and_then(|c| c.owner.clone());
+        if let Some(owner) = owner
+            && relation_between(world, &nation, &owner) != Some(Relation::War)
+        {
             continue;
         }
         capture_city(
@@ -214,7 +223,7 @@ fn make_ronin(world: &mut World, entity: Entity, at: i64, reason: Reason) {
         .get::<General>(entity)
         .is_some_and(|g| g.march.is_some())
     {
-        halt_march(world, entity, at, reason);
+        halt_march_cancelling(world, entity, at, reason, reason);
     } else {
         finish_order(world, entity, at, Some(reason));
     }

@@ -59,6 +59,10 @@ impl Default for CommandInbox {
     }
 }
 
+/// The log position of the last command the World applied (0 before the first).
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AppliedSeq(pub u64);
+
 /// Intake: applies up to the per-tick cap of waiting commands, in bus order.
 pub fn apply_inbound(world: &mut World) {
     let Some(rx) = world.resource::<CommandInbox>().rx.clone() else {
@@ -79,6 +83,8 @@ pub fn apply_inbound(world: &mut World) {
                     world.resource_mut::<Presence>().seen(player, now);
                 }
                 apply_command(world, &command);
+                let mut applied = world.resource_mut::<AppliedSeq>();
+                applied.0 = applied.0.max(command.seq);
             }
         }
     }
@@ -396,6 +402,12 @@ pub fn decide(world: &World, command: &Command) -> Result<Plan, Rejection> {
     let kind = command.body.command_type();
     if super::orders::is_timed(kind) {
         match general.status {
+            GeneralStatus::Idle if general.order.is_some() || general.march.is_some() => {
+                return reject(
+                    Reason::Busy,
+                    format!("{general_id} is carrying out another order"),
+                );
+            }
             GeneralStatus::Idle => {}
             GeneralStatus::InBattle => {
                 return reject(Reason::InBattle, format!("{general_id} is in a battle"));

@@ -3,7 +3,7 @@
 //! through, arrive, halt, or stop and fight (starting a battle or joining one under way).
 //! Everything happens at the game second it was due, however long the tick's step.
 
-use bevy_ecs::{entity::Entity, world::World};
+use bevy_ecs::{entity::Entity, system::RunSystemOnce, world::World};
 use components::{
     battle::Side,
     command::{BuildKind, Reason},
@@ -14,10 +14,10 @@ use components::{
 
 use crate::{
     assets::Data,
-    battle::{Battle, BattleRequest, join_battle, spawn_battle},
+    battle::{Battle, BattleRequest, conclude_battles, join_battle, spawn_battle},
     event_log::Outbox,
     rules::{
-        capture::capture_city,
+        capture::{apply_battle_results, capture_city},
         commands::{defenders_in, is_hostile, only_protected_defenders, troop_cap},
         orders::{Timeline, finish_order},
         paths::travel_seconds,
@@ -84,6 +84,15 @@ fn complete_order(world: &mut World, entity: Entity, at: i64) {
         OrderEffect::Build { city, build } => {
             let b = &data.balance.build;
             let city_entity = world.resource::<Registry>().cities.get(city).copied();
+            let nation = general.nation.clone();
+            let still_ours = city_entity
+                .and_then(|e| world.get::<City>(e))
+                .is_some_and(|c| c.owner.is_some() && c.owner == nation);
+            if !still_ours {
+                // The city fell (or the builder lost its nation) before the work was done.
+                finish_order(world, entity, at, Some(Reason::Captured));
+                return;
+            }
             if let Some(mut c) = city_entity.and_then(|e| world.get_mut::<City>(e)) {
                 let (value, step, max) = match build {
                     BuildKind::Agriculture => {
@@ -101,8 +110,21 @@ fn complete_order(world: &mut World, entity: Entity, at: i64) {
     finish_order(world, entity, at, None);
 }
 
-/// Ends a march short of its goal at the city before `path[next]`, cancelling its order.
+/// Ends a march short of its goal at the city before `path[next]`, cancelling its order
+/// (`march_halted`).
 pub fn halt_march(world: &mut World, entity: Entity, at: i64, reason: Reason) {
+    halt_march_cancelling(world, entity, at, reason, Reason::MarchHalted);
+}
+
+/// Ends a march short of its goal, telling `reason` for the halt and cancelling the order
+/// with `cancel`.
+pub fn halt_march_cancelling(
+    world: &mut World,
+    entity: Entity,
+    at: i64,
+    reason: Reason,
+    cancel: Reason,
+) {
     let Some(mut general) = world.get_mut::<General>(entity) else {
         return;
     };
@@ -122,7 +144,7 @@ pub fn halt_march(world: &mut World, entity: Entity, at: i64, reason: Reason) {
             reason,
         },
     );
-    finish_order(world, entity, at, Some(Reason::MarchHalted));
+    finish_order(world, entity, at, Some(cancel));
 }
 
 /// Ends a march in `city`: the general is there, its MOVE completed.
@@ -153,6 +175,7 @@ fn reach_next_city(world: &mut World, entity: Entity, at: i64) {
     };
     let nation = general.nation.clone();
     let city_id = march.path[march.next].clone();
+    settle_battle_at(world, &city_id, at);
     let registry = world.resource::<Registry>();
     let Some(city) = registry
         .cities
@@ -170,16 +193,34 @@ fn reach_next_city(world: &mut World, entity: Entity, at: i64) {
         .values()
         .filter_map(|e| world.get::<Battle>(*e))
         .find(|b| b.city == city.id && b.sim.outcome().is_none())
-        .map(|b| (b.id.clone(), b.defender.nation.clone()));
+        .map(|b| {
+            (
+                b.id.clone(),
+                b.attacker.nation.clone(),
+                b.defender.nation.clone(),
+            )
+        });
 
-    if let Some((battle, defender_nation)) = battle_here {
-        let side = if nation.is_some() && nation == defender_nation {
+    if let Some((battle, attacker_nation, defender_nation)) = battle_here {
+        // Each joins its own side: the defenders' nation (or an ally of it) defends, the
+        // attackers' nation (or an ally) attacks; a third party at war with both stays out.
+        let friendly = |side: &Option<String>| match (&nation, side) {
+            (Some(n), Some(s)) => {
+                n == s || relation_between(world, n, s) == Some(Relation::Alliance)
+            }
+            _ => false,
+        };
+        let side = if friendly(&defender_nation) {
             Some(Side::Defender)
-        } else if is_hostile(world, nation.as_deref(), &city) {
+        } else if friendly(&attacker_nation) {
             Some(Side::Attacker)
         } else {
             None
         };
+        if side.is_none() && is_hostile(world, nation.as_deref(), &city) {
+            halt_march(world, entity, at, Reason::InBattle);
+            return;
+        }
         if let Some(side) = side {
             join(
                 world,
@@ -246,6 +287,34 @@ fn reach_next_city(world: &mut World, entity: Entity, at: i64) {
         march.next_at = next_at;
     }
     world.resource_mut::<Timeline>().schedule(next_at, entity);
+}
+
+/// Brings a battle under way at `city` up to game second `at` and, if it ended by then,
+/// concludes it and applies its result: whoever arrives at `at` meets the same battle (or the
+/// same captured city) however far the battle schedule had got.
+fn settle_battle_at(world: &mut World, city: &str, at: i64) {
+    let registry = world.resource::<Registry>();
+    let Some(entity) = registry
+        .battles
+        .values()
+        .copied()
+        .find(|e| world.get::<Battle>(*e).is_some_and(|b| b.city == city))
+    else {
+        return;
+    };
+    let Some(mut battle) = world.get_mut::<Battle>(entity) else {
+        return;
+    };
+    let due = battle.due_steps(at);
+    while u64::from(battle.sim.steps()) < due && battle.sim.outcome().is_none() {
+        battle.sim.step();
+    }
+    if battle.sim.outcome().is_some() {
+        if let Err(error) = world.run_system_once(conclude_battles) {
+            tracing::error!(%error, "could not conclude a battle");
+        }
+        apply_battle_results(world);
+    }
 }
 
 /// Joins the battle at `city` on `side`. An attacker stays counted in the city it came from

@@ -61,7 +61,7 @@ impl Game {
         game
     }
 
-    fn publish(&mut self) {
+    pub fn publish(&mut self) {
         self.app.world_mut().run_schedule(Publish);
         let models = self.read.load_full().unwrap();
         let last = self.events.last().map_or(0, |e| e.seq);
@@ -501,4 +501,169 @@ fn a_month_of_the_190_scenario_with_ai_stays_consistent() {
         assert_consistent(&game);
     }
     assert!(game.count("CommandAccepted") > 100, "the AI acts");
+}
+
+#[test]
+fn a_fault_while_deciding_rejects_the_command_as_internal_and_changes_nothing() {
+    let mut game = Game::new("tiny");
+    let id = join(&mut game, "alice", Some("north"));
+    let before = game.general(&id);
+    // Take away what deciding needs: the designer data.
+    let data = game
+        .app
+        .world_mut()
+        .remove_resource::<crate::assets::Data>()
+        .unwrap();
+    game.bus
+        .send(Inbound::Command(Command {
+            id: "t1".into(),
+            issuer: Issuer::Player("alice".into()),
+            general: Some(id.clone()),
+            body: CommandBody::parse("TRAIN", None).unwrap(),
+            seq: 1,
+        }))
+        .unwrap();
+    game.app.world_mut().run_schedule(Intake);
+    game.app.world_mut().insert_resource(data);
+    game.publish();
+    let order = game.order("alice", "t1");
+    assert_eq!(order.status, OrderStatus::Rejected);
+    assert_eq!(order.reason.as_deref(), Some("internal"));
+    assert_eq!(game.general(&id), before);
+    // The World goes on.
+    game.command(Some("alice"), Some(&id), "t2", "TRAIN", json!({}));
+    assert_eq!(game.order("alice", "t2").status, OrderStatus::Accepted);
+}
+
+#[test]
+fn intake_applies_at_most_its_cap_per_tick_in_order() {
+    let mut game = Game::new("tiny");
+    game.app
+        .world_mut()
+        .resource_mut::<crate::rules::commands::CommandInbox>()
+        .max_per_tick = 2;
+    for (i, player) in ["a1", "a2", "a3", "a4", "a5"].iter().enumerate() {
+        game.bus
+            .send(Inbound::Command(Command {
+                id: format!("join-{i}"),
+                issuer: Issuer::Player(player.to_string()),
+                general: None,
+                body: CommandBody::parse("JOIN", Some(json!({"name": player}))).unwrap(),
+                seq: i as u64 + 1,
+            }))
+            .unwrap();
+    }
+    let joined = |game: &Game| game.app.world().resource::<Registry>().players.len();
+    game.app.world_mut().run_schedule(Intake);
+    assert_eq!(joined(&game), 2);
+    let registry = game.app.world().resource::<Registry>();
+    assert!(registry.players.contains_key("a1") && registry.players.contains_key("a2"));
+    game.app.world_mut().run_schedule(Intake);
+    assert_eq!(joined(&game), 4);
+    game.app.world_mut().run_schedule(Intake);
+    assert_eq!(joined(&game), 5);
+}
+
+#[test]
+fn an_ai_delegate_trains_for_an_offline_player() {
+    let mut game = Game::with_ai("tiny", true);
+    let id = join(&mut game, "alice", Some("north"));
+    // Offline past the online window and the day of protection: the delegate takes over.
+    game.advance(7_200 + 86_400 + 3_600, 600);
+    assert!(game.general(&id).ai_delegate);
+    game.advance(2 * 86_400, 600);
+    let trained = game.events.iter().any(|e| {
+        matches!(&e.kind, EventKind::CommandAccepted { general: Some(g), player: None, .. } if *g == id)
+    });
+    assert!(trained, "the delegate issued commands for {id}");
+    assert!(
+        !game
+            .events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::MarchStarted { general, .. } if *general == id)),
+        "a delegate never marches"
+    );
+}
+
+#[test]
+fn a_busy_defender_goes_back_to_its_order_after_a_battle() {
+    let mut game = Game::new("tiny");
+    let id = join(&mut game, "alice", Some("north"));
+    let entity = game.app.world().resource::<Registry>().generals[&id];
+    crate::rules::residents::set_city(game.app.world_mut(), entity, "hill_fort");
+    let troops = game.general(&id).troops;
+    game.command(
+        Some("alice"),
+        Some(&id),
+        "r1",
+        "RECRUIT",
+        json!({"amount": 500}),
+    );
+    assert_eq!(game.order("alice", "r1").status, OrderStatus::Accepted);
+    // A weak raid on the city: the defenders, busy or not, fight it off quickly.
+    game.edit_general("xi_jiang", |g| g.troops = 100);
+    let defenders: Vec<String> =
+        crate::rules::commands::defenders_in(game.app.world(), "hill_fort", "north")
+            .into_iter()
+            .map(|g| g.id.clone())
+            .collect();
+    assert!(defenders.contains(&id));
+    crate::battle::spawn_battle(
+        game.app.world_mut(),
+        &crate::battle::BattleRequest {
+            city: "hill_fort".into(),
+            attackers: vec!["xi_jiang".into()],
+            defenders,
+            garrison: true,
+        },
+    )
+    .unwrap();
+    let ended = |game: &Game| game.count("BattleEnded") > 0;
+    while !ended(&game) {
+        game.advance(60, 60);
+    }
+    assert_eq!(
+        game.order("alice", "r1").status,
+        OrderStatus::Accepted,
+        "the battle was short"
+    );
+    assert_eq!(game.general(&id).status, GeneralStatus::Busy);
+    game.command(Some("alice"), Some(&id), "t1", "TRAIN", json!({}));
+    assert_eq!(game.order("alice", "t1").reason.as_deref(), Some("busy"));
+    game.advance(7_200, 600);
+    assert_eq!(game.order("alice", "r1").status, OrderStatus::Completed);
+    let general = game.general(&id);
+    assert_eq!(general.status, GeneralStatus::Idle);
+    let lost = game
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::BattleEnded { casualties, .. } => casualties.get(&id).copied(),
+            _ => None,
+        })
+        .unwrap_or(0);
+    assert_eq!(general.troops, troops + 500 - lost);
+}
+
+#[test]
+fn a_build_in_a_city_that_fell_is_cancelled() {
+    let mut game = Game::new("tiny");
+    let walls = game.city("hill_fort").walls;
+    game.command(
+        None,
+        Some("bei_jiang"),
+        "ai-build",
+        "BUILD",
+        json!({"kind": "walls"}),
+    );
+    assert_eq!(game.general("bei_jiang").status, GeneralStatus::Busy);
+    let now = game.now();
+    crate::rules::capture::capture_city(game.app.world_mut(), "hill_fort", "west", None, now);
+    game.advance(14_400, 600);
+    assert_eq!(game.city("hill_fort").walls, walls);
+    assert!(game.events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::OrderCancelled { order_id, reason: Reason::Captured, .. } if order_id == "ai-build"
+    )));
+    assert_eq!(game.general("bei_jiang").status, GeneralStatus::Idle);
 }
