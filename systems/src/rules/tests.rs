@@ -667,3 +667,134 @@ fn a_build_in_a_city_that_fell_is_cancelled() {
     )));
     assert_eq!(game.general("bei_jiang").status, GeneralStatus::Idle);
 }
+
+#[test]
+fn position_cards_give_authority_and_their_holders_change() {
+    let mut game = Game::new("tiny");
+    let id = join(&mut game, "alice", Some("north"));
+    let emperor = game.general("bei_wang");
+    // The emperor makes the player governor of Hill Fort: its governor loses the card.
+    game.command(
+        None,
+        Some("bei_wang"),
+        "ai-appoint",
+        "APPOINT",
+        json!({"target": id, "position": "governor", "city": "hill_fort"}),
+    );
+    let general = game.general(&id);
+    assert_eq!(
+        general.position,
+        Some(components::world::Position {
+            kind: components::world::PositionKind::Governor,
+            city: Some("hill_fort".into())
+        })
+    );
+    assert_eq!(game.general("bei_jiang").position, None);
+    assert_eq!(game.general("bei_wang").pcp.0, emperor.pcp.0 - 5_000);
+    assert_eq!(game.count("GeneralAppointed"), 1);
+
+    // A governor builds only in its own city.
+    game.command(
+        Some("alice"),
+        Some(&id),
+        "b1",
+        "BUILD",
+        json!({"kind": "walls"}),
+    );
+    assert_eq!(
+        game.order("alice", "b1").reason.as_deref(),
+        Some("no_authority")
+    );
+    let entity = game.app.world().resource::<Registry>().generals[&id];
+    crate::rules::residents::set_city(game.app.world_mut(), entity, "hill_fort");
+    game.command(
+        Some("alice"),
+        Some(&id),
+        "b2",
+        "BUILD",
+        json!({"kind": "walls"}),
+    );
+    assert_eq!(
+        game.order("alice", "b2").status,
+        OrderStatus::Accepted,
+        "{:?}",
+        game.order("alice", "b2")
+    );
+    // But it may not declare war.
+    game.command(
+        Some("alice"),
+        Some(&id),
+        "w1",
+        "DECLARE_WAR",
+        json!({"nation": "east"}),
+    );
+    assert_eq!(
+        game.order("alice", "w1").reason.as_deref(),
+        Some("no_authority")
+    );
+
+    // The emperor declares war, makes peace and sets the tax, paying MCP for each.
+    let mcp = game.general("bei_wang").mcp.0;
+    game.command(
+        None,
+        Some("bei_wang"),
+        "ai-war",
+        "DECLARE_WAR",
+        json!({"nation": "east"}),
+    );
+    assert_eq!(
+        game.nation("north").relations["east"],
+        components::world::Relation::War
+    );
+    assert_eq!(
+        game.nation("east").relations["north"],
+        components::world::Relation::War
+    );
+    game.command(
+        None,
+        Some("bei_wang"),
+        "ai-peace",
+        "MAKE_PEACE",
+        json!({"nation": "west"}),
+    );
+    // MCP may not cover both: each is paid in full or rejected.
+    let after = game.general("bei_wang").mcp.0;
+    let peace = game.nation("north").relations["west"];
+    match peace {
+        components::world::Relation::Peace => assert_eq!(after, mcp - 60_000),
+        _ => assert_eq!(after, mcp - 30_000),
+    }
+    game.edit_general("bei_wang", |g| g.mcp = g.mcp_max);
+    game.command(
+        None,
+        Some("bei_wang"),
+        "ai-tax",
+        "SET_TAX",
+        json!({"rate": 25}),
+    );
+    assert_eq!(game.nation("north").tax_rate, 25);
+
+    // Dismissal takes the card away; the emperor's own card cannot be taken.
+    game.edit_general("bei_wang", |g| g.pcp = g.pcp_max);
+    game.command(
+        None,
+        Some("bei_wang"),
+        "ai-dismiss",
+        "DISMISS",
+        json!({"target": id}),
+    );
+    assert_eq!(game.general(&id).position, None);
+    assert_eq!(game.count("GeneralDismissed"), 1);
+    game.command(
+        None,
+        Some("bei_mou"),
+        "ai-coup",
+        "DISMISS",
+        json!({"target": "bei_wang"}),
+    );
+    assert!(game.general("bei_wang").position.is_some());
+    assert!(game.events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::CommandRejected { order_id, reason: Reason::NoAuthority, .. } if order_id == "ai-coup"
+    )));
+}
