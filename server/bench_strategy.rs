@@ -69,6 +69,8 @@ struct WorldReport {
     /// Resident memory the world and its read models added, per general (an upper bound:
     /// cities, nations and the read models are counted in).
     bytes_per_general: f64,
+    /// Of which the World itself (components, resources, indexes), before any publish.
+    world_bytes_per_general: f64,
     events: u64,
     battles_started: u64,
 }
@@ -95,9 +97,11 @@ fn measure(name: &str, data: GameData, options: &StrategyBench, target_ms: f64) 
         speed: options.step as f64,
     });
     let mut app = build_app(Arc::new(data), &settings, read.clone(), None);
+    let per_general = |bytes: f64| bytes.max(0.0) / generals.max(1) as f64;
+    let world_bytes_per_general = per_general(rss_bytes() - before);
     let world = app.world_mut();
     world.run_schedule(Publish);
-    let bytes_per_general = (rss_bytes() - before).max(0.0) / generals.max(1) as f64;
+    let bytes_per_general = per_general(rss_bytes() - before);
     eprintln!(
         "{name}: {cities} cities, {generals} generals; running {} ticks",
         options.ticks
@@ -164,6 +168,7 @@ fn measure(name: &str, data: GameData, options: &StrategyBench, target_ms: f64) 
         target_ms,
         met: p99 < target_ms,
         bytes_per_general,
+        world_bytes_per_general,
         events,
         battles_started,
     }
@@ -203,7 +208,7 @@ pub fn strategy(options: &StrategyBench) -> Result<(), Failure> {
     );
     for w in &report.worlds {
         println!(
-            "{:<10} {:>8} {:>9} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>10.3} {:>8} {:>10.0}",
+            "{:<10} {:>8} {:>9} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>10.3} {:>8} {:>10.0} {:>10.0}",
             w.world,
             w.cities,
             w.generals,
@@ -213,7 +218,8 @@ pub fn strategy(options: &StrategyBench) -> Result<(), Failure> {
             w.ms_per_tick_max,
             w.publish_ms_p99,
             format!("<{}", w.target_ms),
-            w.bytes_per_general
+            w.bytes_per_general,
+            w.world_bytes_per_general
         );
     }
     println!(
