@@ -798,3 +798,115 @@ fn position_cards_give_authority_and_their_holders_change() {
         EventKind::CommandRejected { order_id, reason: Reason::NoAuthority, .. } if order_id == "ai-coup"
     )));
 }
+
+#[test]
+fn a_march_that_may_no_longer_enter_halts_at_the_previous_city() {
+    let mut game = Game::new("tiny");
+    let id = join(&mut game, "alice", Some("north"));
+    game.command(
+        Some("alice"),
+        Some(&id),
+        "m1",
+        "MOVE",
+        json!({"to": "west_ford"}),
+    );
+    assert_eq!(
+        game.general(&id).march.as_ref().unwrap().path,
+        ["north_gate", "hill_fort", "west_ford"]
+    );
+    // Peace is made while the army is on the road.
+    game.command(
+        None,
+        Some("bei_wang"),
+        "ai-peace",
+        "MAKE_PEACE",
+        json!({"nation": "west"}),
+    );
+    assert_eq!(
+        game.nation("north").relations["west"],
+        components::world::Relation::Peace
+    );
+    game.advance(28 * 3_600, 600);
+    let general = game.general(&id);
+    assert_eq!(general.city, "hill_fort");
+    assert!(general.march.is_none());
+    assert_eq!(general.status, GeneralStatus::Idle);
+    let order = game.order("alice", "m1");
+    assert_eq!(
+        (order.status, order.reason.as_deref()),
+        (OrderStatus::Cancelled, Some("march_halted"))
+    );
+    assert!(game.events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::MarchHalted { at, reason: Reason::NotAtWar, .. } if at == "hill_fort"
+    )));
+    assert_eq!(game.count("BattleStarted"), 0);
+}
+
+#[test]
+fn a_city_defended_only_by_protected_generals_cannot_be_attacked() {
+    let mut game = Game::new("tiny");
+    let bob = join(&mut game, "bob", Some("west"));
+    game.edit_city("west_ford", |c| c.garrison = 0);
+    for id in ["xi_wang", "xi_jiang", "xi_gong"] {
+        game.edit_general(id, |g| g.troops = 0);
+    }
+    // Bob goes offline: after the online window his general is protected for a game day.
+    game.advance(7_200 + 600, 600);
+    assert!(game.general(&bob).protected);
+    let entity = game.app.world().resource::<Registry>().generals["bei_jiang"];
+    game.command(
+        None,
+        Some("bei_jiang"),
+        "ai-attack",
+        "MOVE",
+        json!({"to": "west_ford"}),
+    );
+    assert!(game.events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::CommandRejected { order_id, reason: Reason::TargetProtected, .. } if order_id == "ai-attack"
+    )));
+    assert!(
+        game.app
+            .world()
+            .get::<General>(entity)
+            .unwrap()
+            .march
+            .is_none()
+    );
+}
+
+#[test]
+fn a_general_arriving_at_a_battle_joins_its_side() {
+    let mut game = Game::new("tiny");
+    let entity = game.app.world().resource::<Registry>().generals["bei_wei"];
+    crate::rules::residents::set_city(game.app.world_mut(), entity, "hill_fort");
+    game.command(
+        None,
+        Some("bei_jiang"),
+        "ai-1",
+        "MOVE",
+        json!({"to": "west_ford"}),
+    );
+    game.advance(1_800, 600);
+    game.command(
+        None,
+        Some("bei_wei"),
+        "ai-2",
+        "MOVE",
+        json!({"to": "west_ford"}),
+    );
+    game.advance(15 * 3_600, 600);
+    assert_eq!(game.count("BattleStarted"), 1);
+    let reinforced = game.events.iter().find_map(|e| match &e.kind {
+        EventKind::BattleReinforced { general, side, .. } => Some((general.clone(), *side)),
+        _ => None,
+    });
+    assert_eq!(reinforced, Some(("bei_wei".to_string(), Side::Attacker)));
+    assert_eq!(game.general("bei_wei").status, GeneralStatus::InBattle);
+    assert_eq!(
+        game.general("bei_wei").city,
+        "hill_fort",
+        "attackers wait where they came from"
+    );
+}
