@@ -2,6 +2,7 @@
 //! its own thread beside a tokio runtime serving HTTP. Game logic lives in `systems`, the
 //! HTTP API in `net`, storage in `persistence`; this crate only connects them.
 
+pub mod accounts;
 pub mod bench;
 pub mod bench_strategy;
 pub mod check;

@@ -13,7 +13,7 @@ use anyhow::Context;
 use components::command::Inbound;
 use components::read_model::ReadHandle;
 use net::{Accounts, AppState, Backends, CommandBus, Probe, ProbeFuture, RateLimits, router};
-use persistence::{DataDir, MongoProbe};
+use persistence::{DataDir, EmbeddedStore, MongoProbe};
 use systems::{
     app::{AppSettings, build_app},
     assets::GameData,
@@ -27,7 +27,7 @@ use tokio::{
 };
 use tracing::{error, info};
 
-use crate::{Failure, config::ServeConfig, metrics};
+use crate::{Failure, accounts::EmbeddedAccounts, config::ServeConfig, metrics};
 
 /// How long a backend probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -166,6 +166,9 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     );
     let data_dir = DataDir::lock(&config.data_dir).map_err(anyhow::Error::from)?;
     info!(data_dir = %data_dir.path().display(), "data directory locked");
+    let store = Arc::new(EmbeddedStore::open(&data_dir).map_err(anyhow::Error::from)?);
+    info!(store = %store.path().display(), "embedded store open");
+    let accounts = Accounts::new(Arc::new(EmbeddedAccounts::new(store)));
     let metrics = metrics::install()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -179,7 +182,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     let (bus_tx, bus_rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
     let bus = Arc::new(CommandBus::new(bus_tx));
     let world = WorldThread::start(data, &config, read.clone(), bus_rx, exited_tx)?;
-    let served = runtime.block_on(serve_http(&config, read, bus, metrics, exited_rx));
+    let served = runtime.block_on(serve_http(&config, read, bus, accounts, metrics, exited_rx));
     let stopped = world.stop();
     runtime.shutdown_timeout(Duration::from_secs(5));
     drop(data_dir);
@@ -198,6 +201,7 @@ async fn serve_http(
     config: &ServeConfig,
     read: ReadHandle,
     bus: Arc<CommandBus>,
+    accounts: Accounts,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     world_exited: oneshot::Receiver<()>,
 ) -> Result<Stop, Failure> {
@@ -226,7 +230,7 @@ async fn serve_http(
         read,
         metrics,
         backends,
-        accounts: Accounts::memory(),
+        accounts,
         bus,
         limits: limits.clone(),
     });

@@ -560,3 +560,71 @@ fn requests_over_the_rate_limits_get_429() {
         .expect("a player's requests are limited");
     assert_eq!(limited.json["error"]["code"], "rate_limited");
 }
+
+#[test]
+fn accounts_and_tokens_survive_a_restart() {
+    let server = Server::start(&["--scenario", "tiny"]);
+    server.wait_ready();
+    let token = register(&server, "Keeper");
+    let dir = server.stop_keeping_dir();
+    let store = dir.path().join("data").join("tianxia.redb");
+    assert!(
+        store.exists(),
+        "the embedded store is in the data directory"
+    );
+
+    let server = Server::start_in(dir, &["--scenario", "tiny"], &[]);
+    server.wait_ready();
+    // The name is still taken, the token still works, and the password still logs in.
+    let again = post(
+        &server.url("/api/auth/register"),
+        None,
+        &json!({"name": "keeper", "password": "another one"}),
+    );
+    assert_eq!(again.status, 409, "{}", again.text);
+    let orders = get(&server, &token, "/api/orders/none");
+    assert_eq!(orders.status, 404, "authenticated: {}", orders.text);
+    let login = post(
+        &server.url("/api/auth/login"),
+        None,
+        &json!({"name": "Keeper", "password": "correct horse"}),
+    );
+    assert_eq!(login.status, 200, "{}", login.text);
+    let out = request("POST", &server.url("/api/auth/logout"), Some(&token), None);
+    assert_eq!(out.status, 204);
+    let dir = server.stop_keeping_dir();
+    let server = Server::start_in(dir, &["--scenario", "tiny"], &[]);
+    server.wait_ready();
+    assert_eq!(
+        get(&server, &token, "/api/orders/none").status,
+        401,
+        "revoked stays revoked"
+    );
+}
+
+#[test]
+fn a_damaged_store_is_refused_with_its_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    fs::create_dir_all(&data).unwrap();
+    let store = data.join("tianxia.redb");
+    fs::write(&store, b"not a database at all").unwrap();
+    let output = crate::support::run(
+        &[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--scenario",
+            "tiny",
+            "--assets",
+            assets().to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&store.display().to_string()), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

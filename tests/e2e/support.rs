@@ -255,6 +255,18 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the process to exit.
+    /// Stops the server with SIGTERM and hands back its directory (data and log), for a
+    /// restart on the same data.
+    pub fn stop_keeping_dir(mut self) -> TempDir {
+        let status = self.terminate();
+        assert!(
+            status.success(),
+            "serve exited with {status}: {}",
+            self.log()
+        );
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
     pub fn terminate(&mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();

@@ -1,0 +1,104 @@
+//! The players' accounts kept in the embedded store: the HTTP side's `AccountStore` over
+//! `persistence::EmbeddedStore`, each call on the blocking pool (the store syncs its commits).
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use net::accounts::{
+    AccountStore, PlayerRecord, StoreError, StoreFuture, TOKEN_TTL, TOKENS_PER_PLAYER,
+};
+use persistence::{EmbeddedStore, StoredPlayer};
+
+/// A token's expiry is written again only when it would move by at least this much.
+const REFRESH_AFTER: Duration = Duration::from_secs(3_600);
+
+pub struct EmbeddedAccounts {
+    store: Arc<EmbeddedStore>,
+}
+
+impl EmbeddedAccounts {
+    pub fn new(store: Arc<EmbeddedStore>) -> Self {
+        EmbeddedAccounts { store }
+    }
+}
+
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().min(u128::from(u64::MAX)) as u64)
+}
+
+/// Runs a store call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, persistence::StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+impl AccountStore for EmbeddedAccounts {
+    fn create(&self, player: PlayerRecord) -> StoreFuture<'_, ()> {
+        let store = self.store.clone();
+        Box::pin(async move {
+            let stored = StoredPlayer {
+                id: player.id,
+                name: player.name,
+                password_hash: player.password_hash,
+            };
+            match blocking(move || store.create_player(&stored)).await? {
+                true => Ok(()),
+                false => Err(StoreError::NameTaken),
+            }
+        })
+    }
+
+    fn find(&self, id: &str) -> StoreFuture<'_, Option<PlayerRecord>> {
+        let store = self.store.clone();
+        let id = id.to_string();
+        Box::pin(async move {
+            let found = blocking(move || store.player(&id)).await?;
+            Ok(found.map(|p| PlayerRecord {
+                id: p.id,
+                name: p.name,
+                password_hash: p.password_hash,
+            }))
+        })
+    }
+
+    fn put_token(&self, hash: [u8; 32], player: &str, expires: SystemTime) -> StoreFuture<'_, ()> {
+        let store = self.store.clone();
+        let player = player.to_string();
+        Box::pin(async move {
+            let now = unix_ms(SystemTime::now());
+            blocking(move || {
+                store.put_token(&hash, &player, unix_ms(expires), now, TOKENS_PER_PLAYER)
+            })
+            .await
+        })
+    }
+
+    fn use_token(
+        &self,
+        hash: [u8; 32],
+        now: SystemTime,
+        refresh_to: SystemTime,
+    ) -> StoreFuture<'_, Option<String>> {
+        let store = self.store.clone();
+        let (now, refresh_to) = (unix_ms(now), unix_ms(refresh_to));
+        let refresh_after = REFRESH_AFTER.as_millis() as u64;
+        Box::pin(async move {
+            blocking(move || store.use_token(&hash, now, refresh_to, refresh_after)).await
+        })
+    }
+
+    fn revoke_token(&self, hash: [u8; 32]) -> StoreFuture<'_, ()> {
+        let store = self.store.clone();
+        Box::pin(async move { blocking(move || store.revoke_token(&hash)).await })
+    }
+}
+
+// The refresh step must stay well below a token's life.
+const _: () = assert!(REFRESH_AFTER.as_secs() * 2 < TOKEN_TTL.as_secs());
