@@ -287,50 +287,36 @@ fn rejections_change_nothing() {
     assert_eq!(game.general(&id).pcp.0, 4_000);
     assert_eq!(game.general(&id).status, GeneralStatus::Idle);
 
-    game.command(Some("alice"), Some("bei_wang"), "x", "TRAIN", json!({}));
-    assert_eq!(
-        game.order("alice", "x").reason.as_deref(),
-        Some("not_owner")
-    );
-    game.command(Some("alice"), Some("nobody"), "y", "TRAIN", json!({}));
-    assert_eq!(
-        game.order("alice", "y").reason.as_deref(),
-        Some("unknown_general")
-    );
-    game.command(
-        Some("alice"),
-        Some(&id),
-        "z",
-        "MOVE",
-        json!({"to": "atlantis"}),
-    );
-    assert_eq!(
-        game.order("alice", "z").reason.as_deref(),
-        Some("unknown_target")
-    );
-    game.command(
-        Some("alice"),
-        Some(&id),
-        "w",
-        "DECLARE_WAR",
-        json!({"nation": "east"}),
-    );
-    assert_eq!(
-        game.order("alice", "w").reason.as_deref(),
-        Some("no_authority")
-    );
-    // East is at peace with North.
-    game.command(
-        Some("alice"),
-        Some(&id),
-        "p",
-        "MOVE",
-        json!({"to": "east_port"}),
-    );
-    assert_eq!(
-        game.order("alice", "p").reason.as_deref(),
-        Some("not_at_war")
-    );
+    let cases = [
+        ("x", "bei_wang", "TRAIN", json!({}), "not_owner"),
+        ("y", "nobody", "TRAIN", json!({}), "unknown_general"),
+        (
+            "z",
+            id.as_str(),
+            "MOVE",
+            json!({"to": "atlantis"}),
+            "unknown_target",
+        ),
+        (
+            "w",
+            id.as_str(),
+            "DECLARE_WAR",
+            json!({"nation": "east"}),
+            "no_authority",
+        ),
+        // East is at peace with North.
+        (
+            "p",
+            id.as_str(),
+            "MOVE",
+            json!({"to": "east_port"}),
+            "not_at_war",
+        ),
+    ];
+    for (order, general, kind, args, reason) in cases {
+        game.command(Some("alice"), Some(general), order, kind, args);
+        assert_eq!(game.order("alice", order).reason.as_deref(), Some(reason));
+    }
 }
 
 #[test]
