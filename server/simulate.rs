@@ -17,10 +17,9 @@ use components::{
 use serde::Serialize;
 use systems::{
     app::{AppSettings, build_app},
-    battle::BattlePace,
+    driver::run_headless_tick,
     event_log::Outbox,
     rules::audit,
-    schedule::{BattleTick, ClockStep, Strategy},
     spawn::WorldSettings,
 };
 
@@ -159,14 +158,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), Failure> {
         let step = args
             .step
             .min(total - world.resource::<GameClock>().game_seconds);
-        world.insert_resource(ClockStep(step));
-        world.run_schedule(Strategy);
-        world.insert_resource(BattlePace {
-            catch_up: true,
-            share: 1.0,
-            budget: std::time::Duration::from_secs(3_600),
-        });
-        world.run_schedule(BattleTick);
+        run_headless_tick(world, step);
         let mut new_month = false;
         for event in world.resource_mut::<Outbox>().take() {
             if event.seq != last_seq + 1 {

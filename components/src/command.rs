@@ -444,10 +444,7 @@ impl Command {
 
 /// FNV-1a over the canonical JSON of the general and body.
 pub fn body_hash(general: Option<&str>, body: &CommandBody) -> u64 {
-    let bytes = serde_json::to_vec(&(general, body)).unwrap_or_default();
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    crate::ids::fnv1a(&serde_json::to_vec(&(general, body)).unwrap_or_default())
 }
 
 /// What reaches the World from outside, through the command bus.

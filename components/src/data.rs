@@ -134,6 +134,14 @@ pub struct CommandsFile {
 }
 
 impl CommandsFile {
+    /// The entry of a command type (JOIN has none).
+    pub fn get(&self, command: CommandType) -> Option<&CommandSpec> {
+        self.entries()
+            .into_iter()
+            .find(|(t, _)| *t == command)
+            .map(|(_, spec)| spec)
+    }
+
     /// Every entry with its command type.
     pub fn entries(&self) -> [(CommandType, &CommandSpec); 9] {
         [

@@ -4,6 +4,14 @@
 /// Longest id an entity may have.
 pub const MAX_ID_LEN: usize = 48;
 
+/// FNV-1a, 64 bits: a stable hash of bytes (the same on every build and machine, unlike the
+/// standard library's), for values derived from ids and command bodies.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// Whether `id` has the shape of an entity id.
 pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty()

@@ -28,6 +28,20 @@ use crate::{
     schedule::{BattleTick, ClockStep, Intake, Publish, Strategy},
 };
 
+/// Runs one strategy tick of `step` game seconds, then steps battles up to the new clock with
+/// no time budget: for headless runs (`simulate`, tests) that follow no real time and wait for
+/// nothing.
+pub fn run_headless_tick(world: &mut World, step: i64) {
+    world.insert_resource(ClockStep(step));
+    world.run_schedule(Strategy);
+    world.insert_resource(BattlePace {
+        catch_up: true,
+        share: 1.0,
+        budget: Duration::MAX,
+    });
+    world.run_schedule(BattleTick);
+}
+
 /// A source of monotonic real time.
 pub trait RealClock: Send + 'static {
     /// Time since an arbitrary fixed origin.

@@ -16,13 +16,13 @@ use components::{
         RecruitArgs,
     },
     time::GameClock,
-    world::{City, General, GeneralStatus, MilliCp, Registry},
+    world::{City, General, GeneralStatus, Registry},
 };
 
 use crate::{
     assets::{Data, GameData},
     rules::commands::{
-        apply_command, defenders_in, is_hostile, only_protected_defenders, troop_cap,
+        Cost, apply_command, defenders_in, is_hostile, only_protected_defenders, troop_cap,
     },
     schedule::ClockStep,
 };
@@ -44,10 +44,7 @@ pub struct AiRoster {
 }
 
 fn offset_of(id: &str, period: i64) -> i64 {
-    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    (hash % period.max(1) as u64) as i64
+    (components::ids::fnv1a(id.as_bytes()) % period.max(1) as u64) as i64
 }
 
 impl AiRoster {
@@ -138,14 +135,7 @@ pub fn run_ai(world: &mut World) {
 }
 
 fn cost_ok(data: &GameData, general: &General, command: CommandType) -> bool {
-    data.commands
-        .entries()
-        .into_iter()
-        .find(|(t, _)| *t == command)
-        .is_none_or(|(_, spec)| {
-            general.pcp.0 >= MilliCp::from_points(spec.pcp.max(0) as u32).0
-                && general.mcp.0 >= MilliCp::from_points(spec.mcp.max(0) as u32).0
-        })
+    Cost::of(data, command).affordable_by(general)
 }
 
 fn city<'w>(world: &'w World, id: &str) -> Option<&'w City> {

@@ -16,7 +16,7 @@ use components::{
         AppointArgs, BuildKind, Command, CommandBody, CommandType, Inbound, Issuer, JoinArgs,
         Reason,
     },
-    data::{CommandSpec, PositionCard},
+    data::PositionCard,
     events::{EventKind, aggregate},
     read_model::{OrderStatus, OrderView},
     time::GameClock,
@@ -118,6 +118,22 @@ fn reject<T>(reason: Reason, message: impl Into<String>) -> Result<T, Rejection>
 pub struct Cost {
     pub pcp: u32,
     pub mcp: u32,
+}
+
+impl Cost {
+    /// What a command of this type costs under `data` (JOIN: nothing).
+    pub fn of(data: &GameData, command: CommandType) -> Cost {
+        data.commands
+            .get(command)
+            .map_or(Cost::default(), |s| Cost {
+                pcp: MilliCp::from_points(s.pcp.clamp(0, u32::MAX as i64) as u32).0,
+                mcp: MilliCp::from_points(s.mcp.clamp(0, u32::MAX as i64) as u32).0,
+            })
+    }
+
+    pub fn affordable_by(&self, general: &General) -> bool {
+        general.pcp.0 >= self.pcp && general.mcp.0 >= self.mcp
+    }
 }
 
 /// What an accepted command changes, decided while reading the World.
@@ -293,24 +309,15 @@ impl<'w> View<'w> {
             .map(|p| self.data.positions.get(p.kind))
     }
 
-    fn spec(&self, command: CommandType) -> Option<&'w CommandSpec> {
-        self.data
-            .commands
-            .entries()
-            .into_iter()
-            .find(|(t, _)| *t == command)
-            .map(|(_, spec)| spec)
-    }
-
     fn cost(&self, command: CommandType) -> Cost {
-        self.spec(command).map_or(Cost::default(), |s| Cost {
-            pcp: MilliCp::from_points(s.pcp.clamp(0, u32::MAX as i64) as u32).0,
-            mcp: MilliCp::from_points(s.mcp.clamp(0, u32::MAX as i64) as u32).0,
-        })
+        Cost::of(self.data, command)
     }
 
     fn duration(&self, command: CommandType) -> i64 {
-        self.spec(command).map_or(0, |s| s.duration.max(0))
+        self.data
+            .commands
+            .get(command)
+            .map_or(0, |s| s.duration.max(0))
     }
 
     /// Generals of `nation` (a scan; used by the rarer state commands).

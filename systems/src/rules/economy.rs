@@ -36,6 +36,9 @@ pub fn run_economy(
         let at = day * SECONDS_PER_DAY - start;
         let date = clock.start.after(at);
         let economy = &data.balance.economy;
+        // Rice a number of soldiers eats in a day.
+        let ration =
+            |soldiers: u32| (f64::from(soldiers) * economy.rice_per_soldier_per_day).ceil() as i64;
         let mut gold_produced = 0i64;
         let mut rice_eaten = 0i64;
         let mut deserted = 0i64;
@@ -47,7 +50,7 @@ pub fn run_economy(
                 * f64::from(city.population)
                 / economy.population_unit.max(1) as f64)
                 .floor() as i64;
-            let need = (f64::from(city.garrison) * economy.rice_per_soldier_per_day).ceil() as i64;
+            let need = ration(city.garrison);
             let eaten = need.min(city.rice.max(0));
             let lost = if need > eaten && need > 0 {
                 let shortage = (need - eaten) as f64 / need as f64;
@@ -72,7 +75,7 @@ pub fn run_economy(
             if general.troops == 0 {
                 continue;
             }
-            let need = (f64::from(general.troops) * economy.rice_per_soldier_per_day).ceil() as i64;
+            let need = ration(general.troops);
             let (map, key) = match &general.nation {
                 Some(nation) => (&mut nation_need, nation),
                 None => (&mut ronin_need, &general.city),

@@ -1,7 +1,7 @@
 //! The rules played on the `tiny` scenario: a World driven schedule by schedule, commands
 //! sent through its bus, the outcome read from its state and its published read models.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use bevy_app::App;
 use components::{
@@ -17,8 +17,8 @@ use serde_json::json;
 
 use crate::{
     app::{AppSettings, build_app},
-    battle::{Battle, BattlePace},
-    schedule::{BattleTick, ClockStep, Intake, Publish, Strategy},
+    battle::Battle,
+    schedule::{Intake, Publish},
     spawn::WorldSettings,
 };
 
@@ -105,15 +105,7 @@ impl Game {
         while left > 0 {
             let s = step.min(left);
             left -= s;
-            let world = self.app.world_mut();
-            world.insert_resource(ClockStep(s));
-            world.run_schedule(Strategy);
-            world.insert_resource(BattlePace {
-                catch_up: true,
-                share: 1.0,
-                budget: Duration::from_secs(3600),
-            });
-            world.run_schedule(BattleTick);
+            crate::driver::run_headless_tick(self.app.world_mut(), s);
             self.publish();
         }
     }
