@@ -84,9 +84,12 @@ pub struct ServeArgs {
     /// Rate of the battle schedule, per real second [default: 60].
     #[arg(long)]
     pub battle_hz: Option<f64>,
-    /// Most recent domain events kept in memory for `GET /api/events` [default: 10000].
+    /// Most recent domain events kept in the published read models [default: 10000].
     #[arg(long)]
     pub event_window: Option<usize>,
+    /// Real seconds between checkpoint epochs [default: 10].
+    #[arg(long)]
+    pub flush_interval: Option<f64>,
     /// Redis server; requires MONGODB_URI as well.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,

@@ -26,6 +26,10 @@ pub const MAX_SPEED: f64 = 1_000_000.0;
 /// Schedule rates accepted, per real second.
 pub const MIN_RATE_HZ: f64 = 0.01;
 pub const MAX_RATE_HZ: f64 = 1_000.0;
+pub const DEFAULT_FLUSH_INTERVAL: f64 = 10.0;
+/// Flush intervals accepted, in seconds.
+pub const MIN_FLUSH_INTERVAL: f64 = 0.05;
+pub const MAX_FLUSH_INTERVAL: f64 = 3_600.0;
 /// Most recent events kept in memory at most.
 pub const MAX_EVENT_WINDOW: usize = 100_000;
 
@@ -43,6 +47,7 @@ struct FileConfig {
     strategy_hz: Option<f64>,
     battle_hz: Option<f64>,
     event_window: Option<usize>,
+    flush_interval: Option<f64>,
     redis_url: Option<String>,
     mongodb_uri: Option<String>,
 }
@@ -57,6 +62,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub rates: TickRates,
     pub event_window: usize,
+    /// Real time between checkpoint epochs.
+    pub flush_interval: std::time::Duration,
     pub redis_url: Option<String>,
     pub mongodb_uri: Option<String>,
 }
@@ -184,6 +191,14 @@ pub fn resolve(args: ServeArgs) -> Result<ServeConfig, Failure> {
             .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
         rates,
         event_window,
+        flush_interval: std::time::Duration::from_secs_f64(check_rate(
+            "flush_interval",
+            args.flush_interval
+                .or(file.flush_interval)
+                .unwrap_or(DEFAULT_FLUSH_INTERVAL),
+            MIN_FLUSH_INTERVAL,
+            MAX_FLUSH_INTERVAL,
+        )?),
         redis_url,
         mongodb_uri,
     })

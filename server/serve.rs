@@ -3,21 +3,39 @@
 //! publishes. They share no lock: the World swaps in new read models and listens for a stop
 //! message between passes.
 //!
-//! Shutdown (SIGTERM or Ctrl-C): stop accepting requests, let the World finish its pass and
-//! stop, release the data directory. If the World's thread dies, the server stops with an
-//! error rather than serve a frozen world.
+//! Start-up: lock the data directory, recover the world from its store's last checkpoint (or
+//! build it from the scenario), apply the logged commands after it, and owe the clock the
+//! downtime. Shutdown (SIGTERM or Ctrl-C): stop accepting requests, stop logging commands,
+//! let the World finish its pass and hand over a final checkpoint, wait for the store to take
+//! it, release the data directory. If the World's thread dies, the server stops with an error
+//! rather than serve a frozen world.
 
-use std::{io::Write, sync::Arc, thread::JoinHandle, time::Duration};
+use std::{
+    io::Write,
+    sync::Arc,
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
-use components::command::Inbound;
-use components::read_model::ReadHandle;
-use net::{Accounts, AppState, Backends, CommandBus, Probe, ProbeFuture, RateLimits, router};
-use persistence::{DataDir, EmbeddedStore, MongoProbe};
+use components::{
+    command::{Command, Inbound},
+    events::DomainEvent,
+    persist::Recovered,
+    read_model::ReadHandle,
+};
+use net::{
+    Accounts, AppState, Backends, CommandBus, DurableFuture, EventLog, PersistStatus, Probe,
+    ProbeFuture, RateLimits, router,
+};
+use persistence::{
+    CommandLog, DataDir, Embedded, EmbeddedStore, MongoProbe, MongoStore, WorldStore,
+};
 use systems::{
-    app::{AppSettings, build_app},
+    app::{AppSettings, Origin, build_app_with},
     assets::GameData,
     driver::{Driver, MonotonicClock},
+    persist::PersistSettings,
     spawn::WorldSettings,
 };
 use tokio::{
@@ -27,7 +45,10 @@ use tokio::{
 };
 use tracing::{error, info};
 
-use crate::{Failure, accounts::EmbeddedAccounts, config::ServeConfig, metrics};
+use crate::{
+    Failure, accounts::EmbeddedAccounts, config::ServeConfig, journal::JournalThread, metrics,
+    persister::Persister,
+};
 
 /// How long a backend probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,6 +56,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 /// Commands waiting for the World at most; beyond, `POST /api/commands` answers 503.
 const COMMAND_QUEUE: usize = 100_000;
+/// How long MongoDB may take to answer before an operation counts as failed.
+const MONGO_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -55,15 +78,27 @@ impl Drop for ExitNotice {
     }
 }
 
+/// What the World thread starts from.
+struct Start {
+    data: Arc<GameData>,
+    recovered: Option<Recovered>,
+    /// Logged commands after the recovered position, to apply again first.
+    replay: Vec<Command>,
+    persist: PersistSettings,
+}
+
 impl WorldThread {
+    /// Builds the World on its own thread (from the checkpoint, or the scenario), applies
+    /// the logged commands after it, then runs it; returns once it runs, or why it could not.
     fn start(
-        data: Arc<GameData>,
+        start: Start,
         config: &ServeConfig,
         read: ReadHandle,
         inbox: crossbeam_channel::Receiver<Inbound>,
         exited: oneshot::Sender<()>,
     ) -> anyhow::Result<WorldThread> {
         let (stop, stop_rx) = crossbeam_channel::bounded(1);
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(1);
         let mut settings = AppSettings::new(WorldSettings {
             name: config.world.clone(),
             speed: config.rates.speed,
@@ -74,19 +109,69 @@ impl WorldThread {
             .name("world".into())
             .spawn(move || {
                 let _notice = ExitNotice(Some(exited));
-                let mut app = build_app(data, &settings, read, Some(inbox));
-                let mut driver = Driver::new(MonotonicClock::new(), &rates);
+                let Start {
+                    data,
+                    recovered,
+                    replay,
+                    persist,
+                } = start;
+                let speed_milli = (rates.speed * 1_000.0).round() as u64;
+                // The world went on while the server was down: the clock owes the downtime.
+                let owed = recovered.as_ref().map_or(0, |r| {
+                    let down_ms = unix_ms().saturating_sub(r.checkpoint.updated_at);
+                    (u128::from(down_ms) * u128::from(speed_milli) / 1_000_000) as i64
+                });
+                let origin = match recovered {
+                    Some(recovered) => Origin::Checkpoint(Box::new(recovered)),
+                    None => Origin::Scenario,
+                };
+                let mut app =
+                    match build_app_with(data, &settings, read, Some(inbox), origin, Some(persist))
+                    {
+                        Ok(app) => app,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                let world = app.world_mut();
+                if !replay.is_empty() {
+                    info!(
+                        commands = replay.len(),
+                        "applying the logged commands after the checkpoint"
+                    );
+                    systems::persist::replay(world, replay);
+                }
+                let mut driver = Driver::new(MonotonicClock::new(), &rates).owing(owed);
+                if owed > 0 {
+                    info!(
+                        game_seconds = owed,
+                        "catching up on the time the server was down"
+                    );
+                }
+                let _ = ready_tx.send(Ok(()));
                 info!(
                     speed = rates.speed,
                     intake_hz = rates.intake_hz,
                     strategy_hz = rates.strategy_hz,
                     "world running"
                 );
-                driver.run(app.world_mut(), &stop_rx);
-                info!("world stopped");
+                driver.run(world, &stop_rx);
+                let epoch = systems::persist::close_epoch(world);
+                info!(epoch, "world stopped; final checkpoint handed to the store");
             })
             .context("cannot start the world thread")?;
-        Ok(WorldThread { stop, handle })
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(WorldThread { stop, handle }),
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                Err(anyhow::anyhow!("the world cannot be recovered: {e}"))
+            }
+            Err(_) => {
+                let _ = handle.join();
+                Err(anyhow::anyhow!("the world thread stopped while starting"))
+            }
+        }
     }
 
     /// Asks the World to stop after its current pass and waits for it.
@@ -155,6 +240,34 @@ impl Signals {
     }
 }
 
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The durable event log over the world's store.
+struct StoreEvents {
+    store: Arc<dyn WorldStore>,
+    world: String,
+}
+
+impl EventLog for StoreEvents {
+    fn events<'a>(
+        &'a self,
+        after: u64,
+        limit: usize,
+        aggregate: Option<&'a str>,
+    ) -> DurableFuture<'a, Vec<DomainEvent>> {
+        Box::pin(async move {
+            self.store
+                .events(&self.world, after, limit, aggregate)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// Runs `serve` until a signal, or until the World's thread ends.
 pub fn run(config: ServeConfig) -> Result<(), Failure> {
     let data = Arc::new(systems::assets::load(&config.assets, &config.scenario)?);
@@ -168,7 +281,8 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     info!(data_dir = %data_dir.path().display(), "data directory locked");
     let store = Arc::new(EmbeddedStore::open(&data_dir).map_err(anyhow::Error::from)?);
     info!(store = %store.path().display(), "embedded store open");
-    let accounts = Accounts::new(Arc::new(EmbeddedAccounts::new(store)));
+    let log = Arc::new(CommandLog::open(&data_dir).map_err(anyhow::Error::from)?);
+    let accounts = Accounts::new(Arc::new(EmbeddedAccounts::new(store.clone())));
     let metrics = metrics::install()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -177,13 +291,100 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
         .build()
         .context("cannot start the tokio runtime")?;
 
+    let mut signals = runtime.block_on(async { Signals::install() })?;
+    let world_store: Arc<dyn WorldStore> = match &config.mongodb_uri {
+        Some(uri) => Arc::new(
+            runtime
+                .block_on(MongoStore::connect(uri, MONGO_TIMEOUT))
+                .map_err(|e| Failure::Usage(e.to_string()))?,
+        ),
+        None => Arc::new(Embedded::new(store.clone())),
+    };
+    let started = Instant::now();
+    info!(world = %config.world, store = world_store.name(), "recovering the world");
+    let Some(recovered) = runtime.block_on(recover(&*world_store, &config.world, &mut signals))
+    else {
+        info!("stopped before the world was recovered");
+        return Ok(());
+    };
+    let (floor, last_epoch) = match &recovered {
+        Some(r) => {
+            info!(
+                epoch = r.checkpoint.epoch,
+                entities = r.entities.len(),
+                game_seconds = r.checkpoint.game_seconds,
+                log_seq = r.checkpoint.log_seq,
+                took_ms = started.elapsed().as_millis() as u64,
+                "checkpoint loaded"
+            );
+            (r.checkpoint.log_seq, r.checkpoint.epoch)
+        }
+        None => {
+            info!(scenario = %config.scenario, "no checkpoint: a new world from the scenario");
+            (0, 0)
+        }
+    };
+    let replay = log.after(floor).map_err(anyhow::Error::from)?;
+    let status = Arc::new(PersistStatus::new(world_store.name()));
+    let (batch_tx, batch_rx) = crossbeam_channel::unbounded();
+    let persister = Persister::start(
+        batch_rx,
+        world_store.clone(),
+        Some(log.clone()),
+        status.clone(),
+        runtime.handle().clone(),
+    )?;
+
     let read = ReadHandle::default();
     let (exited_tx, exited_rx) = oneshot::channel();
     let (bus_tx, bus_rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
-    let bus = Arc::new(CommandBus::new(bus_tx));
-    let world = WorldThread::start(data, &config, read.clone(), bus_rx, exited_tx)?;
-    let served = runtime.block_on(serve_http(&config, read, bus, accounts, metrics, exited_rx));
+    let start = Start {
+        data,
+        recovered,
+        replay,
+        persist: PersistSettings {
+            sink: batch_tx,
+            flush_interval: config.flush_interval,
+            lease_epoch: 0,
+            last_epoch,
+        },
+    };
+    let world = match WorldThread::start(start, &config, read.clone(), bus_rx, exited_tx) {
+        Ok(world) => world,
+        Err(e) => {
+            persister.join();
+            return Err(e.into());
+        }
+    };
+    info!(
+        took_ms = started.elapsed().as_millis() as u64,
+        "world ready"
+    );
+    let (journal, journal_thread) =
+        JournalThread::start(log.clone(), floor, bus_tx.clone(), COMMAND_QUEUE)?;
+    let bus = Arc::new(CommandBus::new(Arc::new(journal), bus_tx));
+    let events: Arc<dyn EventLog> = Arc::new(StoreEvents {
+        store: world_store,
+        world: config.world.clone(),
+    });
+    let served = runtime.block_on(serve_http(
+        &config,
+        HttpParts {
+            read,
+            bus,
+            accounts,
+            metrics,
+            events,
+            persist: status,
+        },
+        signals,
+        exited_rx,
+    ));
+    // In order: no more requests (done), no more commands logged, the World's last pass and
+    // final epoch, the store takes what waits, then the data directory is released.
+    journal_thread.join();
     let stopped = world.stop();
+    persister.join();
     runtime.shutdown_timeout(Duration::from_secs(5));
     drop(data_dir);
     let stop = served?;
@@ -197,15 +398,61 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     }
 }
 
-async fn serve_http(
-    config: &ServeConfig,
+/// Reads the world's last checkpoint, retrying with backoff while the store cannot be
+/// reached; `None` if a signal came first.
+async fn recover(
+    store: &dyn WorldStore,
+    world: &str,
+    signals: &mut Signals,
+) -> Option<Option<Recovered>> {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        // An unreachable server fails within the driver's server selection timeout.
+        tokio::select! {
+            outcome = store.recover(world) => match outcome {
+                Ok(recovered) => return Some(recovered),
+                Err(e) => error!(store = store.name(), error = %e, "cannot recover the world yet; retrying"),
+            },
+            name = signals.recv() => {
+                info!(signal = name, "shutting down");
+                return None;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            name = signals.recv() => {
+                info!(signal = name, "shutting down");
+                return None;
+            }
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// What the HTTP side serves from.
+struct HttpParts {
     read: ReadHandle,
     bus: Arc<CommandBus>,
     accounts: Accounts,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
+    events: Arc<dyn EventLog>,
+    persist: Arc<PersistStatus>,
+}
+
+async fn serve_http(
+    config: &ServeConfig,
+    parts: HttpParts,
+    mut signals: Signals,
     world_exited: oneshot::Receiver<()>,
 ) -> Result<Stop, Failure> {
-    let mut signals = Signals::install()?;
+    let HttpParts {
+        read,
+        bus,
+        accounts,
+        metrics,
+        events,
+        persist,
+    } = parts;
     let backends = Arc::new(Backends::new(probes(config).await?, PROBE_TIMEOUT));
     let listener = TcpListener::bind(config.bind)
         .await
@@ -233,6 +480,8 @@ async fn serve_http(
         accounts,
         bus,
         limits: limits.clone(),
+        events,
+        persist,
     });
     let (stop_http, stop_http_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {

@@ -36,6 +36,25 @@ pub enum EventKind {
         data_hash: String,
         start: GameDate,
     },
+    /// The World was recovered from its last checkpoint after a restart; events after
+    /// `last_seq` that clients may have seen live were never made durable.
+    WorldRecovered {
+        /// The last durable event before this one.
+        last_seq: u64,
+        /// The World's new incarnation (the `revision` of orders it writes).
+        incarnation: u64,
+        game_seconds: i64,
+    },
+    /// A command replayed after a recovery came to a different outcome than the one first
+    /// reported; the order now carries the new revision.
+    OrderRevised {
+        order_id: String,
+        player: String,
+        revision: u64,
+        status: crate::read_model::OrderStatus,
+        /// The reason code, for a rejected or cancelled order.
+        reason: Option<String>,
+    },
     /// The calendar entered a new month.
     MonthBegan {
         year: i32,
@@ -229,6 +248,8 @@ impl EventKind {
     pub fn name(&self) -> &'static str {
         match self {
             EventKind::WorldCreated { .. } => "WorldCreated",
+            EventKind::WorldRecovered { .. } => "WorldRecovered",
+            EventKind::OrderRevised { .. } => "OrderRevised",
             EventKind::MonthBegan { .. } => "MonthBegan",
             EventKind::BattleStarted { .. } => "BattleStarted",
             EventKind::BattleReinforced { .. } => "BattleReinforced",

@@ -11,6 +11,7 @@ pub mod command;
 pub mod data;
 pub mod events;
 pub mod ids;
+pub mod persist;
 pub mod read_model;
 pub mod time;
 pub mod world;

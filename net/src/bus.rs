@@ -1,6 +1,8 @@
-//! The command bus as the HTTP side sees it (SPEC 1, 2.5): commands and presence go to the
-//! World through a bounded channel, never waiting; a full channel is `503 unavailable`.
-//! Commands sent without an id get one derived from their log sequence (`srv-N`).
+//! The command bus as the HTTP side sees it (SPEC 1, 2.5, 8): a command goes to the
+//! [`Journal`], which makes it durable (the embedded command log, synced) and hands it on to
+//! the World in log order; the 202 follows. Presence goes to the World through a bounded
+//! channel, never waiting. Commands sent without an id get one derived from their log
+//! sequence (`srv-N`).
 //!
 //! Between the 202 and the World's first look at a command, its order is `queued`: the bus
 //! remembers such commands until the published read models say the World has applied their
@@ -9,20 +11,17 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use components::{
-    command::{Command, CommandBody, Inbound, Issuer, server_command_id},
+    command::{Command, CommandBody, Inbound, Issuer},
     read_model::ReadModels,
 };
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::Sender;
 
-use crate::error::ApiError;
+use crate::{durable::Journal, error::ApiError};
 
 /// Presence is sent at most this often per player.
 const SEEN_EVERY: Duration = Duration::from_secs(1);
@@ -48,9 +47,9 @@ impl Queued {
 }
 
 pub struct CommandBus {
+    journal: Arc<dyn Journal>,
+    /// Presence to the World.
     tx: Sender<Inbound>,
-    /// The last log sequence given out.
-    seq: AtomicU64,
     /// When each player's presence was last sent.
     seen: Mutex<HashMap<String, Instant>>,
     /// (player, order id) → the command, until the World publishes its order.
@@ -60,19 +59,19 @@ pub struct CommandBus {
 }
 
 impl CommandBus {
-    pub fn new(tx: Sender<Inbound>) -> Self {
+    pub fn new(journal: Arc<dyn Journal>, tx: Sender<Inbound>) -> Self {
         let sweep_at = tx.capacity().unwrap_or(65_536).max(1_024);
         CommandBus {
+            journal,
             tx,
-            seq: AtomicU64::new(0),
             seen: Mutex::new(HashMap::new()),
             queued: Mutex::new(HashMap::new()),
             sweep_at,
         }
     }
 
-    /// Sends a player's command; returns its order id.
-    pub fn submit(
+    /// Makes a player's command durable and sends it on; returns its order id.
+    pub async fn submit(
         &self,
         player: &str,
         id: Option<String>,
@@ -80,44 +79,29 @@ impl CommandBus {
         body: CommandBody,
         models: Option<&ReadModels>,
     ) -> Result<String, ApiError> {
-        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        let id = id.unwrap_or_else(|| server_command_id(seq));
         let command = Command {
-            id: id.clone(),
+            id: id.unwrap_or_default(),
             issuer: Issuer::Player(player.to_string()),
             general,
             body,
-            seq,
+            seq: 0,
         };
+        let command = self.journal.append(command).await.map_err(|e| {
+            ApiError::unavailable(format!("the command was not taken: {e}; try again shortly"))
+        })?;
         let queued = Queued {
             command_type: command.body.command_type().name(),
             general: command.general.clone(),
             body_hash: command.body_hash(),
-            seq,
+            seq: command.seq,
             since: Instant::now(),
         };
-        {
-            let mut map = self.queued.lock().unwrap_or_else(|e| e.into_inner());
-            if map.len() >= self.sweep_at {
-                map.retain(|_, q| q.waiting(models));
-            }
-            map.insert((player.to_string(), id.clone()), queued);
+        let mut map = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= self.sweep_at {
+            map.retain(|_, q| q.waiting(models));
         }
-        match self.tx.try_send(Inbound::Command(command)) {
-            Ok(()) => Ok(id),
-            Err(error) => {
-                self.queued
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&(player.to_string(), id));
-                Err(match error {
-                    TrySendError::Full(_) => ApiError::unavailable(
-                        "the World's command queue is full; try again shortly",
-                    ),
-                    TrySendError::Disconnected(_) => ApiError::unavailable("the World is stopping"),
-                })
-            }
-        }
+        map.insert((player.to_string(), command.id.clone()), queued);
+        Ok(command.id)
     }
 
     /// A command the World has not applied yet, as of `models`.

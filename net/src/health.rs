@@ -1,6 +1,7 @@
 //! Liveness, readiness and metrics. Readiness (`GET /ready`) says whether the World has
-//! published its first read models and whether every configured backend answered its last
-//! probe; probes run in the background on a timer, so `/ready` itself does no I/O.
+//! published its first read models, whether every configured backend answered its last
+//! probe and whether the world's store took the last epoch (with the epochs waiting for it);
+//! probes run in the background on a timer, so `/ready` itself does no I/O.
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -109,7 +110,13 @@ pub async fn health() -> Json<serde_json::Value> {
 pub async fn ready(State(state): State<AppState>) -> Response {
     let backends = state.backends.status();
     let mut reasons = Vec::new();
-    let world_loaded = state.read.load().is_some();
+    let models = state.read.load_full();
+    let world_loaded = models.is_some();
+    // The last event the World has published; the durable log catches up with each epoch.
+    let last_seq = models
+        .as_ref()
+        .and_then(|m| m.events.last().map(|e| e.seq))
+        .unwrap_or(0);
     if !world_loaded {
         reasons.push("the world is not loaded yet".to_string());
     }
@@ -118,6 +125,15 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             "{} is unreachable: {}",
             backend.name,
             backend.error.as_deref().unwrap_or("unknown")
+        ));
+    }
+    let persistence = state.persist.report();
+    if !persistence.ok {
+        reasons.push(format!(
+            "the {} store is failing ({} epochs waiting): {}",
+            persistence.store,
+            persistence.buffered_batches,
+            persistence.error.as_deref().unwrap_or("unknown")
         ));
     }
     let status = if reasons.is_empty() {
@@ -129,6 +145,8 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         "status": if reasons.is_empty() { "ready" } else { "not_ready" },
         "world_loaded": world_loaded,
         "backends": *backends,
+        "persistence": persistence,
+        "last_seq": last_seq,
         "reasons": reasons,
     });
     (status, Json(body)).into_response()

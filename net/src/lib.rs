@@ -1,5 +1,5 @@
 //! The network side of tianxia: the axum HTTP API over the read models the World publishes,
-//! readiness of the configured backends, and (later) the Redis bridges.
+//! readiness of the configured backends and of persistence, and (later) the Redis bridges.
 //!
 //! Nothing here changes game state: commands go to the World over the command bus. Handlers read the last published
 //! [`components::read_model::ReadModels`] snapshot with one atomic load and never wait for
@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod bus;
+pub mod durable;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -18,6 +19,7 @@ pub mod router;
 
 pub use accounts::{AccountStore, Accounts, MemoryAccounts};
 pub use bus::CommandBus;
+pub use durable::{DurableFuture, EventLog, Journal, PersistReport, PersistStatus};
 pub use error::{ApiError, ErrorCode};
 pub use health::{Backends, Probe, ProbeFuture};
 pub use limits::RateLimits;

@@ -120,7 +120,8 @@ pub async fn join(
     }
     let id = state
         .bus
-        .submit(&player.id, None, None, body, Some(&models))?;
+        .submit(&player.id, None, None, body, Some(&models))
+        .await?;
     let deadline = Instant::now() + JOIN_WAIT;
     while Instant::now() < deadline {
         tokio::time::sleep(JOIN_POLL).await;
@@ -248,7 +249,8 @@ pub async fn command(
     }
     let id = state
         .bus
-        .submit(&player.id, request.id, request.general, body, Some(&models))?;
+        .submit(&player.id, request.id, request.general, body, Some(&models))
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Submitted {

@@ -1,5 +1,5 @@
-//! Read routes (SPEC 5): the world summary, nations, cities, generals and recent domain
-//! events, served from the last published snapshot.
+//! Read routes (SPEC 5): the world summary, nations, cities, generals and battles, served
+//! from the last published snapshot; domain events from the durable log.
 
 use std::sync::Arc;
 
@@ -152,7 +152,7 @@ pub struct EventsQuery {
 pub async fn events(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<EventsQuery>,
-) -> Result<Json<Vec<Arc<DomainEvent>>>, ApiError> {
+) -> Result<Json<Vec<DomainEvent>>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_EVENTS_LIMIT);
     if !(1..=MAX_EVENTS_LIMIT).contains(&limit) {
         return Err(ApiError::invalid_field(format!(
@@ -169,12 +169,16 @@ pub async fn events(
             )));
         }
     }
-    let models = snapshot(&state)?;
-    Ok(Json(models.events_after(
-        query.after_seq.unwrap_or(0),
-        limit,
-        query.aggregate.as_deref(),
-    )))
+    let events = state
+        .events
+        .events(
+            query.after_seq.unwrap_or(0),
+            limit,
+            query.aggregate.as_deref(),
+        )
+        .await
+        .map_err(|e| ApiError::unavailable(format!("the event log cannot be read: {e}")))?;
+    Ok(Json(events))
 }
 
 #[derive(Debug, Deserialize)]

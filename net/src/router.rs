@@ -16,6 +16,7 @@ use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 use crate::{
     accounts::Accounts,
     bus::CommandBus,
+    durable::{EventLog, PersistStatus},
     error::{ApiError, ErrorCode},
     extract::MAX_BODY,
     health::{self, Backends},
@@ -38,6 +39,10 @@ pub struct AppState {
     pub bus: Arc<CommandBus>,
     /// Requests per player and per address.
     pub limits: Arc<RateLimits>,
+    /// The durable event log (`GET /api/events`).
+    pub events: Arc<dyn EventLog>,
+    /// How the world's store is doing (`/ready`).
+    pub persist: Arc<PersistStatus>,
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -1,7 +1,10 @@
 //! The embedded store (SPEC 8, the default without MongoDB): one redb database file under
 //! the data directory, `tianxia.redb`, crash-safe (every commit is synced before it returns).
-//! It holds what must outlive the process; so far the players' accounts and token hashes
-//! (SPEC 2.2, 5).
+//! It holds what must outlive the process: the players' accounts and token hashes (SPEC 2.2,
+//! 5) and the world's checkpoints, snapshots and durable events (SPEC 8). An epoch is written
+//! in one transaction (events, snapshots, then the checkpoint that commits them), so nothing
+//! of a half-written epoch is ever read back; the command log has a file of its own
+//! ([`crate::CommandLog`]), so a large epoch never holds up a command's 202.
 //!
 //! Every call does file I/O and may block on a sync: callers on an async runtime run it on
 //! the blocking pool, and the World never calls it. A file that is not a redb database, or is
@@ -14,6 +17,11 @@ use redb::{
     TableDefinition,
 };
 
+use components::{
+    events::DomainEvent,
+    persist::{Batch, Checkpoint, EntityState, Recovered},
+};
+
 use crate::DataDir;
 
 /// Players by id: (name, Argon2 password hash).
@@ -23,6 +31,19 @@ const TOKENS: TableDefinition<&[u8], (&str, u64)> = TableDefinition::new("tokens
 /// Each player's token hashes.
 const PLAYER_TOKENS: MultimapTableDefinition<&str, &[u8]> =
     MultimapTableDefinition::new("player_tokens");
+/// Checkpoints by world: the JSON of [`Checkpoint`].
+const CHECKPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
+/// Snapshots by (world, kind, ref_id): (lease epoch, epoch, JSON of the [`EntityState`]). A
+/// despawned entity's entry is removed in the epoch's transaction (its tombstone).
+type SnapshotKey<'a> = (&'a str, &'a str, &'a str);
+/// (lease epoch, epoch, JSON).
+type Stamped<'a> = (u64, u64, &'a [u8]);
+const SNAPSHOTS: TableDefinition<SnapshotKey, Stamped> = TableDefinition::new("snapshots");
+/// Durable events by (world, seq): (lease epoch, epoch, JSON of the [`DomainEvent`]).
+const EVENTS: TableDefinition<(&str, u64), Stamped> = TableDefinition::new("events");
+/// Event sequence numbers by (world, aggregate, seq), for `aggregate=` queries.
+const EVENTS_BY_AGGREGATE: TableDefinition<(&str, &str, u64), ()> =
+    TableDefinition::new("events_by_aggregate");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,6 +51,14 @@ pub enum StoreError {
     Open { path: PathBuf, message: String },
     #[error("the embedded store {path} failed: {message}")]
     Io { path: PathBuf, message: String },
+    #[error("MongoDB: {0}")]
+    Mongo(String),
+    #[error("the embedded store {path} holds a record that cannot be read ({what}): {message}")]
+    Corrupt {
+        path: PathBuf,
+        what: String,
+        message: String,
+    },
 }
 
 /// A player as stored.
@@ -67,6 +96,11 @@ impl EmbeddedStore {
         txn.open_table(PLAYERS).map_err(|e| store.io(e))?;
         txn.open_table(TOKENS).map_err(|e| store.io(e))?;
         txn.open_multimap_table(PLAYER_TOKENS)
+            .map_err(|e| store.io(e))?;
+        txn.open_table(CHECKPOINTS).map_err(|e| store.io(e))?;
+        txn.open_table(SNAPSHOTS).map_err(|e| store.io(e))?;
+        txn.open_table(EVENTS).map_err(|e| store.io(e))?;
+        txn.open_table(EVENTS_BY_AGGREGATE)
             .map_err(|e| store.io(e))?;
         txn.commit().map_err(|e| store.io(e))?;
         Ok(store)
@@ -235,6 +269,181 @@ impl EmbeddedStore {
     }
 }
 
+impl EmbeddedStore {
+    fn corrupt(&self, what: impl Into<String>, error: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            what: what.into(),
+            message: error.to_string(),
+        }
+    }
+
+    /// Writes one epoch: its events, its snapshots (removing despawned entities), then its
+    /// checkpoint, in one transaction synced before it returns. Events are kept newest
+    /// `keep_events` per world (0: all).
+    pub fn commit_epoch(&self, batch: &Batch, keep_events: u64) -> Result<(), StoreError> {
+        let checkpoint = &batch.checkpoint;
+        let world = checkpoint.world.as_str();
+        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut events = txn.open_table(EVENTS).map_err(|e| self.io(e))?;
+            let mut by_aggregate = txn
+                .open_table(EVENTS_BY_AGGREGATE)
+                .map_err(|e| self.io(e))?;
+            for event in &batch.events {
+                let json = serde_json::to_vec(event).map_err(|e| self.io(e))?;
+                events
+                    .insert(
+                        (world, event.seq),
+                        (checkpoint.lease_epoch, checkpoint.epoch, json.as_slice()),
+                    )
+                    .map_err(|e| self.io(e))?;
+                by_aggregate
+                    .insert((world, event.aggregate.as_str(), event.seq), ())
+                    .map_err(|e| self.io(e))?;
+            }
+            if keep_events > 0 && checkpoint.last_seq > keep_events {
+                let below = checkpoint.last_seq - keep_events;
+                let old: Vec<(u64, String)> = {
+                    let mut old = Vec::new();
+                    for entry in events
+                        .range((world, 0)..=(world, below))
+                        .map_err(|e| self.io(e))?
+                    {
+                        let (key, value) = entry.map_err(|e| self.io(e))?;
+                        let seq = key.value().1;
+                        let event: DomainEvent = serde_json::from_slice(value.value().2)
+                            .map_err(|e| self.corrupt(format!("event {seq}"), e))?;
+                        old.push((seq, event.aggregate));
+                    }
+                    old
+                };
+                for (seq, aggregate) in old {
+                    events.remove((world, seq)).map_err(|e| self.io(e))?;
+                    by_aggregate
+                        .remove((world, aggregate.as_str(), seq))
+                        .map_err(|e| self.io(e))?;
+                }
+            }
+            let mut snapshots = txn.open_table(SNAPSHOTS).map_err(|e| self.io(e))?;
+            for snapshot in &batch.snapshots {
+                let key = (world, snapshot.kind.name(), snapshot.ref_id.as_str());
+                match &snapshot.state {
+                    Some(state) => {
+                        let json = serde_json::to_vec(state).map_err(|e| self.io(e))?;
+                        snapshots
+                            .insert(
+                                key,
+                                (checkpoint.lease_epoch, checkpoint.epoch, json.as_slice()),
+                            )
+                            .map_err(|e| self.io(e))?;
+                    }
+                    None => {
+                        snapshots.remove(key).map_err(|e| self.io(e))?;
+                    }
+                }
+            }
+            let mut checkpoints = txn.open_table(CHECKPOINTS).map_err(|e| self.io(e))?;
+            let json = serde_json::to_vec(checkpoint).map_err(|e| self.io(e))?;
+            checkpoints
+                .insert(world, json.as_slice())
+                .map_err(|e| self.io(e))?;
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+
+    /// The last checkpoint of `world`, if it has one.
+    pub fn checkpoint(&self, world: &str) -> Result<Option<Checkpoint>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let table = txn.open_table(CHECKPOINTS).map_err(|e| self.io(e))?;
+        let Some(value) = table.get(world).map_err(|e| self.io(e))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(value.value())
+            .map(Some)
+            .map_err(|e| self.corrupt(format!("checkpoint of world {world}"), e))
+    }
+
+    /// The last checkpoint of `world` and every entity it names.
+    pub fn load_world(&self, world: &str) -> Result<Option<Recovered>, StoreError> {
+        let Some(checkpoint) = self.checkpoint(world)? else {
+            return Ok(None);
+        };
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let table = txn.open_table(SNAPSHOTS).map_err(|e| self.io(e))?;
+        let mut entities = Vec::new();
+        for entry in table.range((world, "", "")..).map_err(|e| self.io(e))? {
+            let (key, value) = entry.map_err(|e| self.io(e))?;
+            let (key_world, kind, ref_id) = key.value();
+            if key_world != world {
+                break;
+            }
+            let (lease_epoch, epoch, json) = value.value();
+            if lease_epoch != checkpoint.lease_epoch || epoch > checkpoint.epoch {
+                continue;
+            }
+            let state: EntityState = serde_json::from_slice(json)
+                .map_err(|e| self.corrupt(format!("snapshot of {kind} {ref_id}"), e))?;
+            entities.push(state);
+        }
+        Ok(Some(Recovered {
+            checkpoint,
+            entities,
+        }))
+    }
+
+    /// Durable events of `world` after `after`, in sequence order, at most `limit`, only
+    /// those of `aggregate` if given.
+    pub fn events(
+        &self,
+        world: &str,
+        after: u64,
+        limit: usize,
+        aggregate: Option<&str>,
+    ) -> Result<Vec<DomainEvent>, StoreError> {
+        let last = self.checkpoint(world)?.map_or(0, |c| c.last_seq);
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let events = txn.open_table(EVENTS).map_err(|e| self.io(e))?;
+        let decode = |seq: u64, json: &[u8]| -> Result<DomainEvent, StoreError> {
+            serde_json::from_slice(json).map_err(|e| self.corrupt(format!("event {seq}"), e))
+        };
+        let mut found = Vec::new();
+        let first = after.saturating_add(1);
+        if first > last {
+            return Ok(found);
+        }
+        match aggregate {
+            None => {
+                for entry in events
+                    .range((world, first)..=(world, last))
+                    .map_err(|e| self.io(e))?
+                    .take(limit)
+                {
+                    let (key, value) = entry.map_err(|e| self.io(e))?;
+                    found.push(decode(key.value().1, value.value().2)?);
+                }
+            }
+            Some(aggregate) => {
+                let index = txn
+                    .open_table(EVENTS_BY_AGGREGATE)
+                    .map_err(|e| self.io(e))?;
+                for entry in index
+                    .range((world, aggregate, first)..=(world, aggregate, last))
+                    .map_err(|e| self.io(e))?
+                    .take(limit)
+                {
+                    let (key, _) = entry.map_err(|e| self.io(e))?;
+                    let seq = key.value().2;
+                    if let Some(value) = events.get((world, seq)).map_err(|e| self.io(e))? {
+                        found.push(decode(seq, value.value().2)?);
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +522,140 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+    }
+
+    fn epoch(
+        epoch: u64,
+        snapshots: Vec<(&str, Option<i64>)>,
+        seqs: std::ops::RangeInclusive<u64>,
+    ) -> Batch {
+        use components::{
+            events::EventKind,
+            persist::{PlayerState, Snapshot, SnapshotKind},
+        };
+        Batch {
+            checkpoint: Checkpoint {
+                world: "w".into(),
+                lease_epoch: 0,
+                epoch,
+                incarnation: 1,
+                last_seq: *seqs.end(),
+                stream_id: None,
+                log_seq: epoch * 10,
+                game_seconds: epoch as i64 * 60,
+                tick: epoch,
+                data_hash: "h".into(),
+                scenario: "tiny".into(),
+                updated_at: 1,
+            },
+            snapshots: snapshots
+                .into_iter()
+                .map(|(id, seen)| Snapshot {
+                    kind: SnapshotKind::Player,
+                    ref_id: id.into(),
+                    state: seen.map(|at| {
+                        EntityState::Player(PlayerState {
+                            player: id.into(),
+                            last_seen: Some(at),
+                            orders: vec![],
+                        })
+                    }),
+                })
+                .collect(),
+            events: seqs
+                .map(|seq| DomainEvent {
+                    seq,
+                    kind: EventKind::MonthBegan { year: 1, month: 1 },
+                    game_time: seq as i64,
+                    aggregate: if seq % 2 == 0 {
+                        "world:w".into()
+                    } else {
+                        "general:g".into()
+                    },
+                })
+                .collect(),
+            full: epoch == 1,
+        }
+    }
+
+    #[test]
+    fn epochs_commit_and_load_back_newest_state_per_entity() {
+        let (dir, store) = store();
+        assert!(store.load_world("w").unwrap().is_none());
+        store
+            .commit_epoch(&epoch(1, vec![("a", Some(1)), ("b", Some(1))], 1..=4), 0)
+            .unwrap();
+        store
+            .commit_epoch(
+                &epoch(2, vec![("a", Some(2)), ("b", None), ("c", Some(2))], 5..=6),
+                0,
+            )
+            .unwrap();
+        drop(store);
+        let store = EmbeddedStore::open_file(&dir.path().join(EmbeddedStore::FILE)).unwrap();
+        let recovered = store.load_world("w").unwrap().unwrap();
+        assert_eq!(recovered.checkpoint.epoch, 2);
+        assert_eq!(recovered.checkpoint.log_seq, 20);
+        let seen: Vec<(String, Option<i64>)> = recovered
+            .entities
+            .iter()
+            .map(|e| match e {
+                EntityState::Player(p) => (p.player.clone(), p.last_seen),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(seen, vec![("a".into(), Some(2)), ("c".into(), Some(2))]);
+        assert!(store.load_world("other").unwrap().is_none());
+
+        let seqs = |events: Vec<DomainEvent>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(
+            seqs(store.events("w", 0, 100, None).unwrap()),
+            (1..=6).collect::<Vec<_>>()
+        );
+        assert_eq!(seqs(store.events("w", 2, 2, None).unwrap()), vec![3, 4]);
+        assert_eq!(
+            seqs(store.events("w", 0, 100, Some("world:w")).unwrap()),
+            vec![2, 4, 6]
+        );
+        assert_eq!(
+            seqs(store.events("w", 4, 100, Some("general:g")).unwrap()),
+            vec![5]
+        );
+        assert!(store.events("w", 6, 100, None).unwrap().is_empty());
+        assert!(store.events("other", 0, 100, None).unwrap().is_empty());
+
+        // Old events beyond the kept number go at the next checkpoint, index and all.
+        store.commit_epoch(&epoch(3, vec![], 7..=8), 3).unwrap();
+        assert_eq!(
+            seqs(store.events("w", 0, 100, None).unwrap()),
+            vec![6, 7, 8]
+        );
+        assert_eq!(
+            seqs(store.events("w", 0, 100, Some("world:w")).unwrap()),
+            vec![6, 8]
+        );
+    }
+
+    #[test]
+    fn a_damaged_record_is_an_error_naming_the_file() {
+        let (_dir, store) = store();
+        store
+            .commit_epoch(&epoch(1, vec![("a", Some(1))], 1..=1), 0)
+            .unwrap();
+        let txn = store.db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(SNAPSHOTS).unwrap();
+            table
+                .insert(("w", "player", "a"), (0, 1, b"{not json".as_slice()))
+                .unwrap();
+        }
+        txn.commit().unwrap();
+        let error = store.load_world("w").unwrap_err().to_string();
+        assert!(
+            error.contains(&store.path().display().to_string()),
+            "{error}"
+        );
+        assert!(error.contains("snapshot of player a"), "{error}");
     }
 
     #[test]

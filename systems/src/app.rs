@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use bevy_app::App;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor};
-use components::{command::Inbound, read_model::ReadHandle};
+use components::{command::Inbound, persist::Recovered, read_model::ReadHandle};
 use crossbeam_channel::Receiver;
 
 use crate::{
     assets::GameData,
     battle::BattlePlugin,
     clock::ClockPlugin,
+    persist::{PersistPlugin, PersistSettings, RestoreError, restore_world},
     read_models::ReadModelPlugin,
     rules::RulesPlugin,
     schedule::{BattleTick, Intake, Publish, Strategy},
@@ -54,6 +55,14 @@ fn add_schedule(app: &mut App, label: impl ScheduleLabel + Clone) {
     });
 }
 
+/// Where a World's state comes from.
+pub enum Origin {
+    /// A new world from the scenario.
+    Scenario,
+    /// The last checkpoint of a stored world.
+    Checkpoint(Box<Recovered>),
+}
+
 /// A new World built from `data`, publishing into `read` and fed by `inbox` (the command
 /// bus; none for a World nobody commands).
 pub fn build_app(
@@ -62,6 +71,21 @@ pub fn build_app(
     read: ReadHandle,
     inbox: Option<Receiver<Inbound>>,
 ) -> App {
+    match build_app_with(data, settings, read, inbox, Origin::Scenario, None) {
+        Ok(app) => app,
+        Err(error) => unreachable!("a scenario always builds: {error}"),
+    }
+}
+
+/// A World from `origin`, with its epochs handed to a store when `persist` is given.
+pub fn build_app_with(
+    data: Arc<GameData>,
+    settings: &AppSettings,
+    read: ReadHandle,
+    inbox: Option<Receiver<Inbound>>,
+    origin: Origin,
+    persist: Option<PersistSettings>,
+) -> Result<App, RestoreError> {
     let mut app = App::empty();
     add_schedule(&mut app, Intake);
     add_schedule(&mut app, Strategy);
@@ -81,10 +105,18 @@ pub fn build_app(
             event_window: settings.event_window,
         },
     ));
-    spawn_world(app.world_mut(), data, &settings.world);
+    if let Some(persist) = persist {
+        app.add_plugins(PersistPlugin(persist));
+    }
+    match origin {
+        Origin::Scenario => spawn_world(app.world_mut(), data, &settings.world),
+        Origin::Checkpoint(recovered) => {
+            restore_world(app.world_mut(), data, &settings.world, *recovered)?
+        }
+    }
     crate::rules::residents::index_world(app.world_mut());
     crate::rules::ai::prepare_roster(app.world_mut());
     app.finish();
     app.cleanup();
-    app
+    Ok(app)
 }

@@ -171,7 +171,8 @@ pub struct Driver<C: RealClock> {
     speed_milli: u128,
     /// Real time at which the driver started; game time is owed from then.
     origin: Duration,
-    /// Game seconds strategy ticks have applied since the driver started.
+    /// Game seconds strategy ticks have applied since the driver started, less what was
+    /// owed at its start.
     given: i64,
     intake_period: Duration,
     strategy_period: Duration,
@@ -217,6 +218,13 @@ impl<C: RealClock> Driver<C> {
         }
     }
 
+    /// A driver that also owes the game clock `game_seconds` from before its start (the
+    /// downtime of a recovered world), paid tick by tick like any other catch-up.
+    pub fn owing(mut self, game_seconds: i64) -> Self {
+        self.given -= game_seconds.max(0);
+        self
+    }
+
     /// The largest number of game seconds one strategy tick advances the clock by.
     pub fn max_step(&self) -> i64 {
         self.max_step
@@ -242,7 +250,13 @@ impl<C: RealClock> Driver<C> {
         // Battles may fall behind the clock by two strategy ticks at most; beyond that the
         // clock waits for them (SPEC 2.1).
         let battle_slack_ms = 2 * self.max_step as u64 * 1_000;
-        while now >= self.next_strategy && pass.strategy_ticks < self.max_catchup_ticks {
+        while pass.strategy_ticks < self.max_catchup_ticks {
+            // A tick is due on schedule, or the clock owes more than a tick's worth from
+            // before the driver started (a recovered world's downtime).
+            let on_time = now >= self.next_strategy;
+            if !on_time && due - self.given <= self.max_step {
+                break;
+            }
             if battle::backlog_ms(world) > battle_slack_ms {
                 pass.waited_for_battles = true;
                 break;
@@ -251,7 +265,9 @@ impl<C: RealClock> Driver<C> {
             self.given += step;
             world.insert_resource(ClockStep(step));
             pass.overruns += self.run_timed(world, Strategy, Kind::Strategy, self.strategy_period);
-            self.next_strategy += self.strategy_period;
+            if on_time {
+                self.next_strategy += self.strategy_period;
+            }
             pass.strategy_ticks += 1;
         }
         if now >= self.next_battle || pass.waited_for_battles {
@@ -280,6 +296,10 @@ impl<C: RealClock> Driver<C> {
             .next_intake
             .min(self.next_strategy)
             .min(self.next_battle);
+        if due - self.given > self.max_step && !pass.waited_for_battles {
+            // Still owing downtime: the next pass is due at once.
+            pass.next_due = now;
+        }
         pass
     }
 

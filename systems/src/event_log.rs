@@ -1,6 +1,7 @@
 //! The domain event outbox (SPEC 2.6): systems emit events here with the next per-world
-//! sequence number; the publish step takes them for the read side (and, later, for the durable
-//! log). Sequence numbers are never reused.
+//! sequence number; the publish step takes them for the read side and, in a World with a
+//! store, keeps them for the next checkpoint epoch (SPEC 8: events are durable with their
+//! epoch). Sequence numbers are never reused.
 
 use bevy_ecs::resource::Resource;
 use components::events::{DomainEvent, EventKind};
@@ -11,6 +12,10 @@ pub struct Outbox {
     last_seq: u64,
     /// Events emitted since the publish step last took them.
     pending: Vec<DomainEvent>,
+    /// Whether events are also kept for the durable log (a World with a store).
+    durable: bool,
+    /// Events taken by the publish step that the next checkpoint epoch has not taken yet.
+    for_store: Vec<DomainEvent>,
 }
 
 impl Outbox {
@@ -19,7 +24,14 @@ impl Outbox {
         Outbox {
             last_seq,
             pending: Vec::new(),
+            durable: false,
+            for_store: Vec::new(),
         }
+    }
+
+    /// Keeps every event taken from now on for [`Outbox::take_for_store`] too.
+    pub fn keep_for_store(&mut self) {
+        self.durable = true;
     }
 
     /// Records an event and returns its sequence number.
@@ -40,6 +52,26 @@ impl Outbox {
 
     /// Takes the events emitted since the last call, in sequence order.
     pub fn take(&mut self) -> Vec<DomainEvent> {
-        std::mem::take(&mut self.pending)
+        let taken = std::mem::take(&mut self.pending);
+        if self.durable {
+            self.for_store.extend(taken.iter().cloned());
+        }
+        taken
+    }
+
+    /// Takes the events [`Outbox::take`] has handed out since the last call, for the durable
+    /// log, in sequence order. Events still pending (not yet published) stay for the next.
+    pub fn take_for_store(&mut self) -> Vec<DomainEvent> {
+        std::mem::take(&mut self.for_store)
+    }
+
+    /// Events kept for the next checkpoint epoch so far.
+    pub fn for_store(&self) -> &[DomainEvent] {
+        &self.for_store
+    }
+
+    /// Sequence of the last event handed out by [`Outbox::take`].
+    pub fn last_taken(&self) -> u64 {
+        self.last_seq - self.pending.len() as u64
     }
 }

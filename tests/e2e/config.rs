@@ -96,7 +96,7 @@ fn command_line_beats_config_file_beats_defaults() {
         &["--config", config.to_str().unwrap(), "--speed", "4800"],
         &[],
     );
-    server.wait_ready();
+    server.wait_durable();
     let world = server.get("/api/world").json;
     assert_eq!(world["speed"], 4800.0, "{world}");
     assert_eq!(world["world"], "from-file");
@@ -143,17 +143,20 @@ fn readiness_follows_the_configured_backends() {
     assert_eq!(backends.len(), 2, "{ready}");
     assert!(backends.iter().all(|b| b["ok"] == true), "{ready}");
 
-    // An unreachable MongoDB makes the server unready, with the reason, while reads go on.
-    let unready = Server::start(&["--scenario", "tiny", "--mongodb-uri", &dead]);
-    let reply = wait_for("/ready to report MongoDB unreachable", || {
-        let reply = unready.get("/ready");
-        let reasons = reply.json["reasons"].to_string();
-        (reasons.contains("mongodb is unreachable") && !reasons.contains("not checked yet"))
-            .then_some(reply)
+    // An unreachable MongoDB at start: the world cannot be recovered, so the server waits
+    // for it (saying why) rather than start a world it may overwrite; SIGTERM still stops it.
+    let (mut waiting, listening) = Server::launch_in(
+        tempfile::tempdir().unwrap(),
+        &["--scenario", "tiny", "--mongodb-uri", &dead],
+        &[],
+    );
+    wait_for("serve to report that it cannot recover yet", || {
+        waiting
+            .log()
+            .contains("cannot recover the world yet")
+            .then_some(())
     });
-    assert_eq!(reply.status, 503);
-    assert_eq!(reply.json["status"], "not_ready");
-    assert_eq!(reply.json["world_loaded"], true);
-    assert_eq!(unready.get("/api/world").status, 200);
-    assert_eq!(unready.get("/health").status, 200);
+    assert!(listening.try_recv().is_err(), "{}", waiting.log());
+    let status = waiting.terminate();
+    assert!(status.success(), "{status}: {}", waiting.log());
 }

@@ -11,6 +11,7 @@ mod battle_world;
 mod check;
 mod clock;
 mod config;
+mod persist;
 mod play;
 mod serve;
 mod simulate;

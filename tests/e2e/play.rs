@@ -13,7 +13,7 @@ use tempfile::TempDir;
 use crate::support::{Reply, Server, assets, copy_dir, post, request, wait_for};
 
 /// A copy of the designer data with a quiet AI, edited by `edit(file name, text)`.
-fn quiet_assets(edit: impl Fn(&str, String) -> String) -> (TempDir, PathBuf) {
+pub(crate) fn quiet_assets(edit: impl Fn(&str, String) -> String) -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("assets");
     copy_dir(&assets(), &root);
@@ -47,7 +47,7 @@ fn start(speed: &str, edit: impl Fn(&str, String) -> String) -> (Server, TempDir
     (server, dir)
 }
 
-fn register(server: &Server, name: &str) -> String {
+pub(crate) fn register(server: &Server, name: &str) -> String {
     let reply = post(
         &server.url("/api/auth/register"),
         None,
@@ -58,7 +58,7 @@ fn register(server: &Server, name: &str) -> String {
     reply.json["token"].as_str().unwrap().to_string()
 }
 
-fn join(server: &Server, token: &str, nation: &str) -> Value {
+pub(crate) fn join(server: &Server, token: &str, nation: &str) -> Value {
     let reply = post(
         &server.url("/api/join"),
         Some(token),
@@ -68,11 +68,11 @@ fn join(server: &Server, token: &str, nation: &str) -> Value {
     reply.json
 }
 
-fn command(server: &Server, token: &str, body: Value) -> Reply {
+pub(crate) fn command(server: &Server, token: &str, body: Value) -> Reply {
     post(&server.url("/api/commands"), Some(token), &body)
 }
 
-fn get(server: &Server, token: &str, path: &str) -> Reply {
+pub(crate) fn get(server: &Server, token: &str, path: &str) -> Reply {
     request("GET", &server.url(path), Some(token), None)
 }
 
@@ -85,7 +85,7 @@ fn order_status(server: &Server, token: &str, id: &str, status: &str) -> Value {
     })
 }
 
-fn general(server: &Server, id: &str) -> Value {
+pub(crate) fn general(server: &Server, id: &str) -> Value {
     let reply = server.get(&format!("/api/generals/{id}"));
     assert_eq!(reply.status, 200, "{}", reply.text);
     reply.json
@@ -184,6 +184,7 @@ fn a_player_registers_joins_marches_trains_and_recruits() {
     assert_eq!(arrived["march"], Value::Null);
     let world = server.get("/api/world").json;
     assert!(world["game_seconds"].as_i64().unwrap() >= eta);
+    server.wait_durable();
     let events = server
         .get("/api/events?aggregate=general:g-alice&limit=1000")
         .json;
@@ -349,6 +350,7 @@ fn a_march_into_an_enemy_city_at_war_fights_and_captures_it() {
         "west is destroyed: {board}"
     );
     assert_eq!(server.get("/api/nations/west").json["status"], "destroyed");
+    server.wait_durable();
     let events = server.get("/api/events?limit=1000").json;
     let types: Vec<&str> = events
         .as_array()
@@ -515,6 +517,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     // Nothing changed: the general is as it was, and no command reached the World.
     let after = general(&server, "g-carol");
     assert_eq!(after["version"], before["version"], "{after}");
+    server.wait_durable();
     let events = server.get("/api/events?limit=1000").json;
     assert!(
         events

@@ -153,6 +153,7 @@ fn the_world_runs_at_the_configured_speed_and_serves_the_190_scenario() {
     }
 
     // The event log opens with WorldCreated.
+    server.wait_durable();
     let events = server.get("/api/events").json;
     let first_event = &events.as_array().unwrap()[0];
     assert_eq!(first_event["seq"], 1);
@@ -248,7 +249,7 @@ fn events_are_served_in_sequence_with_filters() {
         serde_json::json!({"year": 200, "month": at / 2_592_000 + 1})
     );
 
-    // Unfiltered, the window holds every event of its span, without gaps.
+    // Unfiltered, the log holds every event of its span, without gaps.
     let all = server.get("/api/events?limit=1000").json;
     let all = all.as_array().unwrap();
     assert!(all.len() > 2, "{all:?}");

@@ -186,6 +186,24 @@ impl Server {
 
     /// Starts `serve` with its data directory under `dir`.
     pub fn start_in(dir: TempDir, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let (mut server, rx) = Self::launch_in(dir, args, envs);
+        server.base = match rx.recv_timeout(WAIT) {
+            Ok(base) => base,
+            Err(_) => panic!(
+                "tianxia serve did not start listening; its log:\n{}",
+                server.log()
+            ),
+        };
+        server
+    }
+
+    /// Starts `serve` without waiting for it to listen; the receiver gets its address once
+    /// it does.
+    pub fn launch_in(
+        dir: TempDir,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> (Server, mpsc::Receiver<String>) {
         let data = dir.path().join("data");
         let stderr = dir.path().join("stderr.log");
         let mut command = Command::new(bin());
@@ -204,6 +222,10 @@ impl Server {
         if !args.contains(&"--assets") {
             command.arg("--assets").arg(assets());
         }
+        if !args.contains(&"--flush-interval") {
+            // Epochs often, so the durable event log follows the World closely.
+            command.args(["--flush-interval", "0.2"]);
+        }
         for (key, value) in envs {
             command.env(key, value);
         }
@@ -217,20 +239,13 @@ impl Server {
                 }
             }
         });
-        let mut server = Server {
+        let server = Server {
             child,
             base: String::new(),
             dir,
             stderr,
         };
-        server.base = match rx.recv_timeout(WAIT) {
-            Ok(base) => base,
-            Err(_) => panic!(
-                "tianxia serve did not start listening; its log:\n{}",
-                server.log()
-            ),
-        };
-        server
+        (server, rx)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -247,6 +262,24 @@ impl Server {
             let reply = self.get("/ready");
             (reply.status == 200).then_some(reply.json)
         })
+    }
+
+    /// Waits until every event the World had published when called is durable (served by
+    /// `GET /api/events`).
+    pub fn wait_durable(&self) {
+        let ready = self.wait_ready();
+        let target = ready["last_seq"].as_u64().unwrap();
+        wait_for("the event log to become durable", || {
+            let ready = self.get("/ready").json;
+            (ready["persistence"]["durable_seq"].as_u64()? >= target).then_some(())
+        });
+    }
+
+    /// Kills the server with SIGKILL (no shutdown of any kind) and hands back its directory.
+    pub fn kill_keeping_dir(mut self) -> TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
     /// What the server logged so far.
@@ -309,9 +342,11 @@ pub fn redis_url() -> String {
 
 /// A MongoDB wire-protocol server (`nx-27017`) of the test's own, in memory, on a free port.
 pub struct Mongo {
-    child: Child,
+    child: Option<Child>,
     pub uri: String,
-    _dir: TempDir,
+    port: u16,
+    db: PathBuf,
+    dir: TempDir,
 }
 
 impl Mongo {
@@ -332,41 +367,72 @@ impl Mongo {
 
     pub fn start() -> Mongo {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let mut mongo = Mongo {
+            child: None,
+            uri: String::new(),
+            port: free_port(),
+            db: "memory".into(),
+            dir,
+        };
+        mongo.run();
+        mongo
+    }
+
+    /// A server keeping its data in a file, so it can be stopped and started again.
+    pub fn start_on_disk() -> Mongo {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("nx.db");
+        let mut mongo = Mongo {
+            child: None,
+            uri: String::new(),
+            port: free_port(),
+            db,
+            dir,
+        };
+        mongo.run();
+        mongo
+    }
+
+    fn run(&mut self) {
         let child = Command::new(Self::program())
-            .args([
-                "--db",
-                "memory",
-                "--host",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
+            .arg("--db")
+            .arg(&self.db)
+            .args(["--host", "127.0.0.1", "-p", &self.port.to_string()])
             .arg("--log-file")
-            .arg(dir.path().join("nx.log"))
+            .arg(self.dir.path().join("nx.log"))
             .arg("--pid-file")
-            .arg(dir.path().join("nx.pid"))
+            .arg(self.dir.path().join("nx.pid"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start nx-27017");
-        let mongo = Mongo {
-            child,
-            uri: format!("mongodb://127.0.0.1:{port}/tianxia_test"),
-            _dir: dir,
-        };
+        self.child = Some(child);
+        self.uri = format!("mongodb://127.0.0.1:{}/tianxia_test", self.port);
+        let port = self.port;
         wait_for("nx-27017 to accept connections", || {
             TcpStream::connect(("127.0.0.1", port)).ok()
         });
-        mongo
+    }
+
+    /// Kills the server (its port stays this test's).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
     }
 }
 
 impl Drop for Mongo {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -400,13 +466,20 @@ impl InProcess {
         let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
             .build_recorder()
             .handle();
+        let journal = std::sync::Arc::new(ChannelJournal {
+            tx: bus.clone(),
+            seq: std::sync::atomic::AtomicU64::new(0),
+        });
+        let events = std::sync::Arc::new(WindowEvents(read.clone()));
         let state = net::AppState {
             read,
             metrics,
             backends: std::sync::Arc::new(net::Backends::none()),
             accounts: net::Accounts::memory(),
-            bus: std::sync::Arc::new(net::CommandBus::new(bus)),
+            bus: std::sync::Arc::new(net::CommandBus::new(journal, bus)),
             limits: std::sync::Arc::new(net::RateLimits::default()),
+            events,
+            persist: std::sync::Arc::new(net::PersistStatus::new("none")),
         };
         runtime.spawn(async move {
             let _ = axum::serve(listener, net::router(state)).await;
@@ -419,6 +492,51 @@ impl InProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+}
+
+/// A journal of the in-process tests' own: numbers commands and hands them to the World,
+/// without a log (these Worlds are never recovered).
+struct ChannelJournal {
+    tx: crossbeam_channel::Sender<components::command::Inbound>,
+    seq: std::sync::atomic::AtomicU64,
+}
+
+impl net::Journal for ChannelJournal {
+    fn append(
+        &self,
+        mut command: components::command::Command,
+    ) -> net::DurableFuture<'_, components::command::Command> {
+        command.seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if command.id.is_empty() {
+            command.id = components::command::server_command_id(command.seq);
+        }
+        let sent = self
+            .tx
+            .try_send(components::command::Inbound::Command(command.clone()))
+            .map(|()| command)
+            .map_err(|e| e.to_string());
+        Box::pin(async move { sent })
+    }
+}
+
+/// The in-process tests' event log: the published window.
+struct WindowEvents(components::read_model::ReadHandle);
+
+impl net::EventLog for WindowEvents {
+    fn events<'a>(
+        &'a self,
+        after: u64,
+        limit: usize,
+        aggregate: Option<&'a str>,
+    ) -> net::DurableFuture<'a, Vec<components::events::DomainEvent>> {
+        let events = self.0.load_full().map_or_else(Vec::new, |m| {
+            m.events_after(after, limit, aggregate)
+                .into_iter()
+                .map(|e| (*e).clone())
+                .collect()
+        });
+        Box::pin(async move { Ok(events) })
     }
 }
 

@@ -63,7 +63,9 @@ impl Default for CommandInbox {
 #[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AppliedSeq(pub u64);
 
-/// Intake: applies up to the per-tick cap of waiting commands, in bus order.
+/// Intake: applies up to the per-tick cap of waiting commands, in bus order, which is log
+/// order (the journal sends them in the order it logged them); a command at or below the
+/// applied position is skipped.
 pub fn apply_inbound(world: &mut World) {
     let Some(rx) = world.resource::<CommandInbox>().rx.clone() else {
         return;
@@ -78,6 +80,10 @@ pub fn apply_inbound(world: &mut World) {
                 world.resource_mut::<Presence>().seen(&player, now);
             }
             Inbound::Command(command) => {
+                if command.seq != 0 && command.seq <= world.resource::<AppliedSeq>().0 {
+                    // Already applied (replayed from the log at recovery): once only.
+                    continue;
+                }
                 if let Some(player) = command.issuer.player() {
                     let now = world.resource::<GameClock>().game_seconds;
                     world.resource_mut::<Presence>().seen(player, now);

@@ -8,13 +8,14 @@
 
 use std::{
     cmp::Reverse,
-    collections::{BinaryHeap, HashMap, VecDeque},
+    collections::{BinaryHeap, HashMap, HashSet, VecDeque},
 };
 
 use bevy_ecs::{entity::Entity, resource::Resource, world::World};
 use components::{
     command::{CommandType, Reason},
     events::{EventKind, aggregate},
+    persist::StoredOrder,
     read_model::{OrderStatus, OrderView},
     time::GameClock,
     world::{ActiveOrder, General, GeneralStatus},
@@ -54,6 +55,8 @@ pub struct Orders {
     finished_window: usize,
     /// (player, order id) of records added, changed or evicted since the last publish.
     changed: Vec<(String, String)>,
+    /// Players whose window changed since the last checkpoint epoch took them.
+    dirty: HashSet<String>,
 }
 
 impl Orders {
@@ -62,6 +65,59 @@ impl Orders {
             players: HashMap::new(),
             finished_window: finished_window.max(1),
             changed: Vec::new(),
+            dirty: HashSet::new(),
+        }
+    }
+
+    /// Players with a window.
+    pub fn players(&self) -> impl Iterator<Item = &String> {
+        self.players.keys()
+    }
+
+    /// Players whose window changed since the last call.
+    pub fn take_dirty(&mut self) -> HashSet<String> {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// `player`'s window as stored: open orders by id, then finished ones oldest first.
+    pub fn stored(&self, player: &str) -> Vec<StoredOrder> {
+        let Some(window) = self.players.get(player) else {
+            return Vec::new();
+        };
+        let to_stored = |r: &OrderRecord| StoredOrder {
+            view: r.view.clone(),
+            body_hash: r.body_hash,
+        };
+        let mut open: Vec<&OrderRecord> = window
+            .records
+            .values()
+            .filter(|r| !r.view.status.is_finished())
+            .collect();
+        open.sort_by(|a, b| a.view.order_id.cmp(&b.view.order_id));
+        let mut stored: Vec<StoredOrder> = open.into_iter().map(to_stored).collect();
+        stored.extend(
+            window
+                .finished
+                .iter()
+                .filter_map(|id| window.records.get(id))
+                .map(to_stored),
+        );
+        stored
+    }
+
+    /// Puts back a stored window, every order under `revision` (SPEC 2.5: a recovered World
+    /// republishes its windows with its new revision).
+    pub fn restore(&mut self, player: &str, orders: Vec<StoredOrder>, revision: u64) {
+        for order in orders {
+            let mut view = order.view;
+            view.revision = revision;
+            self.put(
+                player,
+                OrderRecord {
+                    view,
+                    body_hash: order.body_hash,
+                },
+            );
         }
     }
 
@@ -86,6 +142,9 @@ impl Orders {
         let finished = record.view.status.is_finished();
         window.records.insert(id.clone(), record);
         self.changed.push((player.to_string(), id.clone()));
+        if !self.dirty.contains(player) {
+            self.dirty.insert(player.to_string());
+        }
         if finished && !was_finished {
             window.finished.push_back(id);
             while window.finished.len() > self.finished_window {

@@ -4,7 +4,7 @@
 //! that, neither. Activity reaches the World through the command bus (`Inbound::Seen` and
 //! every command a player sends).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bevy_ecs::prelude::*;
 use components::{
@@ -19,16 +19,32 @@ use crate::{assets::Data, event_log::Outbox};
 #[derive(Resource, Default, Debug)]
 pub struct Presence {
     last_seen: HashMap<String, i64>,
+    /// Players whose last activity changed since the last checkpoint epoch took them.
+    dirty: HashSet<String>,
 }
 
 impl Presence {
     pub fn seen(&mut self, player: &str, at: i64) {
         match self.last_seen.get_mut(player) {
-            Some(last) => *last = (*last).max(at),
+            Some(last) if *last >= at => return,
+            Some(last) => *last = at,
             None => {
                 self.last_seen.insert(player.to_string(), at);
             }
         }
+        if !self.dirty.contains(player) {
+            self.dirty.insert(player.to_string());
+        }
+    }
+
+    /// Players seen at least once.
+    pub fn players(&self) -> impl Iterator<Item = &String> {
+        self.last_seen.keys()
+    }
+
+    /// Players whose last activity changed since the last call.
+    pub fn take_dirty(&mut self) -> HashSet<String> {
+        std::mem::take(&mut self.dirty)
     }
 
     pub fn last_seen(&self, player: &str) -> Option<i64> {

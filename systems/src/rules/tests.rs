@@ -492,13 +492,15 @@ fn a_fault_while_deciding_rejects_the_command_as_internal_and_changes_nothing() 
         .world_mut()
         .remove_resource::<crate::assets::Data>()
         .unwrap();
+    game.next_seq += 1;
+    let seq = game.next_seq;
     game.bus
         .send(Inbound::Command(Command {
             id: "t1".into(),
             issuer: Issuer::Player("alice".into()),
             general: Some(id.clone()),
             body: CommandBody::parse("TRAIN", None).unwrap(),
-            seq: 1,
+            seq,
         }))
         .unwrap();
     game.app.world_mut().run_schedule(Intake);

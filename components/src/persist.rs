@@ -1,0 +1,271 @@
+//! What the World hands to its stores (SPEC 8): checkpoint epochs made of the snapshots of
+//! the entities that changed, the domain events of the epoch and the checkpoint record that
+//! commits them; and what recovery reads back.
+//!
+//! These are plain data: the World builds them without I/O, the persistence layer writes
+//! them, and recovery turns them back into a World.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    events::DomainEvent,
+    read_model::OrderView,
+    world::{City, General, Nation},
+};
+
+/// The kinds of snapshot documents (`kind` in SPEC 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotKind {
+    Nation,
+    City,
+    General,
+    Battle,
+    /// A player's order window and last activity.
+    Player,
+}
+
+impl SnapshotKind {
+    pub const ALL: [SnapshotKind; 5] = [
+        SnapshotKind::Nation,
+        SnapshotKind::City,
+        SnapshotKind::General,
+        SnapshotKind::Battle,
+        SnapshotKind::Player,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SnapshotKind::Nation => "nation",
+            SnapshotKind::City => "city",
+            SnapshotKind::General => "general",
+            SnapshotKind::Battle => "battle",
+            SnapshotKind::Player => "player",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<SnapshotKind> {
+        SnapshotKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// An order in a player's window as stored: its view and the hash of the command that made
+/// it (hex, so every store keeps all 64 bits).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredOrder {
+    pub view: OrderView,
+    #[serde(with = "hex_u64")]
+    pub body_hash: u64,
+}
+
+/// A player as the World knows it: the order window (open orders, then finished ones oldest
+/// first) and when the player was last active, in game seconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlayerState {
+    pub player: String,
+    pub last_seen: Option<i64>,
+    pub orders: Vec<StoredOrder>,
+}
+
+/// The state of one entity in a snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "state", rename_all = "snake_case")]
+pub enum EntityState {
+    Nation(Nation),
+    City(City),
+    General(General),
+    /// A battle under way: its setup, sides and steps run, which rebuild its simulation
+    /// deterministically (the `systems` crate owns the shape).
+    Battle(serde_json::Value),
+    Player(PlayerState),
+}
+
+impl EntityState {
+    pub fn kind(&self) -> SnapshotKind {
+        match self {
+            EntityState::Nation(_) => SnapshotKind::Nation,
+            EntityState::City(_) => SnapshotKind::City,
+            EntityState::General(_) => SnapshotKind::General,
+            EntityState::Battle(_) => SnapshotKind::Battle,
+            EntityState::Player(_) => SnapshotKind::Player,
+        }
+    }
+}
+
+/// A changed entity of an epoch: its newest state, or `None` for one that no longer exists
+/// (a tombstone).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub kind: SnapshotKind,
+    pub ref_id: String,
+    pub state: Option<EntityState>,
+}
+
+/// The checkpoint record (SPEC 8 `checkpoints`): the commit point of an epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub world: String,
+    /// Lease generation (0 where no lease is used).
+    pub lease_epoch: u64,
+    /// The epoch this checkpoint commits; snapshots above it do not count.
+    pub epoch: u64,
+    /// The World's incarnation (order `revision`), raised by every recovery.
+    pub incarnation: u64,
+    /// Sequence of the last domain event that counts.
+    pub last_seq: u64,
+    /// The last Redis stream entry applied, where commands come from a stream.
+    pub stream_id: Option<String>,
+    /// The last command-log sequence applied.
+    pub log_seq: u64,
+    pub game_seconds: i64,
+    /// Strategy ticks run since the world was created.
+    pub tick: u64,
+    pub data_hash: String,
+    pub scenario: String,
+    /// Real time of the checkpoint, Unix milliseconds (the World catches up from it).
+    pub updated_at: u64,
+}
+
+/// One checkpoint epoch, as the World hands it to the store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    pub checkpoint: Checkpoint,
+    /// Entities changed in the epoch, one entry each; all of them for a full checkpoint.
+    pub snapshots: Vec<Snapshot>,
+    /// The epoch's domain events in sequence order, contiguous after the previous epoch's.
+    pub events: Vec<DomainEvent>,
+    /// Whether `snapshots` holds every live entity (a new incarnation's first epoch).
+    pub full: bool,
+}
+
+impl Batch {
+    /// Folds a later batch into this one: the newest state per entity, every event, the
+    /// later checkpoint. Used when batches wait too long for their store (SPEC 10).
+    pub fn merge(&mut self, later: Batch) {
+        let mut by_key: BTreeMap<(SnapshotKind, String), Option<EntityState>> = self
+            .snapshots
+            .drain(..)
+            .map(|s| ((s.kind, s.ref_id), s.state))
+            .collect();
+        for s in later.snapshots {
+            by_key.insert((s.kind, s.ref_id), s.state);
+        }
+        self.snapshots = by_key
+            .into_iter()
+            .map(|((kind, ref_id), state)| Snapshot {
+                kind,
+                ref_id,
+                state,
+            })
+            .collect();
+        self.events.extend(later.events);
+        self.checkpoint = later.checkpoint;
+        self.full |= later.full;
+    }
+}
+
+/// What recovery reads from a store: the last checkpoint and the state of every entity it
+/// names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recovered {
+    pub checkpoint: Checkpoint,
+    pub entities: Vec<EntityState>,
+}
+
+mod hex_u64 {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(value: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{value:016x}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let text = String::deserialize(d)?;
+        u64::from_str_radix(&text, 16).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(id: &str, gold: Option<i64>) -> Snapshot {
+        Snapshot {
+            kind: SnapshotKind::Player,
+            ref_id: id.into(),
+            state: gold.map(|g| {
+                EntityState::Player(PlayerState {
+                    player: id.into(),
+                    last_seen: Some(g),
+                    orders: vec![],
+                })
+            }),
+        }
+    }
+
+    fn batch(epoch: u64, snapshots: Vec<Snapshot>, seqs: &[u64]) -> Batch {
+        Batch {
+            checkpoint: Checkpoint {
+                world: "w".into(),
+                lease_epoch: 0,
+                epoch,
+                incarnation: 1,
+                last_seq: seqs.last().copied().unwrap_or(0),
+                stream_id: None,
+                log_seq: epoch,
+                game_seconds: 0,
+                tick: 0,
+                data_hash: String::new(),
+                scenario: String::new(),
+                updated_at: 0,
+            },
+            snapshots,
+            events: seqs
+                .iter()
+                .map(|&seq| DomainEvent {
+                    seq,
+                    kind: crate::events::EventKind::MonthBegan { year: 1, month: 1 },
+                    game_time: 0,
+                    aggregate: "world:w".into(),
+                })
+                .collect(),
+            full: false,
+        }
+    }
+
+    #[test]
+    fn merging_keeps_the_newest_state_and_every_event() {
+        let mut first = batch(1, vec![snap("a", Some(1)), snap("b", Some(1))], &[1, 2]);
+        first.merge(batch(2, vec![snap("a", Some(2)), snap("c", None)], &[3]));
+        assert_eq!(first.checkpoint.epoch, 2);
+        assert_eq!(
+            first.snapshots,
+            vec![snap("a", Some(2)), snap("b", Some(1)), snap("c", None)]
+        );
+        let seqs: Vec<u64> = first.events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn order_hashes_keep_all_bits() {
+        let order = StoredOrder {
+            view: OrderView {
+                order_id: "o".into(),
+                command_type: "TRAIN".into(),
+                general: None,
+                status: crate::read_model::OrderStatus::Queued,
+                reason: None,
+                revision: 1,
+                accepted_at: None,
+                completes_at: None,
+                general_id: None,
+                message: None,
+            },
+            body_hash: u64::MAX - 7,
+        };
+        let json = serde_json::to_string(&order).unwrap();
+        assert_eq!(serde_json::from_str::<StoredOrder>(&json).unwrap(), order);
+    }
+}

@@ -1,0 +1,106 @@
+//! What the HTTP side needs of durability (SPEC 8, 10), implemented by the server over its
+//! stores: the journal that makes a command durable before its 202, the durable event log
+//! behind `GET /api/events`, and the state of persistence that `/ready` and metrics report.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    },
+};
+
+use components::{command::Command, events::DomainEvent};
+use serde::Serialize;
+
+pub type DurableFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// Where commands become durable. `append` resolves once the command is logged (its
+/// sequence and, if it had none, its id assigned) and on its way to the World; an `Err`
+/// means it was not logged and the World will never see it.
+pub trait Journal: Send + Sync + 'static {
+    fn append(&self, command: Command) -> DurableFuture<'_, Command>;
+}
+
+/// The durable event log.
+pub trait EventLog: Send + Sync + 'static {
+    fn events<'a>(
+        &'a self,
+        after: u64,
+        limit: usize,
+        aggregate: Option<&'a str>,
+    ) -> DurableFuture<'a, Vec<DomainEvent>>;
+}
+
+/// How the world's store is doing, as its worker last found.
+#[derive(Debug, Default)]
+pub struct PersistStatus {
+    store: Mutex<&'static str>,
+    failing: AtomicBool,
+    last_error: Mutex<Option<String>>,
+    buffered: AtomicUsize,
+    merged: AtomicU64,
+    durable_epoch: AtomicU64,
+    durable_seq: AtomicU64,
+}
+
+/// What `/ready` shows of persistence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PersistReport {
+    pub store: &'static str,
+    pub ok: bool,
+    /// Epochs waiting to be written.
+    pub buffered_batches: usize,
+    /// Epochs folded into others while the store was out (never dropped).
+    pub merged_batches: u64,
+    pub durable_epoch: u64,
+    pub durable_seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl PersistStatus {
+    pub fn new(store: &'static str) -> Self {
+        PersistStatus {
+            store: Mutex::new(store),
+            ..Default::default()
+        }
+    }
+
+    pub fn committed(&self, epoch: u64, last_seq: u64) {
+        self.durable_epoch.store(epoch, Ordering::Relaxed);
+        self.durable_seq.store(last_seq, Ordering::Relaxed);
+        self.failing.store(false, Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    pub fn failed(&self, error: String) {
+        self.failing.store(true, Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+    }
+
+    pub fn buffered(&self, batches: usize) {
+        self.buffered.store(batches, Ordering::Relaxed);
+    }
+
+    pub fn merged(&self) {
+        self.merged.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn report(&self) -> PersistReport {
+        PersistReport {
+            store: *self.store.lock().unwrap_or_else(|e| e.into_inner()),
+            ok: !self.failing.load(Ordering::Relaxed),
+            buffered_batches: self.buffered.load(Ordering::Relaxed),
+            merged_batches: self.merged.load(Ordering::Relaxed),
+            durable_epoch: self.durable_epoch.load(Ordering::Relaxed),
+            durable_seq: self.durable_seq.load(Ordering::Relaxed),
+            error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The embedded command log (SPEC 8): without Redis, every command is appended here with the
+//! next log sequence and synced before its 202. The World applies commands in log order;
+//! each checkpoint records the highest sequence applied, and the log is trimmed up to it.
+//! After a crash, recovery applies the entries after the checkpoint's sequence, once each.
+//!
+//! A file of its own, `commands.redb` in the data directory, so that writing a large
+//! checkpoint epoch never holds up a command's append.
+
+use std::path::{Path, PathBuf};
+
+use components::command::Command;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::{DataDir, StoreError};
+
+/// Commands by log sequence: the JSON of the [`Command`].
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("commands");
+/// `last_seq`: the highest sequence ever given out, kept when the log is trimmed empty.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+pub struct CommandLog {
+    db: Database,
+    path: PathBuf,
+}
+
+impl CommandLog {
+    pub const FILE: &'static str = "commands.redb";
+
+    /// Opens (or creates) the log in a data directory this process holds.
+    pub fn open(dir: &DataDir) -> Result<CommandLog, StoreError> {
+        Self::open_file(&dir.path().join(Self::FILE))
+    }
+
+    pub fn open_file(path: &Path) -> Result<CommandLog, StoreError> {
+        let db = Database::create(path).map_err(|e| StoreError::Open {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let log = CommandLog {
+            db,
+            path: path.to_owned(),
+        };
+        let txn = log.db.begin_write().map_err(|e| log.io(e))?;
+        txn.open_table(LOG).map_err(|e| log.io(e))?;
+        txn.open_table(META).map_err(|e| log.io(e))?;
+        txn.commit().map_err(|e| log.io(e))?;
+        Ok(log)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, error: impl std::fmt::Display) -> StoreError {
+        StoreError::Io {
+            path: self.path.clone(),
+            message: error.to_string(),
+        }
+    }
+
+    /// The highest sequence given out so far (0 for a new log).
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let meta = txn.open_table(META).map_err(|e| self.io(e))?;
+        Ok(meta
+            .get("last_seq")
+            .map_err(|e| self.io(e))?
+            .map_or(0, |v| v.value()))
+    }
+
+    /// Appends `commands` in order, each with the next sequence after `max(last_seq,
+    /// floor)` (and an id derived from it where it has none, through `name`), in one
+    /// transaction synced before it returns. Returns them as logged.
+    pub fn append(
+        &self,
+        mut commands: Vec<Command>,
+        floor: u64,
+        name: impl Fn(&mut Command),
+    ) -> Result<Vec<Command>, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.io(e))?;
+            let mut log = txn.open_table(LOG).map_err(|e| self.io(e))?;
+            let mut seq = meta
+                .get("last_seq")
+                .map_err(|e| self.io(e))?
+                .map_or(0, |v| v.value())
+                .max(floor);
+            for command in &mut commands {
+                seq += 1;
+                command.seq = seq;
+                name(command);
+                let json = serde_json::to_vec(command).map_err(|e| self.io(e))?;
+                log.insert(seq, json.as_slice()).map_err(|e| self.io(e))?;
+            }
+            meta.insert("last_seq", seq).map_err(|e| self.io(e))?;
+        }
+        txn.commit().map_err(|e| self.io(e))?;
+        Ok(commands)
+    }
+
+    /// The logged commands after `seq`, in order.
+    pub fn after(&self, seq: u64) -> Result<Vec<Command>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let log = txn.open_table(LOG).map_err(|e| self.io(e))?;
+        let mut commands = Vec::new();
+        for entry in log.range(seq.saturating_add(1)..).map_err(|e| self.io(e))? {
+            let (key, value) = entry.map_err(|e| self.io(e))?;
+            let command: Command =
+                serde_json::from_slice(value.value()).map_err(|e| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    what: format!("command {}", key.value()),
+                    message: e.to_string(),
+                })?;
+            commands.push(command);
+        }
+        Ok(commands)
+    }
+
+    /// Removes the entries up to and including `seq` (a checkpoint has applied them).
+    pub fn trim(&self, seq: u64) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut log = txn.open_table(LOG).map_err(|e| self.io(e))?;
+            log.retain_in(..=seq, |_, _| false)
+                .map_err(|e| self.io(e))?;
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use components::command::{CommandBody, Issuer, NoArgs, server_command_id};
+
+    use super::*;
+
+    fn command(id: Option<&str>) -> Command {
+        Command {
+            id: id.unwrap_or_default().to_string(),
+            issuer: Issuer::Player("p".into()),
+            general: Some("g".into()),
+            body: CommandBody::Train(NoArgs {}),
+            seq: 0,
+        }
+    }
+
+    fn name(command: &mut Command) {
+        if command.id.is_empty() {
+            command.id = server_command_id(command.seq);
+        }
+    }
+
+    #[test]
+    fn sequences_continue_across_trims_and_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CommandLog::FILE);
+        let log = CommandLog::open_file(&path).unwrap();
+        let logged = log
+            .append(vec![command(Some("a")), command(None)], 0, name)
+            .unwrap();
+        assert_eq!(logged[0].seq, 1);
+        assert_eq!(logged[1].id, "srv-2");
+        log.trim(2).unwrap();
+        assert!(log.after(0).unwrap().is_empty());
+        drop(log);
+        let log = CommandLog::open_file(&path).unwrap();
+        assert_eq!(log.last_seq().unwrap(), 2);
+        let logged = log.append(vec![command(None)], 0, name).unwrap();
+        assert_eq!(logged[0].seq, 3, "sequences are never reused");
+        // A floor above the log (a checkpoint newer than the log) moves sequences past it.
+        let logged = log.append(vec![command(None)], 10, name).unwrap();
+        assert_eq!(logged[0].seq, 11);
+        let after: Vec<u64> = log.after(3).unwrap().iter().map(|c| c.seq).collect();
+        assert_eq!(after, vec![11]);
+    }
+}

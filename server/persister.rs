@@ -1,0 +1,224 @@
+//! The store's worker (SPEC 8, 10): takes the World's checkpoint epochs from a channel and
+//! writes them in order, each committed before the next; after each, trims the command log up
+//! to the checkpoint's sequence. While the store fails, it retries with backoff and epochs
+//! wait in a bounded buffer; at the bound the two oldest are merged (the newest state of each
+//! entity, every event), so nothing is dropped. `/ready` and metrics see all of it.
+
+use std::{
+    collections::VecDeque,
+    sync::Arc,
+    thread::JoinHandle,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::Context;
+use components::persist::Batch;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use metrics::{counter, gauge, histogram};
+use net::PersistStatus;
+use persistence::{CommandLog, WorldStore};
+use tokio::runtime::Handle;
+use tracing::{error, info, warn};
+
+/// Epochs waiting for the store at most; beyond, the oldest are merged.
+pub const MAX_BUFFERED: usize = 64;
+/// Longest a single write may take before it counts as failed.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// At shutdown, how long the worker keeps trying to write what waits.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+pub struct Persister {
+    handle: JoinHandle<()>,
+}
+
+struct Worker {
+    store: Arc<dyn WorldStore>,
+    log: Option<Arc<CommandLog>>,
+    status: Arc<PersistStatus>,
+    runtime: Handle,
+    buffer: VecDeque<Batch>,
+    max_buffered: usize,
+}
+
+impl Persister {
+    /// Starts the worker; it ends once the World has dropped its sender and everything
+    /// waiting is written (or the shutdown grace has passed).
+    pub fn start(
+        rx: Receiver<Batch>,
+        store: Arc<dyn WorldStore>,
+        log: Option<Arc<CommandLog>>,
+        status: Arc<PersistStatus>,
+        runtime: Handle,
+    ) -> anyhow::Result<Persister> {
+        gauge!("tianxia_buffered_batches").set(0.0);
+        counter!("tianxia_flush_failures_total").increment(0);
+        let worker = Worker {
+            store,
+            log,
+            status,
+            runtime,
+            buffer: VecDeque::new(),
+            max_buffered: MAX_BUFFERED,
+        };
+        let handle = std::thread::Builder::new()
+            .name("persist".into())
+            .spawn(move || worker.run(&rx))
+            .context("cannot start the persistence thread")?;
+        Ok(Persister { handle })
+    }
+
+    pub fn join(self) {
+        if self.handle.join().is_err() {
+            error!("the persistence thread panicked");
+        }
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Worker {
+    fn push(&mut self, batch: Batch) {
+        self.buffer.push_back(batch);
+        while self.buffer.len() > self.max_buffered.max(2) {
+            let Some(second) = self.buffer.remove(1) else {
+                break;
+            };
+            if let Some(first) = self.buffer.front_mut() {
+                warn!(
+                    epochs = format!("{}..{}", first.checkpoint.epoch, second.checkpoint.epoch),
+                    "the store is behind; merging the two oldest waiting epochs"
+                );
+                first.merge(second);
+                self.status.merged();
+                counter!("tianxia_merged_batches_total").increment(1);
+            }
+        }
+        self.report();
+    }
+
+    fn report(&self) {
+        self.status.buffered(self.buffer.len());
+        gauge!("tianxia_buffered_batches").set(self.buffer.len() as f64);
+        let lag = self
+            .buffer
+            .front()
+            .map_or(0, |b| unix_ms().saturating_sub(b.checkpoint.updated_at));
+        gauge!("tianxia_persist_lag_seconds").set(lag as f64 / 1_000.0);
+    }
+
+    fn run(mut self, rx: &Receiver<Batch>) {
+        let mut backoff = FIRST_BACKOFF;
+        let mut world_gone: Option<Instant> = None;
+        loop {
+            // Take whatever the World has handed over.
+            if self.buffer.is_empty() {
+                match rx.recv() {
+                    Ok(batch) => self.push(batch),
+                    Err(_) => return,
+                }
+            }
+            loop {
+                match rx.try_recv() {
+                    Ok(batch) => self.push(batch),
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                        world_gone.get_or_insert_with(Instant::now);
+                        break;
+                    }
+                }
+            }
+            if self.commit_front() {
+                backoff = FIRST_BACKOFF;
+                continue;
+            }
+            if world_gone.is_some_and(|t| t.elapsed() >= SHUTDOWN_GRACE) {
+                error!(
+                    waiting = self.buffer.len(),
+                    "the store did not take the last epochs before shutdown; their commands stay in the command log and are applied again at the next start"
+                );
+                return;
+            }
+            // Wait before retrying, taking new epochs meanwhile.
+            let until = Instant::now() + backoff;
+            loop {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match rx.recv_timeout(left) {
+                    Ok(batch) => self.push(batch),
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        world_gone.get_or_insert_with(Instant::now);
+                        std::thread::sleep(left);
+                        break;
+                    }
+                }
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Writes the oldest waiting epoch; `true` if it was written.
+    fn commit_front(&mut self) -> bool {
+        let Some(batch) = self.buffer.pop_front() else {
+            return true;
+        };
+        let batch = Arc::new(batch);
+        let started = Instant::now();
+        let store = self.store.clone();
+        let written = self.runtime.block_on(async {
+            match tokio::time::timeout(COMMIT_TIMEOUT, store.commit(batch.clone())).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer within {} s", COMMIT_TIMEOUT.as_secs())),
+            }
+        });
+        let batch = Arc::unwrap_or_clone(batch);
+        let checkpoint = &batch.checkpoint;
+        match written {
+            Ok(()) => {
+                histogram!("tianxia_flush_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                if self.status.report().ok {
+                    tracing::debug!(epoch = checkpoint.epoch, "checkpoint written");
+                } else {
+                    info!(
+                        epoch = checkpoint.epoch,
+                        waiting = self.buffer.len(),
+                        "the {} store took an epoch again",
+                        self.store.name()
+                    );
+                }
+                self.status.committed(checkpoint.epoch, checkpoint.last_seq);
+                if let Some(log) = &self.log
+                    && let Err(e) = log.trim(checkpoint.log_seq)
+                {
+                    warn!(error = %e, "the command log could not be trimmed; it will be at the next checkpoint");
+                }
+                self.report();
+                true
+            }
+            Err(e) => {
+                counter!("tianxia_flush_failures_total").increment(1);
+                if self.status.report().ok {
+                    error!(
+                        epoch = checkpoint.epoch,
+                        error = %e,
+                        "the {} store refused an epoch; retrying with backoff while the game goes on",
+                        self.store.name()
+                    );
+                }
+                self.status.failed(e);
+                self.buffer.push_front(batch);
+                self.report();
+                false
+            }
+        }
+    }
+}

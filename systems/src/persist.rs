@@ -1,0 +1,567 @@
+//! The World's side of persistence (SPEC 8): after each pass, `collect_changes` notes the
+//! entities whose components changed (bevy change detection), the players whose order window
+//! or activity changed, and the events published; every `flush_interval`, and at once after
+//! a capture or a nation's destruction, `close_epoch` turns them into one checkpoint
+//! [`Batch`] and hands it to the store's worker through a channel, without waiting.
+//!
+//! Recovery goes the other way: [`restore_world`] builds a World from a [`Recovered`]
+//! checkpoint, and the server replays the command log after it.
+//!
+//! Nothing here does I/O.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use bevy_app::{App, Plugin};
+use bevy_ecs::prelude::*;
+use components::{
+    battle::SideView,
+    command::Command,
+    events::{EventKind, aggregate},
+    persist::{Batch, Checkpoint, EntityState, PlayerState, Recovered, Snapshot, SnapshotKind},
+    read_model::OrderStatus,
+    time::GameClock,
+    world::{City, General, Nation, Registry, WorldInfo},
+};
+use crossbeam_channel::Sender;
+use serde::{Deserialize, Serialize};
+use tracing::{error, info, warn};
+
+use crate::{
+    assets::{Data, GameData},
+    battle::{Battle, record::hash_hex, setup::BattleSetup, sim::BattleSim},
+    event_log::Outbox,
+    read_models::publish_read_models,
+    rules::{
+        commands::{AppliedSeq, apply_command},
+        orders::{Orders, Revision, Timeline},
+        presence::Presence,
+    },
+    schedule::Publish,
+    spawn::WorldSettings,
+};
+
+/// A battle under way as stored: enough to rebuild its simulation step for step.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct BattleState {
+    id: String,
+    city: String,
+    attacker: SideView,
+    defender: SideView,
+    garrison: u32,
+    started_at: i64,
+    /// The JSON of the [`BattleSetup`] (as text: its seed uses all 64 bits, which not every
+    /// store keeps as a number).
+    setup: String,
+    steps: u32,
+    state_hash: String,
+}
+
+impl BattleState {
+    fn of(battle: &Battle) -> BattleState {
+        BattleState {
+            id: battle.id.clone(),
+            city: battle.city.clone(),
+            attacker: battle.attacker.clone(),
+            defender: battle.defender.clone(),
+            garrison: battle.garrison,
+            started_at: battle.started_at,
+            setup: serde_json::to_string(battle.sim.setup()).unwrap_or_default(),
+            steps: battle.sim.steps(),
+            state_hash: hash_hex(battle.sim.state_hash()),
+        }
+    }
+}
+
+/// How a World hands its epochs to a store.
+#[derive(Clone, Debug)]
+pub struct PersistSettings {
+    pub sink: Sender<Batch>,
+    /// Real time between epochs (`--flush-interval`).
+    pub flush_interval: Duration,
+    /// Lease generation stamped on every epoch (0 without a lease).
+    pub lease_epoch: u64,
+    /// The epoch of the checkpoint the World was recovered from (0 for a new world).
+    pub last_epoch: u64,
+}
+
+/// What the World has changed since the last epoch.
+#[derive(Resource)]
+pub struct Extract {
+    sink: Sender<Batch>,
+    interval: Duration,
+    lease_epoch: u64,
+    epoch: u64,
+    last_close: Instant,
+    /// The next epoch holds every live entity (the first of an incarnation).
+    full: bool,
+    /// An epoch is wanted now (a capture, a nation destroyed, or asked for).
+    urgent: bool,
+    /// Newest state of each changed entity (`None`: it no longer exists).
+    changed: HashMap<(SnapshotKind, String), Option<EntityState>>,
+    /// Battles changed; their state is built when the epoch closes.
+    battles: HashSet<Entity>,
+    /// Battle ids by entity, to write tombstones for battles that ended.
+    battle_ids: HashMap<Entity, String>,
+    /// Whether the store's worker was found gone (logged once).
+    sink_gone: bool,
+    /// Events of this epoch already looked at for captures.
+    scanned: usize,
+}
+
+impl Extract {
+    /// Asks for an epoch at the end of the next pass.
+    pub fn request(&mut self) {
+        self.urgent = true;
+    }
+
+    /// The last epoch closed.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+}
+
+pub struct PersistPlugin(pub PersistSettings);
+
+impl Plugin for PersistPlugin {
+    fn build(&self, app: &mut App) {
+        let settings = &self.0;
+        app.insert_resource(Extract {
+            sink: settings.sink.clone(),
+            interval: settings.flush_interval,
+            lease_epoch: settings.lease_epoch,
+            epoch: settings.last_epoch,
+            last_close: Instant::now(),
+            full: true,
+            urgent: false,
+            changed: HashMap::new(),
+            battles: HashSet::new(),
+            battle_ids: HashMap::new(),
+            sink_gone: false,
+            scanned: 0,
+        })
+        .add_systems(
+            Publish,
+            (collect_changes, close_epoch_when_due)
+                .chain()
+                .after(publish_read_models),
+        );
+    }
+
+    fn finish(&self, app: &mut App) {
+        app.world_mut().resource_mut::<Outbox>().keep_for_store();
+    }
+}
+
+/// Notes what changed in this pass.
+pub fn collect_changes(
+    mut extract: ResMut<Extract>,
+    nations: Query<&Nation, Changed<Nation>>,
+    cities: Query<&City, Changed<City>>,
+    generals: Query<&General, Changed<General>>,
+    battles: Query<(Entity, &Battle), Changed<Battle>>,
+    mut ended: RemovedComponents<Battle>,
+    outbox: Res<Outbox>,
+) {
+    let extract = &mut *extract;
+    if extract.full {
+        // The whole World goes into the next epoch anyway.
+        ended.clear();
+        return;
+    }
+    for nation in &nations {
+        extract.changed.insert(
+            (SnapshotKind::Nation, nation.id.clone()),
+            Some(EntityState::Nation(nation.clone())),
+        );
+    }
+    for city in &cities {
+        extract.changed.insert(
+            (SnapshotKind::City, city.id.clone()),
+            Some(EntityState::City(city.clone())),
+        );
+    }
+    for general in &generals {
+        extract.changed.insert(
+            (SnapshotKind::General, general.id.clone()),
+            Some(EntityState::General(general.clone())),
+        );
+    }
+    for (entity, battle) in &battles {
+        extract.battles.insert(entity);
+        extract
+            .battle_ids
+            .entry(entity)
+            .or_insert_with(|| battle.id.clone());
+    }
+    for entity in ended.read() {
+        extract.battles.remove(&entity);
+        if let Some(id) = extract.battle_ids.remove(&entity) {
+            extract.changed.insert((SnapshotKind::Battle, id), None);
+        }
+    }
+    let events = outbox.for_store();
+    if events.len() > extract.scanned {
+        extract.urgent |= events[extract.scanned..].iter().any(|e| {
+            matches!(
+                e.kind,
+                EventKind::CityCaptured { .. } | EventKind::NationDestroyed { .. }
+            )
+        });
+        extract.scanned = events.len();
+    }
+}
+
+/// Closes an epoch when one is due: the interval has passed, or a capture or a nation's
+/// destruction happened in this pass, or one was asked for.
+pub fn close_epoch_when_due(world: &mut World) {
+    let due = {
+        let extract = world.resource::<Extract>();
+        extract.urgent || extract.full || extract.last_close.elapsed() >= extract.interval
+    };
+    if due {
+        close_epoch(world);
+    }
+}
+
+/// Closes the current epoch now and hands it to the store. Returns its number.
+pub fn close_epoch(world: &mut World) -> u64 {
+    let batch = build_batch(world);
+    let epoch = batch.checkpoint.epoch;
+    let mut extract = world.resource_mut::<Extract>();
+    if extract.sink.send(batch).is_err() && !extract.sink_gone {
+        extract.sink_gone = true;
+        error!(
+            epoch,
+            "the store's worker has stopped: this epoch cannot be written"
+        );
+    }
+    epoch
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn player_state(orders: &Orders, presence: &Presence, player: &str) -> PlayerState {
+    PlayerState {
+        player: player.to_string(),
+        last_seen: presence.last_seen(player),
+        orders: orders.stored(player),
+    }
+}
+
+fn build_batch(world: &mut World) -> Batch {
+    let events = world.resource_mut::<Outbox>().take_for_store();
+    let full = world.resource::<Extract>().full;
+    let mut snapshots: Vec<Snapshot> = Vec::new();
+    let dirty_players: HashSet<String> = {
+        let mut players = world.resource_mut::<Orders>().take_dirty();
+        players.extend(world.resource_mut::<Presence>().take_dirty());
+        players
+    };
+    if full {
+        let mut push = |state: EntityState, id: String| {
+            snapshots.push(Snapshot {
+                kind: state.kind(),
+                ref_id: id,
+                state: Some(state),
+            })
+        };
+        for nation in world.query::<&Nation>().iter(world) {
+            push(EntityState::Nation(nation.clone()), nation.id.clone());
+        }
+        for city in world.query::<&City>().iter(world) {
+            push(EntityState::City(city.clone()), city.id.clone());
+        }
+        for general in world.query::<&General>().iter(world) {
+            push(EntityState::General(general.clone()), general.id.clone());
+        }
+        let mut battle_ids = HashMap::new();
+        for (entity, battle) in world.query::<(Entity, &Battle)>().iter(world) {
+            battle_ids.insert(entity, battle.id.clone());
+            push(battle_state(battle), battle.id.clone());
+        }
+        let players: HashSet<String> = world
+            .resource::<Orders>()
+            .players()
+            .chain(world.resource::<Presence>().players())
+            .cloned()
+            .collect();
+        let orders = world.resource::<Orders>();
+        let presence = world.resource::<Presence>();
+        for player in players {
+            push(
+                EntityState::Player(player_state(orders, presence, &player)),
+                player,
+            );
+        }
+        let mut extract = world.resource_mut::<Extract>();
+        extract.changed.clear();
+        extract.battles.clear();
+        extract.battle_ids = battle_ids;
+    } else {
+        let (changed, battles) = {
+            let mut extract = world.resource_mut::<Extract>();
+            (
+                std::mem::take(&mut extract.changed),
+                std::mem::take(&mut extract.battles),
+            )
+        };
+        snapshots.extend(changed.into_iter().map(|((kind, ref_id), state)| Snapshot {
+            kind,
+            ref_id,
+            state,
+        }));
+        for entity in battles {
+            if let Some(battle) = world.get::<Battle>(entity) {
+                snapshots.push(Snapshot {
+                    kind: SnapshotKind::Battle,
+                    ref_id: battle.id.clone(),
+                    state: Some(battle_state(battle)),
+                });
+            }
+        }
+        let orders = world.resource::<Orders>();
+        let presence = world.resource::<Presence>();
+        for player in dirty_players {
+            let state = player_state(orders, presence, &player);
+            snapshots.push(Snapshot {
+                kind: SnapshotKind::Player,
+                ref_id: player,
+                state: Some(EntityState::Player(state)),
+            });
+        }
+    }
+    let clock = world.resource::<GameClock>();
+    let info = world.resource::<WorldInfo>();
+    let last_seq = world.resource::<Outbox>().last_taken();
+    let mut checkpoint = Checkpoint {
+        world: info.name.clone(),
+        lease_epoch: 0,
+        epoch: 0,
+        incarnation: world.resource::<Revision>().0,
+        last_seq,
+        stream_id: None,
+        log_seq: world.resource::<AppliedSeq>().0,
+        game_seconds: clock.game_seconds,
+        tick: clock.tick,
+        data_hash: info.data_hash.clone(),
+        scenario: info.scenario.clone(),
+        updated_at: unix_ms(),
+    };
+    let mut extract = world.resource_mut::<Extract>();
+    extract.epoch += 1;
+    extract.full = false;
+    extract.urgent = false;
+    extract.scanned = 0;
+    extract.last_close = Instant::now();
+    checkpoint.epoch = extract.epoch;
+    checkpoint.lease_epoch = extract.lease_epoch;
+    Batch {
+        checkpoint,
+        snapshots,
+        events,
+        full,
+    }
+}
+
+fn battle_state(battle: &Battle) -> EntityState {
+    EntityState::Battle(serde_json::to_value(BattleState::of(battle)).unwrap_or_default())
+}
+
+/// Why a checkpoint cannot become a World.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(
+        "the stored world was built from scenario \"{stored}\", not \"{asked}\": start with --scenario {stored}, or use another data directory or world"
+    )]
+    Scenario { stored: String, asked: String },
+    #[error("stored battle {id} cannot be rebuilt: {message}")]
+    Battle { id: String, message: String },
+}
+
+/// Fills an empty World from a checkpoint: entities, battles rebuilt step for step, order
+/// windows republished under the next incarnation, presence, the clock and the log
+/// positions. Emits `WorldRecovered`.
+pub fn restore_world(
+    world: &mut World,
+    data: Arc<GameData>,
+    settings: &WorldSettings,
+    recovered: Recovered,
+) -> Result<(), RestoreError> {
+    let checkpoint = recovered.checkpoint;
+    if checkpoint.scenario != data.scenario.id {
+        return Err(RestoreError::Scenario {
+            stored: checkpoint.scenario,
+            asked: data.scenario.id.clone(),
+        });
+    }
+    if checkpoint.data_hash != data.data_hash {
+        warn!(
+            stored = %checkpoint.data_hash,
+            now = %data.data_hash,
+            "the designer data changed since the checkpoint; the World goes on with the new data"
+        );
+    }
+    let incarnation = checkpoint.incarnation + 1;
+    let mut registry = Registry::default();
+    let mut orders = Orders::new(data.balance.orders.finished_window.clamp(1, 100_000) as usize);
+    let mut presence = Presence::default();
+    let mut timeline = Timeline::default();
+    let mut battles = Vec::new();
+    for state in recovered.entities {
+        match state {
+            EntityState::Nation(nation) => {
+                let id = nation.id.clone();
+                registry.nations.insert(id, world.spawn(nation).id());
+            }
+            EntityState::City(city) => {
+                let id = city.id.clone();
+                registry.cities.insert(id, world.spawn(city).id());
+            }
+            EntityState::General(general) => {
+                let id = general.id.clone();
+                let owner = general.owner.clone();
+                let due = match (&general.march, &general.order) {
+                    (Some(march), _) => Some(march.next_at),
+                    (None, Some(order)) => Some(order.completes_at),
+                    (None, None) => None,
+                };
+                let entity = world.spawn(general).id();
+                if let Some(due) = due {
+                    timeline.schedule(due, entity);
+                }
+                if let Some(owner) = owner {
+                    registry.players.insert(owner, id.clone());
+                }
+                registry.generals.insert(id, entity);
+            }
+            EntityState::Battle(value) => battles.push(value),
+            EntityState::Player(player) => {
+                if let Some(at) = player.last_seen {
+                    presence.seen(&player.player, at);
+                }
+                orders.restore(&player.player, player.orders, incarnation);
+            }
+        }
+    }
+    for value in battles {
+        let state: BattleState =
+            serde_json::from_value(value).map_err(|e| RestoreError::Battle {
+                id: "?".into(),
+                message: e.to_string(),
+            })?;
+        let battle = rebuild_battle(state)?;
+        let id = battle.id.clone();
+        registry.battles.insert(id, world.spawn(battle).id());
+    }
+    let mut clock = GameClock::new(data.scenario.meta.start, settings.speed);
+    clock.game_seconds = checkpoint.game_seconds;
+    clock.tick = checkpoint.tick;
+    let info = WorldInfo {
+        name: settings.name.clone(),
+        scenario: data.scenario.id.clone(),
+        data_hash: data.data_hash.clone(),
+    };
+    let mut outbox = Outbox::new(checkpoint.last_seq);
+    outbox.emit(
+        clock.game_seconds,
+        aggregate("world", &info.name),
+        EventKind::WorldRecovered {
+            last_seq: checkpoint.last_seq,
+            incarnation,
+            game_seconds: clock.game_seconds,
+        },
+    );
+    world.insert_resource(registry);
+    world.insert_resource(outbox);
+    world.insert_resource(clock);
+    world.insert_resource(info);
+    world.insert_resource(Data(data));
+    world.insert_resource(orders);
+    world.insert_resource(presence);
+    world.insert_resource(timeline);
+    world.insert_resource(AppliedSeq(checkpoint.log_seq));
+    world.insert_resource(Revision(incarnation));
+    Ok(())
+}
+
+fn rebuild_battle(state: BattleState) -> Result<Battle, RestoreError> {
+    let id = state.id.clone();
+    let fail = |message: String| RestoreError::Battle {
+        id: id.clone(),
+        message,
+    };
+    let setup: BattleSetup = serde_json::from_str(&state.setup).map_err(|e| fail(e.to_string()))?;
+    let mut sim = BattleSim::new(setup).map_err(|e| fail(e.to_string()))?;
+    while sim.steps() < state.steps && sim.outcome().is_none() {
+        sim.step();
+    }
+    let hash = hash_hex(sim.state_hash());
+    if hash != state.state_hash || sim.steps() != state.steps {
+        return Err(fail(format!(
+            "replaying {} steps reached state {hash} at step {}, the checkpoint says {}",
+            state.steps,
+            sim.steps(),
+            state.state_hash
+        )));
+    }
+    Ok(Battle {
+        id: state.id,
+        city: state.city,
+        attacker: state.attacker,
+        defender: state.defender,
+        garrison: state.garrison,
+        started_at: state.started_at,
+        sim: Box::new(sim),
+    })
+}
+
+/// Applies commands from the log after a recovery, in log order, each once: those at or
+/// below the World's applied position are skipped. Every order a replayed command decides is
+/// republished under the World's new revision with an `OrderRevised` event (the World cannot
+/// know what a process that died reported). Returns how many were applied.
+pub fn replay(world: &mut World, commands: impl IntoIterator<Item = Command>) -> u64 {
+    let mut replayed = 0;
+    for command in commands {
+        if command.seq <= world.resource::<AppliedSeq>().0 {
+            continue;
+        }
+        apply_command(world, &command);
+        world.resource_mut::<AppliedSeq>().0 = command.seq;
+        replayed += 1;
+        if let Some(player) = command.issuer.player() {
+            let revision = world.resource::<Revision>().0;
+            let record = world
+                .resource::<Orders>()
+                .get(player, &command.id)
+                .map(|r| r.view.clone());
+            if let Some(view) = record
+                && view.status != OrderStatus::Queued
+            {
+                let now = world.resource::<GameClock>().game_seconds;
+                world.resource_mut::<Outbox>().emit(
+                    now,
+                    aggregate("player", player),
+                    EventKind::OrderRevised {
+                        order_id: view.order_id,
+                        player: player.to_string(),
+                        revision,
+                        status: view.status,
+                        reason: view.reason,
+                    },
+                );
+            }
+        }
+    }
+    if replayed > 0 {
+        info!(replayed, "commands from the log applied again");
+    }
+    replayed
+}

@@ -1,0 +1,318 @@
+//! Persistence and recovery (SPEC 8, 10) with the real binary: commands answered 202 survive
+//! a SIGKILL and are applied exactly once, in both store modes; a MongoDB outage loses
+//! nothing; a damaged store is refused with the file named.
+
+use std::{collections::HashMap, fs};
+
+use serde_json::{Value, json};
+
+use crate::{
+    play::{command, general, get, join, quiet_assets, register},
+    support::{Mongo, Server, run, wait_for},
+};
+
+/// Every durable event, in sequence order, page by page.
+fn all_events(server: &Server) -> Vec<Value> {
+    let mut events = Vec::new();
+    loop {
+        let after = events
+            .last()
+            .map_or(0, |e: &Value| e["seq"].as_u64().unwrap());
+        let page = server
+            .get(&format!("/api/events?after_seq={after}&limit=1000"))
+            .json;
+        let page = page.as_array().unwrap().clone();
+        if page.is_empty() {
+            return events;
+        }
+        assert!(
+            page[0]["seq"].as_u64().unwrap() > after,
+            "a page after {after} starts at {}",
+            page[0]["seq"]
+        );
+        events.extend(page);
+    }
+}
+
+fn assert_contiguous(events: &[Value]) {
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(
+            event["seq"].as_u64().unwrap(),
+            i as u64 + 1,
+            "the log has a gap or a repeat at {i}: {event}"
+        );
+    }
+}
+
+/// Decisions the durable log holds for `player`'s order `id`.
+fn decisions(events: &[Value], player: &str, id: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| e["type"] == "CommandAccepted" || e["type"] == "CommandRejected")
+        .filter(|e| e["payload"]["player"] == player && e["payload"]["order_id"] == id)
+        .count()
+}
+
+/// Players send commands, some made durable by a checkpoint and some only by the command
+/// log; the server is killed with SIGKILL right after the last 202 and started again on the
+/// same data. Every 202'd command is applied exactly once, and its cost paid once.
+fn commands_survive_sigkill(mongo: Option<&Mongo>) {
+    let (_assets, root) = quiet_assets(|_, text| text);
+    let args = [
+        "--scenario",
+        "tiny",
+        "--speed",
+        "24",
+        "--assets",
+        root.to_str().unwrap(),
+        "--flush-interval",
+        "1",
+    ];
+    let envs: Vec<(&str, &str)> = mongo
+        .map(|m| vec![("MONGODB_URI", m.uri.as_str())])
+        .unwrap_or_default();
+    let server = Server::start_with_env(&args, &envs);
+    server.wait_ready();
+
+    // Before a checkpoint: two players join and send a command each.
+    let mut answered: Vec<(String, String, String)> = Vec::new();
+    let mut tokens = HashMap::new();
+    for name in ["ann", "bob", "cat"] {
+        let token = register(&server, name);
+        tokens.insert(name.to_string(), token);
+    }
+    for name in ["ann", "bob"] {
+        join(&server, &tokens[name], "north");
+        let reply = command(
+            &server,
+            &tokens[name],
+            json!({"id": "t-0", "type": "TRAIN", "general": format!("g-{name}")}),
+        );
+        assert_eq!(reply.status, 202, "{}", reply.text);
+        answered.push((name.into(), tokens[name].clone(), "t-0".into()));
+    }
+    server.wait_durable();
+
+    // After it, only the command log holds them: a join, commands with and without ids
+    // (a general busy with its first order rejects the rest), then SIGKILL at once.
+    let reply = crate::support::post(
+        &server.url("/api/join"),
+        Some(&tokens["cat"]),
+        &json!({"name": "Cat", "nation": "north"}),
+    );
+    assert!(reply.status == 201 || reply.status == 202, "{}", reply.text);
+    for round in 1..=4 {
+        for name in ["ann", "bob", "cat"] {
+            let id = format!("t-{round}");
+            let body = if round == 4 {
+                json!({"type": "TRAIN", "general": format!("g-{name}")})
+            } else {
+                json!({"id": id, "type": "TRAIN", "general": format!("g-{name}")})
+            };
+            let reply = command(&server, &tokens[name], body);
+            assert_eq!(reply.status, 202, "{}", reply.text);
+            let order = reply.json["order_id"].as_str().unwrap().to_string();
+            answered.push((name.into(), tokens[name].clone(), order));
+        }
+    }
+    let dir = server.kill_keeping_dir();
+
+    let server = Server::start_in(dir, &args, &envs);
+    server.wait_ready();
+    assert!(
+        server.log().contains("commands from the log applied again"),
+        "{}",
+        server.log()
+    );
+    for (player, token, id) in &answered {
+        let order = wait_for(&format!("{player}'s order {id} to be decided"), || {
+            let reply = get(&server, token, &format!("/api/orders/{id}"));
+            assert_eq!(reply.status, 200, "{player} {id}: {}", reply.text);
+            (reply.json["status"] != "queued").then_some(reply.json)
+        });
+        assert_eq!(
+            order["revision"], 2,
+            "recovered orders carry the new revision: {order}"
+        );
+        let expected = if id == "t-0" || (player == "cat" && id == "t-1") {
+            "accepted"
+        } else {
+            "rejected"
+        };
+        assert_eq!(order["status"], expected, "{player} {id}: {order}");
+    }
+    for name in ["ann", "bob", "cat"] {
+        let g = general(&server, &format!("g-{name}"));
+        assert_eq!(g["status"], "busy", "{g}");
+        assert_eq!(
+            g["pcp"].as_u64().unwrap() + 5,
+            g["pcp_max"].as_u64().unwrap(),
+            "one TRAIN paid for, once: {g}"
+        );
+    }
+
+    server.wait_durable();
+    let events = all_events(&server);
+    assert_contiguous(&events);
+    for (player, _, id) in &answered {
+        assert_eq!(
+            decisions(&events, player, id),
+            1,
+            "{player}'s {id} is decided exactly once in the durable log"
+        );
+    }
+    for name in ["ann", "bob", "cat"] {
+        let joins = events
+            .iter()
+            .filter(|e| e["type"] == "CommandAccepted" && e["payload"]["command"] == "JOIN")
+            .filter(|e| e["payload"]["player"] == name)
+            .count();
+        assert_eq!(joins, 1, "{name} joined once");
+    }
+    let recovered: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "WorldRecovered")
+        .collect();
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert_eq!(recovered[0]["payload"]["incarnation"], 2);
+    let last_durable = recovered[0]["payload"]["last_seq"].as_u64().unwrap();
+    assert_eq!(recovered[0]["seq"].as_u64().unwrap(), last_durable + 1);
+    assert!(
+        events.iter().any(|e| e["type"] == "OrderRevised"),
+        "replayed orders are announced as revised"
+    );
+
+    // A graceful restart keeps everything too, and the clock never goes back.
+    let before = server.get("/api/world").json["game_seconds"]
+        .as_i64()
+        .unwrap();
+    let dir = server.stop_keeping_dir();
+    let server = Server::start_in(dir, &args, &envs);
+    server.wait_ready();
+    let after = server.get("/api/world").json["game_seconds"]
+        .as_i64()
+        .unwrap();
+    assert!(after >= before, "{after} < {before}");
+    assert_eq!(general(&server, "g-cat")["status"], "busy");
+    assert!(!server.log().contains("commands from the log applied again"));
+}
+
+#[test]
+fn commands_survive_sigkill_with_the_embedded_store() {
+    commands_survive_sigkill(None);
+}
+
+#[test]
+fn commands_survive_sigkill_with_mongodb() {
+    let mongo = Mongo::start();
+    commands_survive_sigkill(Some(&mongo));
+}
+
+#[test]
+fn a_mongodb_outage_loses_nothing() {
+    let mut mongo = Mongo::start_on_disk();
+    let args = [
+        "--scenario",
+        "tiny",
+        "--speed",
+        "100000",
+        "--flush-interval",
+        "0.2",
+    ];
+    let envs = [("MONGODB_URI", mongo.uri.clone())];
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_with_env(&args, &envs);
+    server.wait_durable();
+
+    // MongoDB goes away for many flush intervals: the game goes on, epochs wait, and /ready
+    // says so.
+    mongo.stop();
+    let outage = wait_for("/ready to report the outage with epochs waiting", || {
+        let reply = server.get("/ready");
+        let persistence = &reply.json["persistence"];
+        (reply.status == 503
+            && persistence["ok"] == false
+            && persistence["buffered_batches"].as_u64()? >= 5)
+            .then_some(reply.json)
+    });
+    assert_eq!(outage["persistence"]["store"], "mongodb", "{outage}");
+    let during = server.get("/api/world").json["game_seconds"]
+        .as_i64()
+        .unwrap();
+    let metrics = server.get("/metrics").text;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tianxia_buffered_batches ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+
+    // It comes back: everything waiting drains, in order.
+    mongo.restart();
+    wait_for("the waiting epochs to drain", || {
+        let reply = server.get("/ready");
+        (reply.status == 200 && reply.json["persistence"]["buffered_batches"] == 0).then_some(())
+    });
+    server.wait_durable();
+    let events = all_events(&server);
+    assert_contiguous(&events);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["game_time"].as_i64().unwrap() >= during),
+        "events of the outage are durable"
+    );
+
+    // The state of the outage is durable too: a world recovered from MongoDB is at least as
+    // far on as it was then.
+    let dir = server.kill_keeping_dir();
+    let server = Server::start_in(dir, &args, &envs);
+    server.wait_ready();
+    assert!(
+        server.log().contains("checkpoint loaded"),
+        "{}",
+        server.log()
+    );
+    let recovered = server.get("/api/world").json["game_seconds"]
+        .as_i64()
+        .unwrap();
+    assert!(recovered >= during, "{recovered} < {during}");
+    let events = all_events(&server);
+    assert_contiguous(&events);
+}
+
+#[test]
+fn a_truncated_store_is_refused_with_the_file_named() {
+    let server = Server::start(&["--scenario", "tiny", "--speed", "2400"]);
+    server.wait_durable();
+    let dir = server.stop_keeping_dir();
+    for file in ["tianxia.redb", "commands.redb"] {
+        let path = dir.path().join("data").join(file);
+        let bytes = fs::read(&path).unwrap();
+        let backup = bytes.clone();
+        fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+        let data = dir.path().join("data");
+        let output = run(
+            &[
+                "serve",
+                "--scenario",
+                "tiny",
+                "--bind",
+                "127.0.0.1:0",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--assets",
+                crate::support::assets().to_str().unwrap(),
+            ],
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{file}: {stderr}");
+        assert!(
+            stderr.contains(&path.display().to_string()),
+            "{file}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        fs::write(&path, backup).unwrap();
+    }
+}
