@@ -101,6 +101,16 @@ pub struct Snapshot {
     pub kind: SnapshotKind,
     pub ref_id: String,
     pub state: Option<EntityState>,
+    /// Game second the state was taken. What changes an entity only by the passing of time
+    /// (command points regenerating) is brought forward from it at recovery.
+    pub taken_at: i64,
+}
+
+/// An entity's state as a store holds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredEntity {
+    pub taken_at: i64,
+    pub state: EntityState,
 }
 
 /// The checkpoint record (SPEC 8 `checkpoints`): the commit point of an epoch.
@@ -144,22 +154,15 @@ impl Batch {
     /// Folds a later batch into this one: the newest state per entity, every event, the
     /// later checkpoint. Used when batches wait too long for their store (SPEC 10).
     pub fn merge(&mut self, later: Batch) {
-        let mut by_key: BTreeMap<(SnapshotKind, String), Option<EntityState>> = self
+        let mut by_key: BTreeMap<(SnapshotKind, String), Snapshot> = self
             .snapshots
             .drain(..)
-            .map(|s| ((s.kind, s.ref_id), s.state))
+            .map(|s| ((s.kind, s.ref_id.clone()), s))
             .collect();
         for s in later.snapshots {
-            by_key.insert((s.kind, s.ref_id), s.state);
+            by_key.insert((s.kind, s.ref_id.clone()), s);
         }
-        self.snapshots = by_key
-            .into_iter()
-            .map(|((kind, ref_id), state)| Snapshot {
-                kind,
-                ref_id,
-                state,
-            })
-            .collect();
+        self.snapshots = by_key.into_values().collect();
         self.events.extend(later.events);
         self.checkpoint = later.checkpoint;
         self.full |= later.full;
@@ -171,7 +174,7 @@ impl Batch {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Recovered {
     pub checkpoint: Checkpoint,
-    pub entities: Vec<EntityState>,
+    pub entities: Vec<StoredEntity>,
 }
 
 mod hex_u64 {
@@ -195,6 +198,7 @@ mod tests {
         Snapshot {
             kind: SnapshotKind::Player,
             ref_id: id.into(),
+            taken_at: gold.unwrap_or(0),
             state: gold.map(|g| {
                 EntityState::Player(PlayerState {
                     player: id.into(),

@@ -19,7 +19,7 @@ use redb::{
 
 use components::{
     events::DomainEvent,
-    persist::{Batch, Checkpoint, EntityState, Recovered},
+    persist::{Batch, Checkpoint, Recovered, StoredEntity},
 };
 
 use crate::DataDir;
@@ -33,7 +33,7 @@ const PLAYER_TOKENS: MultimapTableDefinition<&str, &[u8]> =
     MultimapTableDefinition::new("player_tokens");
 /// Checkpoints by world: the JSON of [`Checkpoint`].
 const CHECKPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
-/// Snapshots by (world, kind, ref_id): (lease epoch, epoch, JSON of the [`EntityState`]). A
+/// Snapshots by (world, kind, ref_id): (lease epoch, epoch, JSON of the [`StoredEntity`]). A
 /// despawned entity's entry is removed in the epoch's transaction (its tombstone).
 type SnapshotKey<'a> = (&'a str, &'a str, &'a str);
 /// (lease epoch, epoch, JSON).
@@ -330,7 +330,11 @@ impl EmbeddedStore {
                 let key = (world, snapshot.kind.name(), snapshot.ref_id.as_str());
                 match &snapshot.state {
                     Some(state) => {
-                        let json = serde_json::to_vec(state).map_err(|e| self.io(e))?;
+                        let stored = StoredEntity {
+                            taken_at: snapshot.taken_at,
+                            state: state.clone(),
+                        };
+                        let json = serde_json::to_vec(&stored).map_err(|e| self.io(e))?;
                         snapshots
                             .insert(
                                 key,
@@ -382,7 +386,7 @@ impl EmbeddedStore {
             if lease_epoch != checkpoint.lease_epoch || epoch > checkpoint.epoch {
                 continue;
             }
-            let state: EntityState = serde_json::from_slice(json)
+            let state: StoredEntity = serde_json::from_slice(json)
                 .map_err(|e| self.corrupt(format!("snapshot of {kind} {ref_id}"), e))?;
             entities.push(state);
         }
@@ -447,6 +451,7 @@ impl EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use components::persist::EntityState;
 
     fn store() -> (tempfile::TempDir, EmbeddedStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -553,6 +558,7 @@ mod tests {
                 .map(|(id, seen)| Snapshot {
                     kind: SnapshotKind::Player,
                     ref_id: id.into(),
+                    taken_at: 0,
                     state: seen.map(|at| {
                         EntityState::Player(PlayerState {
                             player: id.into(),
@@ -600,7 +606,10 @@ mod tests {
             .entities
             .iter()
             .map(|e| match e {
-                EntityState::Player(p) => (p.player.clone(), p.last_seen),
+                StoredEntity {
+                    state: EntityState::Player(p),
+                    ..
+                } => (p.player.clone(), p.last_seen),
                 other => panic!("{other:?}"),
             })
             .collect();

@@ -64,7 +64,7 @@ use std::sync::Arc;
 
 use components::{
     events::DomainEvent,
-    persist::{Batch, Checkpoint, EntityState, Recovered, SnapshotKind},
+    persist::{Batch, Checkpoint, EntityState, Recovered, SnapshotKind, StoredEntity},
 };
 use mongodb::{
     IndexModel,
@@ -286,6 +286,7 @@ impl MongoStore {
                         "lease_epoch": self.lease_epoch,
                         "epoch": epoch,
                         "state": s.state.as_ref().map_or(Bson::Null, to_bson),
+                        "taken_at": s.taken_at,
                         "deleted": s.state.is_none(),
                         "updated_at": now,
                     }
@@ -504,7 +505,10 @@ impl MongoStore {
                 .map_err(|e| {
                     StoreError::Mongo(format!("snapshot of {kind} {ref_id} cannot be read: {e}"))
                 })?;
-            entities.push(state);
+            entities.push(StoredEntity {
+                taken_at: int(&doc, "taken_at"),
+                state,
+            });
         }
         *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = Some(checkpoint.clone());
         Ok(Some(Recovered {

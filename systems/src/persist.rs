@@ -38,6 +38,7 @@ use crate::{
     rules::{
         commands::{AppliedSeq, apply_command},
         orders::{Orders, Revision, Timeline},
+        points::regain_points,
         presence::Presence,
     },
     schedule::Publish,
@@ -100,8 +101,8 @@ pub struct Extract {
     full: bool,
     /// An epoch is wanted now (a capture, a nation destroyed, or asked for).
     urgent: bool,
-    /// Newest state of each changed entity (`None`: it no longer exists).
-    changed: HashMap<(SnapshotKind, String), Option<EntityState>>,
+    /// Newest state of each changed entity (a tombstone: it no longer exists).
+    changed: HashMap<(SnapshotKind, String), Snapshot>,
     /// Battles changed; their state is built when the epoch closes.
     battles: HashSet<Entity>,
     /// Battle ids by entity, to write tombstones for battles that ended.
@@ -157,6 +158,7 @@ impl Plugin for PersistPlugin {
 }
 
 /// Notes what changed in this pass.
+#[allow(clippy::too_many_arguments)] // a bevy system: one parameter per thing it reads
 pub fn collect_changes(
     mut extract: ResMut<Extract>,
     nations: Query<&Nation, Changed<Nation>>,
@@ -165,6 +167,7 @@ pub fn collect_changes(
     battles: Query<(Entity, &Battle), Changed<Battle>>,
     mut ended: RemovedComponents<Battle>,
     outbox: Res<Outbox>,
+    clock: Res<GameClock>,
 ) {
     let extract = &mut *extract;
     if extract.full {
@@ -172,23 +175,27 @@ pub fn collect_changes(
         ended.clear();
         return;
     }
-    for nation in &nations {
+    let now = clock.game_seconds;
+    let mut note = |state: EntityState, ref_id: &String| {
+        let kind = state.kind();
         extract.changed.insert(
-            (SnapshotKind::Nation, nation.id.clone()),
-            Some(EntityState::Nation(nation.clone())),
+            (kind, ref_id.clone()),
+            Snapshot {
+                kind,
+                ref_id: ref_id.clone(),
+                state: Some(state),
+                taken_at: now,
+            },
         );
+    };
+    for nation in &nations {
+        note(EntityState::Nation(nation.clone()), &nation.id);
     }
     for city in &cities {
-        extract.changed.insert(
-            (SnapshotKind::City, city.id.clone()),
-            Some(EntityState::City(city.clone())),
-        );
+        note(EntityState::City(city.clone()), &city.id);
     }
     for general in &generals {
-        extract.changed.insert(
-            (SnapshotKind::General, general.id.clone()),
-            Some(EntityState::General(general.clone())),
-        );
+        note(EntityState::General(general.clone()), &general.id);
     }
     for (entity, battle) in &battles {
         extract.battles.insert(entity);
@@ -200,7 +207,15 @@ pub fn collect_changes(
     for entity in ended.read() {
         extract.battles.remove(&entity);
         if let Some(id) = extract.battle_ids.remove(&entity) {
-            extract.changed.insert((SnapshotKind::Battle, id), None);
+            extract.changed.insert(
+                (SnapshotKind::Battle, id.clone()),
+                Snapshot {
+                    kind: SnapshotKind::Battle,
+                    ref_id: id,
+                    state: None,
+                    taken_at: now,
+                },
+            );
         }
     }
     let events = outbox.for_store();
@@ -257,6 +272,7 @@ fn player_state(orders: &Orders, presence: &Presence, player: &str) -> PlayerSta
 }
 
 fn build_batch(world: &mut World) -> Batch {
+    let now = world.resource::<GameClock>().game_seconds;
     let events = world.resource_mut::<Outbox>().take_for_store();
     let full = world.resource::<Extract>().full;
     let mut snapshots: Vec<Snapshot> = Vec::new();
@@ -271,6 +287,7 @@ fn build_batch(world: &mut World) -> Batch {
                 kind: state.kind(),
                 ref_id: id,
                 state: Some(state),
+                taken_at: now,
             })
         };
         for nation in world.query::<&Nation>().iter(world) {
@@ -313,17 +330,14 @@ fn build_batch(world: &mut World) -> Batch {
                 std::mem::take(&mut extract.battles),
             )
         };
-        snapshots.extend(changed.into_iter().map(|((kind, ref_id), state)| Snapshot {
-            kind,
-            ref_id,
-            state,
-        }));
+        snapshots.extend(changed.into_values());
         for entity in battles {
             if let Some(battle) = world.get::<Battle>(entity) {
                 snapshots.push(Snapshot {
                     kind: SnapshotKind::Battle,
                     ref_id: battle.id.clone(),
                     state: Some(battle_state(battle)),
+                    taken_at: now,
                 });
             }
         }
@@ -335,6 +349,7 @@ fn build_batch(world: &mut World) -> Batch {
                 kind: SnapshotKind::Player,
                 ref_id: player,
                 state: Some(EntityState::Player(state)),
+                taken_at: now,
             });
         }
     }
@@ -415,8 +430,8 @@ pub fn restore_world(
     let mut presence = Presence::default();
     let mut timeline = Timeline::default();
     let mut battles = Vec::new();
-    for state in recovered.entities {
-        match state {
+    for stored in recovered.entities {
+        match stored.state {
             EntityState::Nation(nation) => {
                 let id = nation.id.clone();
                 registry.nations.insert(id, world.spawn(nation).id());
@@ -425,7 +440,14 @@ pub fn restore_world(
                 let id = city.id.clone();
                 registry.cities.insert(id, world.spawn(city).id());
             }
-            EntityState::General(general) => {
+            EntityState::General(mut general) => {
+                // Points regained since the state was taken changed nothing else.
+                regain_points(
+                    &mut general,
+                    &data,
+                    stored.taken_at,
+                    checkpoint.game_seconds,
+                );
                 let id = general.id.clone();
                 let owner = general.owner.clone();
                 let due = match (&general.march, &general.order) {
@@ -564,4 +586,220 @@ pub fn replay(world: &mut World, commands: impl IntoIterator<Item = Command>) ->
         info!(replayed, "commands from the log applied again");
     }
     replayed
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use components::{
+        command::{CommandBody, Issuer},
+        read_model::ReadHandle,
+    };
+
+    use super::*;
+    use crate::{
+        app::{AppSettings, Origin, build_app_with},
+        driver::run_headless_tick,
+        rules::tests::assets,
+    };
+
+    fn settings() -> AppSettings {
+        AppSettings::new(WorldSettings {
+            name: "persist-test".into(),
+            speed: 24.0,
+        })
+    }
+
+    /// What a store would hold after `batches`: the newest state per entity, the last
+    /// checkpoint.
+    fn fold(batches: impl IntoIterator<Item = Batch>) -> Recovered {
+        let mut entities: BTreeMap<(SnapshotKind, String), components::persist::StoredEntity> =
+            BTreeMap::new();
+        let mut checkpoint = None;
+        let mut last_event = 0;
+        for batch in batches {
+            for event in &batch.events {
+                assert_eq!(
+                    event.seq,
+                    last_event + 1,
+                    "events are contiguous across epochs"
+                );
+                last_event = event.seq;
+            }
+            for snapshot in batch.snapshots {
+                let key = (snapshot.kind, snapshot.ref_id);
+                match snapshot.state {
+                    Some(state) => entities.insert(
+                        key,
+                        components::persist::StoredEntity {
+                            taken_at: snapshot.taken_at,
+                            state,
+                        },
+                    ),
+                    None => entities.remove(&key),
+                };
+            }
+            assert_eq!(batch.checkpoint.last_seq, last_event);
+            checkpoint = Some(batch.checkpoint);
+        }
+        Recovered {
+            checkpoint: checkpoint.expect("at least one epoch"),
+            entities: entities.into_values().collect(),
+        }
+    }
+
+    fn components<T: Component + Clone>(
+        world: &mut World,
+        id: impl Fn(&T) -> String,
+    ) -> BTreeMap<String, T> {
+        world
+            .query::<&T>()
+            .iter(world)
+            .map(|c| (id(c), c.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_world_restored_from_its_epochs_is_the_world_that_was_stored() {
+        let data = Arc::new(crate::assets::load(&assets(), "190").unwrap());
+        let (sink, batches) = crossbeam_channel::unbounded();
+        let persist = PersistSettings {
+            sink,
+            flush_interval: Duration::from_secs(3_600),
+            lease_epoch: 0,
+            last_epoch: 0,
+        };
+        let (bus, inbox) = crossbeam_channel::unbounded();
+        let mut app = build_app_with(
+            data.clone(),
+            &settings(),
+            ReadHandle::default(),
+            Some(inbox),
+            Origin::Scenario,
+            Some(persist),
+        )
+        .unwrap();
+        let world = app.world_mut();
+        world.run_schedule(Publish);
+        // A player joins and trains; the AI marches, fights and captures.
+        for (seq, body) in [
+            (
+                1,
+                CommandBody::parse("JOIN", Some(serde_json::json!({"name": "Ann"}))),
+            ),
+            (2, CommandBody::parse("TRAIN", None)),
+        ] {
+            bus.send(components::command::Inbound::Command(Command {
+                id: format!("c{seq}"),
+                issuer: Issuer::Player("ann".into()),
+                general: (seq == 2).then(|| "g-ann".to_string()),
+                body: body.unwrap(),
+                seq,
+            }))
+            .unwrap();
+            world.run_schedule(crate::schedule::Intake);
+            world.run_schedule(Publish);
+        }
+        let mut battle_seen = false;
+        for _ in 0..2_000 {
+            run_headless_tick(world, 1_200);
+            world.run_schedule(Publish);
+            if world
+                .query::<&Battle>()
+                .iter(world)
+                .any(|b| b.sim.steps() > 10)
+            {
+                battle_seen = true;
+                break;
+            }
+        }
+        assert!(battle_seen, "the AI starts a battle within the span");
+        let last = close_epoch(world);
+        let mut epochs: Vec<Batch> = batches.try_iter().collect();
+        assert_eq!(epochs.last().map(|b| b.checkpoint.epoch), Some(last));
+        assert!(epochs[0].full && epochs.iter().skip(1).all(|b| !b.full));
+        assert!(epochs.len() > 2, "captures close epochs at once");
+        let recovered = fold(epochs.drain(..));
+        assert_eq!(recovered.checkpoint.log_seq, 2);
+
+        let mut restored = build_app_with(
+            data,
+            &settings(),
+            ReadHandle::default(),
+            None,
+            Origin::Checkpoint(Box::new(recovered)),
+            None,
+        )
+        .unwrap();
+        let copy = restored.world_mut();
+        assert_eq!(
+            components::<Nation>(world, |n| n.id.clone()),
+            components::<Nation>(copy, |n| n.id.clone())
+        );
+        assert_eq!(
+            components::<City>(world, |c| c.id.clone()),
+            components::<City>(copy, |c| c.id.clone())
+        );
+        assert_eq!(
+            components::<General>(world, |g| g.id.clone()),
+            components::<General>(copy, |g| g.id.clone())
+        );
+        let battles = |w: &mut World| -> BTreeMap<String, (u32, u64)> {
+            w.query::<&Battle>()
+                .iter(w)
+                .map(|b| (b.id.clone(), (b.sim.steps(), b.sim.state_hash())))
+                .collect()
+        };
+        let before = battles(world);
+        assert!(!before.is_empty());
+        assert_eq!(before, battles(copy));
+        let clock = world.resource::<GameClock>();
+        let restored_clock = copy.resource::<GameClock>();
+        assert_eq!(
+            (clock.game_seconds, clock.tick),
+            (restored_clock.game_seconds, restored_clock.tick)
+        );
+        let window = |w: &World| {
+            let mut orders = w.resource::<Orders>().stored("ann");
+            for order in &mut orders {
+                order.view.revision = 0;
+            }
+            orders
+        };
+        assert_eq!(window(world), window(copy));
+        assert!(
+            copy.resource::<Orders>()
+                .stored("ann")
+                .iter()
+                .all(|o| o.view.revision == 2)
+        );
+        assert_eq!(copy.resource::<Revision>().0, 2);
+        assert_eq!(copy.resource::<AppliedSeq>().0, 2);
+        assert_eq!(
+            world.resource::<Presence>().last_seen("ann"),
+            copy.resource::<Presence>().last_seen("ann")
+        );
+        assert_eq!(
+            copy.resource::<Outbox>().last_seq(),
+            world.resource::<Outbox>().last_seq() + 1,
+            "WorldRecovered follows the last stored event"
+        );
+        assert_eq!(
+            copy.resource::<Timeline>().len(),
+            world
+                .query::<&General>()
+                .iter(world)
+                .filter(|g| g.order.is_some() || g.march.is_some())
+                .count()
+        );
+
+        // Both go on alike: the restored battles step to the same states.
+        for w in [&mut *world, &mut *copy] {
+            for _ in 0..5 {
+                run_headless_tick(w, 60);
+            }
+        }
+        assert_eq!(battles(world), battles(copy));
+    }
 }

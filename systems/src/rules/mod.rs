@@ -83,4 +83,4 @@ pub fn relation_between(world: &World, a: &str, b: &str) -> Option<Relation> {
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
