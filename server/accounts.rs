@@ -1,5 +1,6 @@
-//! The players' accounts kept in the embedded store: the HTTP side's `AccountStore` over
-//! `persistence::EmbeddedStore`, each call on the blocking pool (the store syncs its commits).
+//! The players' accounts in the world's store: the HTTP side's `AccountStore` over
+//! `persistence::EmbeddedStore` (each call on the blocking pool: the store syncs its
+//! commits), or over MongoDB's `players` and `tokens` when `MONGODB_URI` is set.
 
 use std::{
     sync::Arc,
@@ -9,7 +10,7 @@ use std::{
 use net::accounts::{
     AccountStore, PlayerRecord, StoreError, StoreFuture, TOKEN_TTL, TOKENS_PER_PLAYER,
 };
-use persistence::{EmbeddedStore, StoredPlayer};
+use persistence::{EmbeddedStore, MongoStore, StoredPlayer};
 
 /// A token's expiry is written again only when it would move by at least this much.
 const REFRESH_AFTER: Duration = Duration::from_secs(3_600);
@@ -102,3 +103,82 @@ impl AccountStore for EmbeddedAccounts {
 
 // The refresh step must stay well below a token's life.
 const _: () = assert!(REFRESH_AFTER.as_secs() * 2 < TOKEN_TTL.as_secs());
+
+/// Accounts in MongoDB (SPEC 8 `players`, and `tokens` with a TTL index).
+pub struct MongoAccounts {
+    store: Arc<MongoStore>,
+}
+
+impl MongoAccounts {
+    pub fn new(store: Arc<MongoStore>) -> Self {
+        MongoAccounts { store }
+    }
+}
+
+fn unavailable(error: persistence::StoreError) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+impl AccountStore for MongoAccounts {
+    fn create(&self, player: PlayerRecord) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let stored = StoredPlayer {
+                id: player.id,
+                name: player.name,
+                password_hash: player.password_hash,
+            };
+            match self
+                .store
+                .create_player(&stored)
+                .await
+                .map_err(unavailable)?
+            {
+                true => Ok(()),
+                false => Err(StoreError::NameTaken),
+            }
+        })
+    }
+
+    fn find(&self, id: &str) -> StoreFuture<'_, Option<PlayerRecord>> {
+        let id = id.to_string();
+        Box::pin(async move {
+            let found = self.store.player(&id).await.map_err(unavailable)?;
+            Ok(found.map(|p| PlayerRecord {
+                id: p.id,
+                name: p.name,
+                password_hash: p.password_hash,
+            }))
+        })
+    }
+
+    fn put_token(&self, hash: [u8; 32], player: &str, expires: SystemTime) -> StoreFuture<'_, ()> {
+        let player = player.to_string();
+        Box::pin(async move {
+            let now = unix_ms(SystemTime::now());
+            self.store
+                .put_token(&hash, &player, unix_ms(expires), now, TOKENS_PER_PLAYER)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn use_token(
+        &self,
+        hash: [u8; 32],
+        now: SystemTime,
+        refresh_to: SystemTime,
+    ) -> StoreFuture<'_, Option<String>> {
+        let (now, refresh_to) = (unix_ms(now), unix_ms(refresh_to));
+        let refresh_after = REFRESH_AFTER.as_millis() as u64;
+        Box::pin(async move {
+            self.store
+                .use_token(&hash, now, refresh_to, refresh_after)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn revoke_token(&self, hash: [u8; 32]) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.store.revoke_token(&hash).await.map_err(unavailable) })
+    }
+}

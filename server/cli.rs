@@ -115,4 +115,7 @@ pub enum BenchCommand {
     /// Strategy tick cost of the 190 scenario and of a world scaled to 100,000 generals and
     /// 10,000 cities, with the AI on all sides.
     Strategy(crate::bench_strategy::StrategyBench),
+    /// Persistence: extracting and writing N changed entities to the embedded store (and to
+    /// MongoDB against the raw driver), recovery, and the tick's p99 while flushing.
+    Flush(crate::bench_flush::FlushBench),
 }

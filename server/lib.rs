@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod bench;
+pub mod bench_flush;
 pub mod bench_strategy;
 pub mod check;
 pub mod cli;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tianxia::{
-    Failure, bench, bench_strategy, check,
+    Failure, bench, bench_flush, bench_strategy, check,
     cli::{BattleCommand, BenchCommand, Cli, Command},
     config, logging, replay, serve, simulate,
 };
@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Battle(BattleCommand::Run { file }) => replay::run(&file),
         Command::Bench(BenchCommand::Battle(options)) => bench::battle(&options),
         Command::Bench(BenchCommand::Strategy(options)) => bench_strategy::strategy(&options),
+        Command::Bench(BenchCommand::Flush(options)) => bench_flush::flush(&options),
         Command::Simulate(args) => simulate::run(&args),
     };
     match outcome {

@@ -21,7 +21,7 @@ use anyhow::Context;
 use components::{
     command::{Command, Inbound},
     events::DomainEvent,
-    persist::Recovered,
+    persist::{Recovered, Recovery},
     read_model::ReadHandle,
 };
 use net::{
@@ -46,7 +46,11 @@ use tokio::{
 use tracing::{error, info};
 
 use crate::{
-    Failure, accounts::EmbeddedAccounts, config::ServeConfig, journal::JournalThread, metrics,
+    Failure,
+    accounts::{EmbeddedAccounts, MongoAccounts},
+    config::ServeConfig,
+    journal::JournalThread,
+    metrics,
     persister::Persister,
 };
 
@@ -157,6 +161,10 @@ impl WorldThread {
                     "world running"
                 );
                 driver.run(world, &stop_rx);
+                // The journal has stopped: what it handed over is applied before the final
+                // checkpoint, so a graceful restart replays nothing.
+                systems::rules::commands::drain_inbox(world);
+                world.run_schedule(systems::schedule::Publish);
                 let epoch = systems::persist::close_epoch(world);
                 info!(epoch, "world stopped; final checkpoint handed to the store");
             })
@@ -281,8 +289,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     info!(data_dir = %data_dir.path().display(), "data directory locked");
     let store = Arc::new(EmbeddedStore::open(&data_dir).map_err(anyhow::Error::from)?);
     info!(store = %store.path().display(), "embedded store open");
-    let log = Arc::new(CommandLog::open(&data_dir).map_err(anyhow::Error::from)?);
-    let accounts = Accounts::new(Arc::new(EmbeddedAccounts::new(store.clone())));
+    let log = Arc::new(CommandLog::open(&data_dir, &config.world).map_err(anyhow::Error::from)?);
     let metrics = metrics::install()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -292,25 +299,37 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
         .context("cannot start the tokio runtime")?;
 
     let mut signals = runtime.block_on(async { Signals::install() })?;
-    let world_store: Arc<dyn WorldStore> = match &config.mongodb_uri {
-        Some(uri) => Arc::new(
-            runtime
-                .block_on(MongoStore::connect(uri, MONGO_TIMEOUT))
-                .map_err(|e| Failure::Usage(e.to_string()))?,
+    // With MongoDB, accounts, checkpoints and events live there; the command log stays in
+    // the data directory (SPEC 8).
+    let (world_store, accounts): (Arc<dyn WorldStore>, Accounts) = match &config.mongodb_uri {
+        Some(uri) => {
+            let mongo = Arc::new(
+                runtime
+                    .block_on(MongoStore::connect(uri, MONGO_TIMEOUT))
+                    .map_err(|e| Failure::Usage(e.to_string()))?,
+            );
+            let accounts = Accounts::new(Arc::new(MongoAccounts::new(mongo.clone())));
+            (mongo, accounts)
+        }
+        None => (
+            Arc::new(Embedded::new(store.clone())),
+            Accounts::new(Arc::new(EmbeddedAccounts::new(store.clone()))),
         ),
-        None => Arc::new(Embedded::new(store.clone())),
     };
     let started = Instant::now();
     info!(world = %config.world, store = world_store.name(), "recovering the world");
-    let Some(recovered) = runtime.block_on(recover(&*world_store, &config.world, &mut signals))
+    let Some(recovery) = runtime.block_on(recover(&*world_store, &config.world, &mut signals))
     else {
         info!("stopped before the world was recovered");
         return Ok(());
     };
+    let incarnation = recovery.incarnation;
+    let recovered = recovery.world;
     let (floor, last_epoch) = match &recovered {
         Some(r) => {
             info!(
                 epoch = r.checkpoint.epoch,
+                incarnation,
                 entities = r.entities.len(),
                 game_seconds = r.checkpoint.game_seconds,
                 log_seq = r.checkpoint.log_seq,
@@ -347,6 +366,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
             flush_interval: config.flush_interval,
             lease_epoch: 0,
             last_epoch,
+            incarnation,
         },
     };
     let world = match WorldThread::start(start, &config, read.clone(), bus_rx, exited_tx) {
@@ -400,11 +420,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
 
 /// Reads the world's last checkpoint, retrying with backoff while the store cannot be
 /// reached; `None` if a signal came first.
-async fn recover(
-    store: &dyn WorldStore,
-    world: &str,
-    signals: &mut Signals,
-) -> Option<Option<Recovered>> {
+async fn recover(store: &dyn WorldStore, world: &str, signals: &mut Signals) -> Option<Recovery> {
     let mut backoff = Duration::from_millis(200);
     loop {
         // An unreachable server fails within the driver's server selection timeout.

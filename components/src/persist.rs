@@ -175,6 +175,17 @@ impl Batch {
 pub struct Recovered {
     pub checkpoint: Checkpoint,
     pub entities: Vec<StoredEntity>,
+    /// The recovering World's incarnation, already made durable by the store (above every
+    /// incarnation any earlier run used, so no revision is ever reused).
+    pub incarnation: u64,
+}
+
+/// The outcome of a store's recovery: the World's new incarnation, and the last checkpoint
+/// if the world has one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recovery {
+    pub incarnation: u64,
+    pub world: Option<Recovered>,
 }
 
 mod hex_u64 {

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use components::command::Command;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::{DataDir, StoreError};
 
@@ -17,6 +17,8 @@ use crate::{DataDir, StoreError};
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("commands");
 /// `last_seq`: the highest sequence ever given out, kept when the log is trimmed empty.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// `world`: the world whose commands the log holds.
+const OWNER: TableDefinition<&str, &str> = TableDefinition::new("owner");
 
 pub struct CommandLog {
     db: Database,
@@ -26,12 +28,41 @@ pub struct CommandLog {
 impl CommandLog {
     pub const FILE: &'static str = "commands.redb";
 
-    /// Opens (or creates) the log in a data directory this process holds.
-    pub fn open(dir: &DataDir) -> Result<CommandLog, StoreError> {
-        Self::open_file(&dir.path().join(Self::FILE))
+    /// Opens (or creates) the log of `world` in a data directory this process holds. A log
+    /// still holding another world's commands is refused: they are that world's to apply.
+    pub fn open(dir: &DataDir, world: &str) -> Result<CommandLog, StoreError> {
+        let log = Self::open_file(&dir.path().join(Self::FILE))?;
+        log.claim(world)?;
+        Ok(log)
     }
 
-    pub fn open_file(path: &Path) -> Result<CommandLog, StoreError> {
+    fn claim(&self, world: &str) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut owner = txn.open_table(OWNER).map_err(|e| self.io(e))?;
+            let held = owner
+                .get("world")
+                .map_err(|e| self.io(e))?
+                .map(|v| v.value().to_string());
+            if let Some(held) = held
+                && held != world
+            {
+                let log = txn.open_table(LOG).map_err(|e| self.io(e))?;
+                if !log.is_empty().map_err(|e| self.io(e))? {
+                    return Err(StoreError::Open {
+                        path: self.path.clone(),
+                        message: format!(
+                            "it holds commands of world \"{held}\" not yet applied; start that world on this data directory first, or use another one for \"{world}\""
+                        ),
+                    });
+                }
+            }
+            owner.insert("world", world).map_err(|e| self.io(e))?;
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+
+    fn open_file(path: &Path) -> Result<CommandLog, StoreError> {
         let db = Database::create(path).map_err(|e| StoreError::Open {
             path: path.to_owned(),
             message: e.to_string(),
@@ -43,6 +74,7 @@ impl CommandLog {
         let txn = log.db.begin_write().map_err(|e| log.io(e))?;
         txn.open_table(LOG).map_err(|e| log.io(e))?;
         txn.open_table(META).map_err(|e| log.io(e))?;
+        txn.open_table(OWNER).map_err(|e| log.io(e))?;
         txn.commit().map_err(|e| log.io(e))?;
         Ok(log)
     }
@@ -173,5 +205,23 @@ mod tests {
         assert_eq!(logged[0].seq, 11);
         let after: Vec<u64> = log.after(3).unwrap().iter().map(|c| c.seq).collect();
         assert_eq!(after, vec![11]);
+    }
+
+    #[test]
+    fn a_log_holding_another_worlds_commands_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CommandLog::FILE);
+        let log = CommandLog::open_file(&path).unwrap();
+        log.claim("east").unwrap();
+        log.append(vec![command(None)], 0, name).unwrap();
+        let error = log.claim("west").unwrap_err().to_string();
+        assert!(
+            error.contains("east") && error.contains(&path.display().to_string()),
+            "{error}"
+        );
+        log.claim("east").unwrap();
+        // Once applied and trimmed, the log may serve another world.
+        log.trim(1).unwrap();
+        log.claim("west").unwrap();
     }
 }

@@ -19,7 +19,7 @@ use redb::{
 
 use components::{
     events::DomainEvent,
-    persist::{Batch, Checkpoint, Recovered, StoredEntity},
+    persist::{Batch, Checkpoint, Recovered, Recovery, StoredEntity},
 };
 
 use crate::DataDir;
@@ -41,6 +41,8 @@ type Stamped<'a> = (u64, u64, &'a [u8]);
 const SNAPSHOTS: TableDefinition<SnapshotKey, Stamped> = TableDefinition::new("snapshots");
 /// Durable events by (world, seq): (lease epoch, epoch, JSON of the [`DomainEvent`]).
 const EVENTS: TableDefinition<(&str, u64), Stamped> = TableDefinition::new("events");
+/// The last incarnation each world's recovery began (SPEC 2.5 revisions).
+const INCARNATIONS: TableDefinition<&str, u64> = TableDefinition::new("incarnations");
 /// Event sequence numbers by (world, aggregate, seq), for `aggregate=` queries.
 const EVENTS_BY_AGGREGATE: TableDefinition<(&str, &str, u64), ()> =
     TableDefinition::new("events_by_aggregate");
@@ -102,6 +104,7 @@ impl EmbeddedStore {
         txn.open_table(EVENTS).map_err(|e| store.io(e))?;
         txn.open_table(EVENTS_BY_AGGREGATE)
             .map_err(|e| store.io(e))?;
+        txn.open_table(INCARNATIONS).map_err(|e| store.io(e))?;
         txn.commit().map_err(|e| store.io(e))?;
         Ok(store)
     }
@@ -326,6 +329,30 @@ impl EmbeddedStore {
                 }
             }
             let mut snapshots = txn.open_table(SNAPSHOTS).map_err(|e| self.io(e))?;
+            if batch.full {
+                // A full epoch names every live entity: whatever else is stored is gone.
+                let named: std::collections::HashSet<(&str, &str)> = batch
+                    .snapshots
+                    .iter()
+                    .map(|s| (s.kind.name(), s.ref_id.as_str()))
+                    .collect();
+                let mut stale: Vec<(String, String)> = Vec::new();
+                for entry in snapshots.range((world, "", "")..).map_err(|e| self.io(e))? {
+                    let (key, _) = entry.map_err(|e| self.io(e))?;
+                    let (key_world, kind, ref_id) = key.value();
+                    if key_world != world {
+                        break;
+                    }
+                    if !named.contains(&(kind, ref_id)) {
+                        stale.push((kind.to_string(), ref_id.to_string()));
+                    }
+                }
+                for (kind, ref_id) in stale {
+                    snapshots
+                        .remove((world, kind.as_str(), ref_id.as_str()))
+                        .map_err(|e| self.io(e))?;
+                }
+            }
             for snapshot in &batch.snapshots {
                 let key = (world, snapshot.kind.name(), snapshot.ref_id.as_str());
                 match &snapshot.state {
@@ -368,8 +395,41 @@ impl EmbeddedStore {
             .map_err(|e| self.corrupt(format!("checkpoint of world {world}"), e))
     }
 
+    /// Begins a new incarnation of `world` (SPEC 2.5, 8): one above every incarnation
+    /// begun or checkpointed before, made durable before it is returned.
+    pub fn begin_incarnation(&self, world: &str) -> Result<u64, StoreError> {
+        let checkpointed = self.checkpoint(world)?.map_or(0, |c| c.incarnation);
+        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        let next = {
+            let mut table = txn.open_table(INCARNATIONS).map_err(|e| self.io(e))?;
+            let begun = table
+                .get(world)
+                .map_err(|e| self.io(e))?
+                .map_or(0, |v| v.value());
+            let next = begun.max(checkpointed) + 1;
+            table.insert(world, next).map_err(|e| self.io(e))?;
+            next
+        };
+        txn.commit().map_err(|e| self.io(e))?;
+        Ok(next)
+    }
+
+    /// Recovery: a new incarnation, then the last checkpoint of `world` and every entity it
+    /// names.
+    pub fn recover_world(&self, world: &str) -> Result<Recovery, StoreError> {
+        let incarnation = self.begin_incarnation(world)?;
+        Ok(Recovery {
+            incarnation,
+            world: self.load_world(world, incarnation)?,
+        })
+    }
+
     /// The last checkpoint of `world` and every entity it names.
-    pub fn load_world(&self, world: &str) -> Result<Option<Recovered>, StoreError> {
+    pub fn load_world(
+        &self,
+        world: &str,
+        incarnation: u64,
+    ) -> Result<Option<Recovered>, StoreError> {
         let Some(checkpoint) = self.checkpoint(world)? else {
             return Ok(None);
         };
@@ -393,6 +453,7 @@ impl EmbeddedStore {
         Ok(Some(Recovered {
             checkpoint,
             entities,
+            incarnation,
         }))
     }
 
@@ -587,7 +648,7 @@ mod tests {
     #[test]
     fn epochs_commit_and_load_back_newest_state_per_entity() {
         let (dir, store) = store();
-        assert!(store.load_world("w").unwrap().is_none());
+        assert!(store.recover_world("w").unwrap().world.is_none());
         store
             .commit_epoch(&epoch(1, vec![("a", Some(1)), ("b", Some(1))], 1..=4), 0)
             .unwrap();
@@ -599,7 +660,9 @@ mod tests {
             .unwrap();
         drop(store);
         let store = EmbeddedStore::open_file(&dir.path().join(EmbeddedStore::FILE)).unwrap();
-        let recovered = store.load_world("w").unwrap().unwrap();
+        let recovery = store.recover_world("w").unwrap();
+        assert_eq!(recovery.incarnation, 2, "one above the first recovery's");
+        let recovered = recovery.world.unwrap();
         assert_eq!(recovered.checkpoint.epoch, 2);
         assert_eq!(recovered.checkpoint.log_seq, 20);
         let seen: Vec<(String, Option<i64>)> = recovered
@@ -614,7 +677,7 @@ mod tests {
             })
             .collect();
         assert_eq!(seen, vec![("a".into(), Some(2)), ("c".into(), Some(2))]);
-        assert!(store.load_world("other").unwrap().is_none());
+        assert!(store.load_world("other", 1).unwrap().is_none());
 
         let seqs = |events: Vec<DomainEvent>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
         assert_eq!(
@@ -659,7 +722,7 @@ mod tests {
                 .unwrap();
         }
         txn.commit().unwrap();
-        let error = store.load_world("w").unwrap_err().to_string();
+        let error = store.load_world("w", 2).unwrap_err().to_string();
         assert!(
             error.contains(&store.path().display().to_string()),
             "{error}"

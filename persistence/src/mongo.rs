@@ -64,7 +64,7 @@ use std::sync::Arc;
 
 use components::{
     events::DomainEvent,
-    persist::{Batch, Checkpoint, EntityState, Recovered, SnapshotKind, StoredEntity},
+    persist::{Batch, Checkpoint, EntityState, Recovered, Recovery, SnapshotKind, StoredEntity},
 };
 use mongodb::{
     IndexModel,
@@ -98,6 +98,10 @@ fn unix_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An integer field, however the server chose to encode it.
@@ -149,7 +153,7 @@ impl MongoStore {
     }
 
     /// Creates the indexes of SPEC 8 (at start-up, before recovery reads anything).
-    async fn create_indexes(&self) -> Result<(), StoreError> {
+    pub async fn create_indexes(&self) -> Result<(), StoreError> {
         let driver = mongo;
         self.snapshots()
             .create_index(
@@ -176,6 +180,164 @@ impl MongoStore {
             )
             .await
             .map_err(driver)?;
+        self.players()
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"name": 1})
+                    .options(IndexOptions::builder().unique(true).build())
+                    .build(),
+            )
+            .await
+            .map_err(driver)?;
+        self.tokens()
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"expires_at": 1})
+                    .options(
+                        IndexOptions::builder()
+                            .expire_after(Duration::from_secs(0))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .await
+            .map_err(driver)?;
+        self.tokens()
+            .create_index(IndexModel::builder().keys(doc! {"player": 1}).build())
+            .await
+            .map_err(driver)?;
+        Ok(())
+    }
+
+    fn players(&self) -> mongodb::Collection<Document> {
+        self.db.collection("players")
+    }
+
+    fn tokens(&self) -> mongodb::Collection<Document> {
+        self.db.collection("tokens")
+    }
+
+    /// Stores a new player (`players`, SPEC 8); `false` if the id or the name is taken.
+    pub async fn create_player(&self, player: &crate::StoredPlayer) -> Result<bool, StoreError> {
+        let doc = doc! {
+            "_id": &player.id,
+            "name": &player.name,
+            "password_hash": &player.password_hash,
+            "created_at": bson::DateTime::now(),
+        };
+        match self.players().insert_one(doc).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_duplicate(&e) => Ok(false),
+            Err(e) => Err(mongo(e)),
+        }
+    }
+
+    pub async fn player(&self, id: &str) -> Result<Option<crate::StoredPlayer>, StoreError> {
+        let found = self
+            .players()
+            .find_one(doc! {"_id": id})
+            .await
+            .map_err(mongo)?;
+        Ok(found.map(|doc| crate::StoredPlayer {
+            id: id.to_string(),
+            name: doc.get_str("name").unwrap_or_default().to_string(),
+            password_hash: doc.get_str("password_hash").unwrap_or_default().to_string(),
+        }))
+    }
+
+    /// Stores a token hash (`tokens`, with a TTL index on `expires_at`) for `player` until
+    /// `expires` (Unix ms); drops the player's expired tokens and its oldest beyond `keep`.
+    pub async fn put_token(
+        &self,
+        hash: &[u8; 32],
+        player: &str,
+        expires: u64,
+        now: u64,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        let id = hex(hash);
+        self.tokens()
+            .replace_one(
+                doc! {"_id": &id},
+                doc! {
+                    "_id": &id,
+                    "player": player,
+                    "expires_at": bson::DateTime::from_millis(expires as i64),
+                    "expires_ms": expires as i64,
+                },
+            )
+            .upsert(true)
+            .await
+            .map_err(mongo)?;
+        let mut cursor = self
+            .tokens()
+            .find(doc! {"player": player})
+            .with_options(FindOptions::builder().sort(doc! {"expires_ms": -1}).build())
+            .await
+            .map_err(mongo)?;
+        let mut live = 0;
+        let mut drop = Vec::new();
+        while cursor.advance().await.map_err(mongo)? {
+            let doc = cursor.deserialize_current().map_err(mongo)?;
+            let token = doc.get_str("_id").unwrap_or_default().to_string();
+            if int(&doc, "expires_ms") as u64 > now && live < keep.max(1) {
+                live += 1;
+            } else {
+                drop.push(token);
+            }
+        }
+        if !drop.is_empty() {
+            self.tokens()
+                .delete_many(doc! {"_id": {"$in": drop}})
+                .await
+                .map_err(mongo)?;
+        }
+        Ok(())
+    }
+
+    /// The player a token hash belongs to if it has not expired by `now`; its expiry moves
+    /// to `refresh_to` when that is at least `refresh_after` ms later.
+    pub async fn use_token(
+        &self,
+        hash: &[u8; 32],
+        now: u64,
+        refresh_to: u64,
+        refresh_after: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let id = hex(hash);
+        let Some(doc) = self
+            .tokens()
+            .find_one(doc! {"_id": &id})
+            .await
+            .map_err(mongo)?
+        else {
+            return Ok(None);
+        };
+        let expires = int(&doc, "expires_ms").max(0) as u64;
+        if expires <= now {
+            self.revoke_token(hash).await?;
+            return Ok(None);
+        }
+        if refresh_to >= expires.saturating_add(refresh_after) {
+            self.tokens()
+                .update_one(
+                    doc! {"_id": &id},
+                    doc! {"$set": {
+                        "expires_at": bson::DateTime::from_millis(refresh_to as i64),
+                        "expires_ms": refresh_to as i64,
+                    }},
+                )
+                .await
+                .map_err(mongo)?;
+        }
+        Ok(Some(doc.get_str("player").unwrap_or_default().to_string()))
+    }
+
+    pub async fn revoke_token(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.tokens()
+            .delete_one(doc! {"_id": hex(hash)})
+            .await
+            .map_err(mongo)?;
         Ok(())
     }
 
@@ -238,6 +400,8 @@ impl MongoStore {
                             "$or": [
                                 {"lease_epoch": {"$lt": self.lease_epoch}},
                                 {"lease_epoch": self.lease_epoch, "seq": {"$gt": committed}},
+                                // This very epoch, written by an attempt that did not finish.
+                                {"lease_epoch": self.lease_epoch, "epoch": epoch},
                             ],
                         };
                         let replaced = self
@@ -270,28 +434,78 @@ impl MongoStore {
         Ok(())
     }
 
-    async fn write_snapshots(&self, batch: &Batch) -> Result<(), StoreError> {
+    /// The `snapshots` documents of an epoch (SPEC 8 shape).
+    pub fn snapshot_documents(&self, batch: &Batch) -> Vec<Document> {
         let checkpoint = &batch.checkpoint;
         let world = checkpoint.world.as_str();
         let epoch = checkpoint.epoch as i64;
         let now = bson::DateTime::now();
-        for chunk in batch.snapshots.chunks(CHUNK) {
-            let docs: Vec<Document> = chunk
-                .iter()
-                .map(|s| {
-                    doc! {
-                        "world": world,
-                        "kind": s.kind.name(),
-                        "ref_id": &s.ref_id,
-                        "lease_epoch": self.lease_epoch,
-                        "epoch": epoch,
-                        "state": s.state.as_ref().map_or(Bson::Null, to_bson),
-                        "taken_at": s.taken_at,
-                        "deleted": s.state.is_none(),
-                        "updated_at": now,
-                    }
-                })
-                .collect();
+        batch
+            .snapshots
+            .iter()
+            .map(|s| {
+                doc! {
+                    "world": world,
+                    "kind": s.kind.name(),
+                    "ref_id": &s.ref_id,
+                    "lease_epoch": self.lease_epoch,
+                    "epoch": epoch,
+                    "state": s.state.as_ref().map_or(Bson::Null, to_bson),
+                    "taken_at": s.taken_at,
+                    "deleted": s.state.is_none(),
+                    "updated_at": now,
+                }
+            })
+            .collect()
+    }
+
+    /// Inserts `docs` into `collection` with plain unordered `insert_many` calls: the raw
+    /// driver's cost, the baseline of `bench flush`.
+    pub async fn insert_raw(
+        &self,
+        collection: &str,
+        docs: Vec<Document>,
+    ) -> Result<(), StoreError> {
+        let collection = self.db.collection::<Document>(collection);
+        for chunk in docs.chunks(CHUNK) {
+            collection
+                .insert_many(chunk.to_vec())
+                .ordered(false)
+                .await
+                .map_err(mongo)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a world's checkpoint, snapshots and events, and drops `scratch` (benchmarks
+    /// clean up after themselves).
+    pub async fn remove_world(&self, world: &str, scratch: &str) -> Result<(), StoreError> {
+        self.checkpoints()
+            .delete_one(doc! {"_id": world})
+            .await
+            .map_err(mongo)?;
+        self.snapshots()
+            .delete_many(doc! {"world": world})
+            .await
+            .map_err(mongo)?;
+        self.events()
+            .delete_many(doc! {"world": world})
+            .await
+            .map_err(mongo)?;
+        self.db
+            .collection::<Document>(scratch)
+            .drop()
+            .await
+            .map_err(mongo)
+    }
+
+    async fn write_snapshots(&self, batch: &Batch) -> Result<(), StoreError> {
+        let checkpoint = &batch.checkpoint;
+        let world = checkpoint.world.as_str();
+        let epoch = checkpoint.epoch as i64;
+        let all = self.snapshot_documents(batch);
+        for chunk in all.chunks(CHUNK) {
+            let docs = chunk.to_vec();
             match self
                 .snapshots()
                 .insert_many(docs.clone())
@@ -392,9 +606,23 @@ impl MongoStore {
             .await
             .map_err(mongo)?;
         if batch.full {
-            // A full checkpoint names every live entity: older generations never count.
+            // A full checkpoint names every live entity: older versions of anything, and
+            // older generations, never count.
             self.snapshots()
-                .delete_many(doc! {"world": world, "lease_epoch": {"$lt": self.lease_epoch}})
+                .delete_many(doc! {
+                    "world": world,
+                    "lease_epoch": {"$lte": self.lease_epoch},
+                    "epoch": {"$lt": epoch},
+                })
+                .await
+                .map_err(mongo)?;
+        }
+        if checkpoint.last_seq > crate::KEEP_EVENTS {
+            self.events()
+                .delete_many(doc! {
+                    "world": world,
+                    "seq": {"$lte": (checkpoint.last_seq - crate::KEEP_EVENTS) as i64},
+                })
                 .await
                 .map_err(mongo)?;
         }
@@ -406,7 +634,12 @@ impl MongoStore {
         self.write_snapshots(batch).await?;
         self.write_checkpoint(&batch.checkpoint).await?;
         *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = Some(batch.checkpoint.clone());
-        self.remove_superseded(batch).await
+        // Committed. Removing what it supersedes only saves space: what is left counts for
+        // nothing (older epochs lose to newer ones) and goes with a later epoch's clean-up.
+        if let Err(e) = self.remove_superseded(batch).await {
+            tracing::warn!(epoch = batch.checkpoint.epoch, error = %e, "older snapshot versions were not removed");
+        }
+        Ok(())
     }
 
     async fn read_checkpoint(&self, world: &str) -> Result<Option<Checkpoint>, StoreError> {
@@ -443,8 +676,37 @@ impl MongoStore {
         }))
     }
 
-    async fn recover_world(&self, world: &str) -> Result<Option<Recovered>, StoreError> {
+    /// Begins a new incarnation of `world`: `$inc` on the checkpoint document (created with
+    /// only that field if the world has none yet), durable before the World starts.
+    async fn begin_incarnation(&self, world: &str) -> Result<u64, StoreError> {
+        self.checkpoints()
+            .update_one(doc! {"_id": world}, doc! {"$inc": {"incarnation": 1_i64}})
+            .with_options(UpdateOptions::builder().upsert(true).build())
+            .await
+            .map_err(mongo)?;
+        let doc = self
+            .checkpoints()
+            .find_one(doc! {"_id": world})
+            .await
+            .map_err(mongo)?
+            .ok_or_else(|| StoreError::Mongo(format!("the checkpoint of {world} vanished")))?;
+        Ok(int(&doc, "incarnation").max(1) as u64)
+    }
+
+    async fn recover_world(&self, world: &str) -> Result<Recovery, StoreError> {
         self.create_indexes().await?;
+        let state = self.recover_state(world).await?;
+        let incarnation = self.begin_incarnation(world).await?;
+        Ok(Recovery {
+            incarnation,
+            world: state.map(|mut r| {
+                r.incarnation = incarnation;
+                r
+            }),
+        })
+    }
+
+    async fn recover_state(&self, world: &str) -> Result<Option<Recovered>, StoreError> {
         let own = self.lease_epoch;
         let Some(checkpoint) = self.read_checkpoint(world).await? else {
             // Nothing was ever committed: whatever is stored is an unfinished first epoch.
@@ -514,6 +776,7 @@ impl MongoStore {
         Ok(Some(Recovered {
             checkpoint,
             entities,
+            incarnation: 0,
         }))
     }
 
@@ -578,7 +841,7 @@ impl WorldStore for MongoStore {
         Box::pin(async move { self.commit_batch(&batch).await })
     }
 
-    fn recover<'a>(&'a self, world: &'a str) -> StoreFuture<'a, Option<Recovered>> {
+    fn recover<'a>(&'a self, world: &'a str) -> StoreFuture<'a, Recovery> {
         Box::pin(self.recover_world(world))
     }
 

@@ -6,7 +6,7 @@ use std::{future::Future, pin::Pin, sync::Arc};
 
 use components::{
     events::DomainEvent,
-    persist::{Batch, Recovered},
+    persist::{Batch, Recovery},
 };
 
 use crate::{EmbeddedStore, StoreError};
@@ -21,9 +21,10 @@ pub trait WorldStore: Send + Sync + 'static {
     /// then removes what the checkpoint supersedes.
     fn commit(&self, batch: Arc<Batch>) -> StoreFuture<'_, ()>;
 
-    /// Recovery (SPEC 8): removes what the last checkpoint of `world` does not name, then
-    /// reads it and every entity it names; `None` for a world never checkpointed.
-    fn recover<'a>(&'a self, world: &'a str) -> StoreFuture<'a, Option<Recovered>>;
+    /// Recovery (SPEC 8): removes what the last checkpoint of `world` does not name, begins
+    /// a new incarnation (durably, so no revision is used twice), then reads the checkpoint
+    /// and every entity it names (none for a world never checkpointed).
+    fn recover<'a>(&'a self, world: &'a str) -> StoreFuture<'a, Recovery>;
 
     /// Durable events of `world` after `after` (up to the checkpoint's `last_seq`), in
     /// sequence order, at most `limit`, only `aggregate`'s when given.
@@ -82,11 +83,11 @@ impl WorldStore for Embedded {
         Box::pin(self.blocking(move |store| store.commit_epoch(&batch, keep)))
     }
 
-    fn recover<'a>(&'a self, world: &'a str) -> StoreFuture<'a, Option<Recovered>> {
+    fn recover<'a>(&'a self, world: &'a str) -> StoreFuture<'a, Recovery> {
         let world = world.to_string();
         // One transaction per epoch: nothing uncommitted is ever stored, so there is nothing
         // to remove first.
-        Box::pin(self.blocking(move |store| store.load_world(&world)))
+        Box::pin(self.blocking(move |store| store.recover_world(&world)))
     }
 
     fn events<'a>(

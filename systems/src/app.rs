@@ -105,13 +105,20 @@ pub fn build_app_with(
             event_window: settings.event_window,
         },
     ));
+    let incarnation = persist.as_ref().map(|p| p.incarnation);
     if let Some(persist) = persist {
         app.add_plugins(PersistPlugin(persist));
     }
     match origin {
-        Origin::Scenario => spawn_world(app.world_mut(), data, &settings.world),
+        Origin::Scenario => {
+            spawn_world(app.world_mut(), data, &settings.world);
+            if let Some(incarnation) = incarnation {
+                app.world_mut()
+                    .insert_resource(crate::rules::orders::Revision(incarnation.max(1)));
+            }
+        }
         Origin::Checkpoint(recovered) => {
-            restore_world(app.world_mut(), data, &settings.world, *recovered)?
+            restore_world(app.world_mut(), data, &settings.world, *recovered)?;
         }
     }
     crate::rules::residents::index_world(app.world_mut());

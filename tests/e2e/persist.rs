@@ -2,7 +2,7 @@
 //! a SIGKILL and are applied exactly once, in both store modes; a MongoDB outage loses
 //! nothing; a damaged store is refused with the file named.
 
-use std::{collections::HashMap, fs};
+use std::{collections::HashMap, fs, time::Duration};
 
 use serde_json::{Value, json};
 
@@ -195,6 +195,21 @@ fn commands_survive_sigkill(mongo: Option<&Mongo>) {
     assert!(after >= before, "{after} < {before}");
     assert_eq!(general(&server, "g-cat")["status"], "busy");
     assert!(!server.log().contains("commands from the log applied again"));
+
+    if let Some(mongo) = mongo {
+        // Accounts live in MongoDB's `players` too.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let ann = runtime.block_on(async {
+            let store = persistence::MongoStore::connect(&mongo.uri, Duration::from_secs(5))
+                .await
+                .unwrap();
+            store.player("ann").await.unwrap()
+        });
+        assert_eq!(ann.map(|p| p.name), Some("ann".to_string()));
+    }
 }
 
 #[test]

@@ -96,6 +96,19 @@ pub fn apply_inbound(world: &mut World) {
     }
 }
 
+/// Applies everything still waiting in the inbox, whatever the per-tick cap (a graceful
+/// shutdown, so the final checkpoint holds every command the journal handed over).
+pub fn drain_inbox(world: &mut World) {
+    while world
+        .resource::<CommandInbox>()
+        .rx
+        .as_ref()
+        .is_some_and(|rx| !rx.is_empty())
+    {
+        apply_inbound(world);
+    }
+}
+
 /// What applying a command came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Applied {
