@@ -6,12 +6,12 @@
 //! A file of its own, `commands.redb` in the data directory, so that writing a large
 //! checkpoint epoch never holds up a command's append.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use components::command::Command;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use crate::{DataDir, StoreError};
+use crate::{DataDir, StoreError, embedded::RedbFile};
 
 /// Commands by log sequence: the JSON of the [`Command`].
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("commands");
@@ -21,8 +21,14 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const OWNER: TableDefinition<&str, &str> = TableDefinition::new("owner");
 
 pub struct CommandLog {
-    db: Database,
-    path: PathBuf,
+    file: RedbFile,
+}
+
+impl std::ops::Deref for CommandLog {
+    type Target = RedbFile;
+    fn deref(&self) -> &RedbFile {
+        &self.file
+    }
 }
 
 impl CommandLog {
@@ -63,13 +69,8 @@ impl CommandLog {
     }
 
     fn open_file(path: &Path) -> Result<CommandLog, StoreError> {
-        let db = Database::create(path).map_err(|e| StoreError::Open {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
         let log = CommandLog {
-            db,
-            path: path.to_owned(),
+            file: RedbFile::open(path)?,
         };
         let txn = log.db.begin_write().map_err(|e| log.io(e))?;
         txn.open_table(LOG).map_err(|e| log.io(e))?;
@@ -81,13 +82,6 @@ impl CommandLog {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    fn io(&self, error: impl std::fmt::Display) -> StoreError {
-        StoreError::Io {
-            path: self.path.clone(),
-            message: error.to_string(),
-        }
     }
 
     /// The highest sequence given out so far (0 for a new log).
@@ -138,12 +132,8 @@ impl CommandLog {
         let mut commands = Vec::new();
         for entry in log.range(seq.saturating_add(1)..).map_err(|e| self.io(e))? {
             let (key, value) = entry.map_err(|e| self.io(e))?;
-            let command: Command =
-                serde_json::from_slice(value.value()).map_err(|e| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    what: format!("command {}", key.value()),
-                    message: e.to_string(),
-                })?;
+            let command: Command = serde_json::from_slice(value.value())
+                .map_err(|e| self.corrupt(format!("command {}", key.value()), e))?;
             commands.push(command);
         }
         Ok(commands)

@@ -71,9 +71,55 @@ pub struct StoredPlayer {
     pub password_hash: String,
 }
 
+/// A redb database file and its path, for errors that name it.
+pub struct RedbFile {
+    pub(crate) db: Database,
+    pub(crate) path: PathBuf,
+}
+
+impl RedbFile {
+    /// Opens (or creates) the file; a file that is not a redb database, or is damaged, is
+    /// an error naming it.
+    pub(crate) fn open(path: &Path) -> Result<RedbFile, StoreError> {
+        let db = Database::create(path).map_err(|e| StoreError::Open {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        Ok(RedbFile {
+            db,
+            path: path.to_owned(),
+        })
+    }
+
+    pub(crate) fn io(&self, error: impl std::fmt::Display) -> StoreError {
+        StoreError::Io {
+            path: self.path.clone(),
+            message: error.to_string(),
+        }
+    }
+
+    pub(crate) fn corrupt(
+        &self,
+        what: impl Into<String>,
+        error: impl std::fmt::Display,
+    ) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            what: what.into(),
+            message: error.to_string(),
+        }
+    }
+}
+
 pub struct EmbeddedStore {
-    db: Database,
-    path: PathBuf,
+    file: RedbFile,
+}
+
+impl std::ops::Deref for EmbeddedStore {
+    type Target = RedbFile;
+    fn deref(&self) -> &RedbFile {
+        &self.file
+    }
 }
 
 impl EmbeddedStore {
@@ -85,13 +131,8 @@ impl EmbeddedStore {
     }
 
     fn open_file(path: &Path) -> Result<EmbeddedStore, StoreError> {
-        let db = Database::create(path).map_err(|e| StoreError::Open {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
         let store = EmbeddedStore {
-            db,
-            path: path.to_owned(),
+            file: RedbFile::open(path)?,
         };
         // Create the tables, so readers find them.
         let txn = store.db.begin_write().map_err(|e| store.io(e))?;
@@ -111,13 +152,6 @@ impl EmbeddedStore {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    fn io(&self, error: impl std::fmt::Display) -> StoreError {
-        StoreError::Io {
-            path: self.path.clone(),
-            message: error.to_string(),
-        }
     }
 
     /// Stores a new player; `false` if the id is taken.
@@ -273,14 +307,6 @@ impl EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    fn corrupt(&self, what: impl Into<String>, error: impl std::fmt::Display) -> StoreError {
-        StoreError::Corrupt {
-            path: self.path.clone(),
-            what: what.into(),
-            message: error.to_string(),
-        }
-    }
-
     /// Writes one epoch: its events, its snapshots (removing despawned entities), then its
     /// checkpoint, in one transaction synced before it returns. Events are kept newest
     /// `keep_events` per world (0: all).

@@ -13,6 +13,25 @@ pub enum MongoError {
     Driver(String),
 }
 
+/// A client for `uri` whose server selection and connections give up after `timeout`, and
+/// the URI's database (default `tianxia`). Connecting is lazy.
+async fn client(uri: &str, timeout: Duration) -> Result<(Client, String), MongoError> {
+    let mut options = ClientOptions::parse(uri)
+        .await
+        .map_err(|e| MongoError::Uri(e.to_string()))?;
+    options.server_selection_timeout = Some(timeout);
+    options.connect_timeout = Some(timeout);
+    options
+        .app_name
+        .get_or_insert_with(|| "tianxia".to_string());
+    let database = options
+        .default_database
+        .clone()
+        .unwrap_or_else(|| "tianxia".to_string());
+    let client = Client::with_options(options).map_err(|e| MongoError::Driver(e.to_string()))?;
+    Ok((client, database))
+}
+
 /// A MongoDB client that can tell whether the server answers.
 #[derive(Clone)]
 pub struct MongoProbe {
@@ -23,16 +42,7 @@ impl MongoProbe {
     /// Parses `uri` and builds a client whose server selection gives up after `timeout`.
     /// Connecting is lazy: an unreachable server is reported by [`MongoProbe::ping`].
     pub async fn new(uri: &str, timeout: Duration) -> Result<Self, MongoError> {
-        let mut options = ClientOptions::parse(uri)
-            .await
-            .map_err(|e| MongoError::Uri(e.to_string()))?;
-        options.server_selection_timeout = Some(timeout);
-        options.connect_timeout = Some(timeout);
-        options
-            .app_name
-            .get_or_insert_with(|| "tianxia".to_string());
-        let client =
-            Client::with_options(options).map_err(|e| MongoError::Driver(e.to_string()))?;
+        let (client, _) = client(uri, timeout).await?;
         Ok(MongoProbe { client })
     }
 
@@ -131,20 +141,7 @@ impl MongoStore {
     /// A store in the database of `uri` (default `tianxia`). Connecting is lazy: recovery
     /// creates the indexes and reads first.
     pub async fn connect(uri: &str, timeout: Duration) -> Result<MongoStore, MongoError> {
-        let mut options = ClientOptions::parse(uri)
-            .await
-            .map_err(|e| MongoError::Uri(e.to_string()))?;
-        options.server_selection_timeout = Some(timeout);
-        options.connect_timeout = Some(timeout);
-        options
-            .app_name
-            .get_or_insert_with(|| "tianxia".to_string());
-        let database = options
-            .default_database
-            .clone()
-            .unwrap_or_else(|| "tianxia".to_string());
-        let client =
-            Client::with_options(options).map_err(|e| MongoError::Driver(e.to_string()))?;
+        let (client, database) = client(uri, timeout).await?;
         Ok(MongoStore {
             db: client.database(&database),
             lease_epoch: 0,
@@ -459,14 +456,24 @@ impl MongoStore {
             .collect()
     }
 
-    /// Inserts `docs` into `collection` with plain unordered `insert_many` calls: the raw
-    /// driver's cost, the baseline of `bench flush`.
+    /// Inserts `docs` into `collection` (indexed as `snapshots` is) with plain unordered
+    /// `insert_many` calls: the raw driver's cost, the baseline of `bench flush`.
     pub async fn insert_raw(
         &self,
         collection: &str,
         docs: Vec<Document>,
     ) -> Result<(), StoreError> {
         let collection = self.db.collection::<Document>(collection);
+        // The same unique index as `snapshots`: its upkeep is the schema's, not the store's.
+        collection
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! {"world": 1, "kind": 1, "ref_id": 1, "lease_epoch": 1, "epoch": 1})
+                    .options(IndexOptions::builder().unique(true).build())
+                    .build(),
+            )
+            .await
+            .map_err(mongo)?;
         for chunk in docs.chunks(CHUNK) {
             collection
                 .insert_many(chunk.to_vec())
@@ -576,7 +583,13 @@ impl MongoStore {
         let checkpoint = &batch.checkpoint;
         let world = checkpoint.world.as_str();
         let epoch = checkpoint.epoch as i64;
-        for kind in SnapshotKind::ALL {
+        // A full epoch's removal below covers every entity at once.
+        let kinds = if batch.full {
+            &[][..]
+        } else {
+            &SnapshotKind::ALL[..]
+        };
+        for &kind in kinds {
             let ids: Vec<&str> = batch
                 .snapshots
                 .iter()

@@ -624,6 +624,31 @@ mod tests {
         })
     }
 
+    /// A World handing its epochs to `sink`, closing them only when asked (or at once).
+    fn persisted(
+        data: Arc<GameData>,
+        inbox: Option<crossbeam_channel::Receiver<components::command::Inbound>>,
+        origin: Origin,
+        sink: crossbeam_channel::Sender<Batch>,
+    ) -> bevy_app::App {
+        let persist = PersistSettings {
+            sink,
+            flush_interval: Duration::from_secs(3_600),
+            lease_epoch: 0,
+            last_epoch: 0,
+            incarnation: 1,
+        };
+        build_app_with(
+            data,
+            &settings(),
+            ReadHandle::default(),
+            inbox,
+            origin,
+            Some(persist),
+        )
+        .unwrap()
+    }
+
     /// What a store would hold after `batches`: the newest state per entity, the last
     /// checkpoint.
     fn fold(batches: impl IntoIterator<Item = Batch>) -> Recovered {
@@ -678,23 +703,8 @@ mod tests {
     fn a_world_restored_from_its_epochs_is_the_world_that_was_stored() {
         let data = Arc::new(crate::assets::load(&assets(), "190").unwrap());
         let (sink, batches) = crossbeam_channel::unbounded();
-        let persist = PersistSettings {
-            sink,
-            flush_interval: Duration::from_secs(3_600),
-            lease_epoch: 0,
-            last_epoch: 0,
-            incarnation: 1,
-        };
         let (bus, inbox) = crossbeam_channel::unbounded();
-        let mut app = build_app_with(
-            data.clone(),
-            &settings(),
-            ReadHandle::default(),
-            Some(inbox),
-            Origin::Scenario,
-            Some(persist),
-        )
-        .unwrap();
+        let mut app = persisted(data.clone(), Some(inbox), Origin::Scenario, sink);
         let world = app.world_mut();
         world.run_schedule(Publish);
         // A player joins and trains; the AI marches, fights and captures.
@@ -822,22 +832,7 @@ mod tests {
     fn a_battle_that_ends_before_a_recovered_worlds_first_epoch_leaves_a_tombstone() {
         let data = Arc::new(crate::assets::load(&assets(), "190").unwrap());
         let (sink, batches) = crossbeam_channel::unbounded();
-        let persist = |sink| PersistSettings {
-            sink,
-            flush_interval: Duration::from_secs(3_600),
-            lease_epoch: 0,
-            last_epoch: 0,
-            incarnation: 1,
-        };
-        let mut app = build_app_with(
-            data.clone(),
-            &settings(),
-            ReadHandle::default(),
-            None,
-            Origin::Scenario,
-            Some(persist(sink)),
-        )
-        .unwrap();
+        let mut app = persisted(data.clone(), None, Origin::Scenario, sink);
         let world = app.world_mut();
         world.run_schedule(Publish);
         while world.query::<&Battle>().iter(world).next().is_none() {
@@ -853,15 +848,7 @@ mod tests {
             .collect();
 
         let (sink, batches) = crossbeam_channel::unbounded();
-        let mut restored = build_app_with(
-            data,
-            &settings(),
-            ReadHandle::default(),
-            None,
-            Origin::Checkpoint(Box::new(recovered)),
-            Some(persist(sink)),
-        )
-        .unwrap();
+        let mut restored = persisted(data, None, Origin::Checkpoint(Box::new(recovered)), sink);
         let copy = restored.world_mut();
         // Catching up before the first pass publishes: the battles end.
         for _ in 0..500 {
