@@ -5,7 +5,6 @@
 //! entity, every event), so nothing is dropped. `/ready` and metrics see all of it.
 
 use std::{
-    collections::VecDeque,
     sync::Arc,
     thread::JoinHandle,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -16,7 +15,7 @@ use components::persist::Batch;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use metrics::{counter, gauge, histogram};
 use net::PersistStatus;
-use persistence::{CommandLog, WorldStore};
+use persistence::{Backlog, CommandLog, WorldStore};
 use tokio::runtime::Handle;
 use tracing::{error, info, warn};
 
@@ -38,8 +37,7 @@ struct Worker {
     log: Option<Arc<CommandLog>>,
     status: Arc<PersistStatus>,
     runtime: Handle,
-    buffer: VecDeque<Batch>,
-    max_buffered: usize,
+    buffer: Backlog,
 }
 
 impl Persister {
@@ -59,8 +57,7 @@ impl Persister {
             log,
             status,
             runtime,
-            buffer: VecDeque::new(),
-            max_buffered: MAX_BUFFERED,
+            buffer: Backlog::new(MAX_BUFFERED),
         };
         let handle = std::thread::Builder::new()
             .name("persist".into())
@@ -84,20 +81,18 @@ fn unix_ms() -> u64 {
 
 impl Worker {
     fn push(&mut self, batch: Batch) {
-        self.buffer.push_back(batch);
-        while self.buffer.len() > self.max_buffered.max(2) {
-            let Some(second) = self.buffer.remove(1) else {
-                break;
-            };
-            if let Some(first) = self.buffer.front_mut() {
-                warn!(
-                    epochs = format!("{}..{}", first.checkpoint.epoch, second.checkpoint.epoch),
-                    "the store is behind; merging the two oldest waiting epochs"
-                );
-                first.merge(second);
+        let epoch = batch.checkpoint.epoch;
+        let merges = self.buffer.push(batch);
+        if merges > 0 {
+            warn!(
+                epoch,
+                waiting = self.buffer.len(),
+                "the store is behind; the oldest waiting epochs were merged"
+            );
+            for _ in 0..merges {
                 self.status.merged();
-                counter!("tianxia_merged_batches_total").increment(1);
             }
+            counter!("tianxia_merged_batches_total").increment(merges as u64);
         }
         self.report();
     }
@@ -107,8 +102,8 @@ impl Worker {
         gauge!("tianxia_buffered_batches").set(self.buffer.len() as f64);
         let lag = self
             .buffer
-            .front()
-            .map_or(0, |b| unix_ms().saturating_sub(b.checkpoint.updated_at));
+            .oldest_at()
+            .map_or(0, |at| unix_ms().saturating_sub(at));
         gauge!("tianxia_persist_lag_seconds").set(lag as f64 / 1_000.0);
     }
 
@@ -167,7 +162,7 @@ impl Worker {
 
     /// Writes the oldest waiting epoch; `true` if it was written.
     fn commit_front(&mut self) -> bool {
-        let Some(batch) = self.buffer.pop_front() else {
+        let Some(batch) = self.buffer.pop() else {
             return true;
         };
         let batch = Arc::new(batch);
@@ -215,7 +210,7 @@ impl Worker {
                     );
                 }
                 self.status.failed(e);
-                self.buffer.push_front(batch);
+                self.buffer.put_back(batch);
                 self.report();
                 false
             }

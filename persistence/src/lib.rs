@@ -4,12 +4,14 @@
 //!
 //! This crate never runs inside the tick: the World hands it plain data through channels.
 
+pub mod backlog;
 pub mod command_log;
 pub mod data_dir;
 pub mod embedded;
 pub mod mongo;
 pub mod store;
 
+pub use backlog::Backlog;
 pub use command_log::CommandLog;
 pub use data_dir::{DataDir, DataDirError};
 pub use embedded::{EmbeddedStore, StoreError, StoredPlayer};
