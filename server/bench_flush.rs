@@ -205,7 +205,8 @@ pub fn flush(options: &FlushBench) -> Result<(), Failure> {
     let mut quiet = persisted_app(data.clone(), options, sink);
     close_epoch(quiet.world_mut());
     drop(quiet_epochs);
-    // The quiet copy never closes another epoch: its sink is gone and nothing asks.
+    // The quiet copy closes no epoch on its own (only a capture would; its sink is gone, so
+    // such an epoch is built and dropped): nothing is written for it.
     let (sink, rx) = crossbeam_channel::unbounded();
     let mut flushing = persisted_app(data, options, sink);
     let status = Arc::new(net::PersistStatus::new("embedded"));

@@ -58,7 +58,7 @@ impl CommandLog {
                     return Err(StoreError::Open {
                         path: self.path.clone(),
                         message: format!(
-                            "it holds commands of world \"{held}\" not yet applied; start that world on this data directory first, or use another one for \"{world}\""
+                            "it holds commands of world \"{held}\" that no checkpoint of that world has trimmed yet; start that world on this data directory first, or use another one for \"{world}\""
                         ),
                     });
                 }

@@ -327,7 +327,7 @@ impl MongoStore {
                 .await
                 .map_err(mongo)?;
         }
-        Ok(Some(doc.get_str("player").unwrap_or_default().to_string()))
+        Ok(doc.get_str("player").ok().map(str::to_string))
     }
 
     pub async fn revoke_token(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
@@ -577,36 +577,47 @@ impl MongoStore {
         }
     }
 
-    /// Removes what the new checkpoint supersedes: older versions of the entities it wrote,
-    /// then its own tombstones (nothing older is left for them to hide).
+    /// Removes what a committed epoch supersedes, tombstones last: a tombstone goes only
+    /// once nothing older it hides is left, so a crash or a failure at any step leaves
+    /// nothing that could bring an entity back.
     async fn remove_superseded(&self, batch: &Batch) -> Result<(), StoreError> {
         let checkpoint = &batch.checkpoint;
         let world = checkpoint.world.as_str();
         let epoch = checkpoint.epoch as i64;
-        // A full epoch's removal below covers every entity at once.
-        let kinds = if batch.full {
-            &[][..]
-        } else {
-            &SnapshotKind::ALL[..]
-        };
-        for &kind in kinds {
-            let ids: Vec<&str> = batch
-                .snapshots
-                .iter()
-                .filter(|s| s.kind == kind)
-                .map(|s| s.ref_id.as_str())
-                .collect();
-            for chunk in ids.chunks(CHUNK) {
+        if batch.full {
+            // A full checkpoint names every live entity: older versions of anything, and
+            // older generations, never count. States first, then older tombstones.
+            for deleted in [false, true] {
                 self.snapshots()
                     .delete_many(doc! {
                         "world": world,
-                        "kind": kind.name(),
-                        "ref_id": {"$in": chunk},
                         "lease_epoch": {"$lte": self.lease_epoch},
                         "epoch": {"$lt": epoch},
+                        "deleted": deleted,
                     })
                     .await
                     .map_err(mongo)?;
+            }
+        } else {
+            for kind in SnapshotKind::ALL {
+                let ids: Vec<&str> = batch
+                    .snapshots
+                    .iter()
+                    .filter(|s| s.kind == kind)
+                    .map(|s| s.ref_id.as_str())
+                    .collect();
+                for chunk in ids.chunks(CHUNK) {
+                    self.snapshots()
+                        .delete_many(doc! {
+                            "world": world,
+                            "kind": kind.name(),
+                            "ref_id": {"$in": chunk},
+                            "lease_epoch": {"$lte": self.lease_epoch},
+                            "epoch": {"$lt": epoch},
+                        })
+                        .await
+                        .map_err(mongo)?;
+                }
             }
         }
         self.snapshots()
@@ -618,18 +629,6 @@ impl MongoStore {
             })
             .await
             .map_err(mongo)?;
-        if batch.full {
-            // A full checkpoint names every live entity: older versions of anything, and
-            // older generations, never count.
-            self.snapshots()
-                .delete_many(doc! {
-                    "world": world,
-                    "lease_epoch": {"$lte": self.lease_epoch},
-                    "epoch": {"$lt": epoch},
-                })
-                .await
-                .map_err(mongo)?;
-        }
         if checkpoint.last_seq > crate::KEEP_EVENTS {
             self.events()
                 .delete_many(doc! {
@@ -692,14 +691,11 @@ impl MongoStore {
     /// Begins a new incarnation of `world`: `$inc` on the checkpoint document (created with
     /// only that field if the world has none yet), durable before the World starts.
     async fn begin_incarnation(&self, world: &str) -> Result<u64, StoreError> {
-        self.checkpoints()
-            .update_one(doc! {"_id": world}, doc! {"$inc": {"incarnation": 1_i64}})
-            .with_options(UpdateOptions::builder().upsert(true).build())
-            .await
-            .map_err(mongo)?;
         let doc = self
             .checkpoints()
-            .find_one(doc! {"_id": world})
+            .find_one_and_update(doc! {"_id": world}, doc! {"$inc": {"incarnation": 1_i64}})
+            .upsert(true)
+            .return_document(mongodb::options::ReturnDocument::After)
             .await
             .map_err(mongo)?
             .ok_or_else(|| StoreError::Mongo(format!("the checkpoint of {world} vanished")))?;
