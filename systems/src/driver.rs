@@ -171,9 +171,10 @@ pub struct Driver<C: RealClock> {
     speed_milli: u128,
     /// Real time at which the driver started; game time is owed from then.
     origin: Duration,
-    /// Game seconds strategy ticks have applied since the driver started, less what was
-    /// owed at its start.
+    /// Game seconds strategy ticks have applied since the driver started, for real time.
     given: i64,
+    /// Game seconds owed from before the driver started, still to pay.
+    debt: i64,
     intake_period: Duration,
     strategy_period: Duration,
     battle_period: Duration,
@@ -205,6 +206,7 @@ impl<C: RealClock> Driver<C> {
             speed_milli: (rates.speed * 1_000.0).round().max(1.0) as u128,
             origin: now,
             given: 0,
+            debt: 0,
             intake_period,
             strategy_period,
             battle_period,
@@ -219,9 +221,10 @@ impl<C: RealClock> Driver<C> {
     }
 
     /// A driver that also owes the game clock `game_seconds` from before its start (the
-    /// downtime of a recovered world), paid tick by tick like any other catch-up.
+    /// downtime of a recovered world), paid in extra ticks of at most one tick's step,
+    /// as fast as the CPU allows, like any other catch-up.
     pub fn owing(mut self, game_seconds: i64) -> Self {
-        self.given -= game_seconds.max(0);
+        self.debt = game_seconds.max(0);
         self
     }
 
@@ -254,15 +257,22 @@ impl<C: RealClock> Driver<C> {
             // A tick is due on schedule, or the clock owes more than a tick's worth from
             // before the driver started (a recovered world's downtime).
             let on_time = now >= self.next_strategy;
-            if !on_time && due - self.given <= self.max_step {
+            if !on_time && self.debt == 0 {
                 break;
             }
             if battle::backlog_ms(world) > battle_slack_ms {
                 pass.waited_for_battles = true;
                 break;
             }
-            let step = (due - self.given).clamp(0, self.max_step);
-            self.given += step;
+            let step = if on_time {
+                let step = (due - self.given).clamp(0, self.max_step);
+                self.given += step;
+                step
+            } else {
+                let step = self.debt.min(self.max_step);
+                self.debt -= step;
+                step
+            };
             world.insert_resource(ClockStep(step));
             pass.overruns += self.run_timed(world, Strategy, Kind::Strategy, self.strategy_period);
             if on_time {
@@ -290,13 +300,15 @@ impl<C: RealClock> Driver<C> {
             pass.overruns += self.run_timed(world, Publish, Kind::Publish, self.intake_period);
         }
 
-        pass.lag = now.saturating_sub(self.next_strategy);
+        // Behind schedule, plus the downtime still owed, in real time.
+        let debt_ms = (self.debt.max(0) as u128 * 1_000_000 / self.speed_milli) as u64;
+        pass.lag = now.saturating_sub(self.next_strategy) + Duration::from_millis(debt_ms);
         gauge!("tianxia_game_clock_lag_seconds").set(pass.lag.as_secs_f64());
         pass.next_due = self
             .next_intake
             .min(self.next_strategy)
             .min(self.next_battle);
-        if due - self.given > self.max_step && !pass.waited_for_battles {
+        if self.debt > 0 && !pass.waited_for_battles {
             // Still owing downtime: the next pass is due at once.
             pass.next_due = now;
         }

@@ -174,6 +174,42 @@ fn after_a_stall_the_clock_catches_up_in_bounded_steps() {
 }
 
 #[test]
+fn a_world_owed_its_downtime_catches_up_without_real_time_passing() {
+    let rates = TickRates {
+        speed: 2_400.0,
+        max_catchup_ticks: 64,
+        ..TickRates::default()
+    };
+    let mut h = Harness::new(rates.clone());
+    // A recovered world was down for 100 real seconds: 100 ticks' worth of game time.
+    h.driver = Driver::new(h.clock.clone(), &rates).owing(100 * 2_400);
+    let mut passes = 0;
+    loop {
+        let pass = h.driver.pump(h.app.world_mut());
+        passes += 1;
+        assert!(pass.strategy_ticks <= 64, "{pass:?}");
+        if pass.next_due > Duration::ZERO {
+            assert_eq!(pass.lag, Duration::ZERO);
+            break;
+        }
+        // The lag reported is the downtime still owed.
+        assert_eq!(pass.lag, Duration::from_secs(100 - 64), "{pass:?}");
+        assert!(
+            passes < 10,
+            "still catching up after {passes} passes: {pass:?}"
+        );
+    }
+    // No real time passed: the debt alone was paid, in bounded steps, then it waits.
+    assert_eq!(h.game_seconds(), 100 * 2_400);
+    assert_eq!(passes, 2);
+    assert_eq!(h.driver.pump(h.app.world_mut()).strategy_ticks, 0);
+    // Then on schedule.
+    h.clock.advance(Duration::from_secs(1));
+    assert_eq!(h.driver.pump(h.app.world_mut()).strategy_ticks, 1);
+    assert_eq!(h.game_seconds(), 101 * 2_400);
+}
+
+#[test]
 fn rates_and_speed_come_from_configuration() {
     // Four strategy ticks per real second at speed 24: six game seconds per tick.
     let mut h = Harness::new(TickRates {
