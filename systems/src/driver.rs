@@ -21,7 +21,7 @@ use bevy_ecs::{schedule::ScheduleLabel, world::World};
 use components::time::GameClock;
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use metrics::{counter, gauge, histogram};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::{
     battle::{self, BattlePace},
@@ -137,6 +137,8 @@ pub struct Pass {
     pub overruns: u32,
 }
 
+/// How often the catch-up of a downtime is reported.
+const DEBT_REPORT_INTERVAL: Duration = Duration::from_secs(5);
 /// How long after logging an overrun of a schedule the next one is only counted.
 const OVERRUN_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Real time over which the effective speed is measured.
@@ -175,6 +177,8 @@ pub struct Driver<C: RealClock> {
     given: i64,
     /// Game seconds owed from before the driver started, still to pay.
     debt: i64,
+    /// When the catch-up of the debt was last reported.
+    debt_reported: Option<Instant>,
     intake_period: Duration,
     strategy_period: Duration,
     battle_period: Duration,
@@ -207,6 +211,7 @@ impl<C: RealClock> Driver<C> {
             origin: now,
             given: 0,
             debt: 0,
+            debt_reported: None,
             intake_period,
             strategy_period,
             battle_period,
@@ -308,11 +313,29 @@ impl<C: RealClock> Driver<C> {
             .next_intake
             .min(self.next_strategy)
             .min(self.next_battle);
+        self.report_debt();
         if self.debt > 0 && !pass.waited_for_battles {
             // Still owing downtime: the next pass is due at once.
             pass.next_due = now;
         }
         pass
+    }
+
+    /// Logs the catch-up of a downtime debt: at most every few seconds while it lasts, and
+    /// once when it is paid.
+    fn report_debt(&mut self) {
+        match (self.debt, self.debt_reported) {
+            (0, Some(_)) => {
+                self.debt_reported = None;
+                info!("caught up on the downtime");
+            }
+            (0, None) => {}
+            (owed, last) if last.is_none_or(|t| t.elapsed() >= DEBT_REPORT_INTERVAL) => {
+                self.debt_reported = Some(Instant::now());
+                info!(game_seconds = owed, "catching up on the downtime");
+            }
+            _ => {}
+        }
     }
 
     /// Runs passes until `shutdown` receives or disconnects, waiting between them.
