@@ -230,6 +230,8 @@ impl<C: RealClock> Driver<C> {
     /// as fast as the CPU allows, like any other catch-up.
     pub fn owing(mut self, game_seconds: i64) -> Self {
         self.debt = game_seconds.max(0);
+        // The caller announces the debt; progress follows every few seconds, and the end.
+        self.debt_reported = (self.debt > 0).then(Instant::now);
         self
     }
 
