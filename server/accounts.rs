@@ -4,9 +4,10 @@
 
 use std::{
     sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime},
 };
 
+use components::time::unix_ms;
 use net::accounts::{
     AccountStore, PlayerRecord, StoreError, StoreFuture, TOKEN_TTL, TOKENS_PER_PLAYER,
 };
@@ -23,11 +24,6 @@ impl EmbeddedAccounts {
     pub fn new(store: Arc<EmbeddedStore>) -> Self {
         EmbeddedAccounts { store }
     }
-}
-
-fn unix_ms(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis().min(u128::from(u64::MAX)) as u64)
 }
 
 /// Runs a store call on the blocking pool.

@@ -7,11 +7,11 @@
 use std::{
     sync::Arc,
     thread::JoinHandle,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::Context;
-use components::persist::Batch;
+use components::{persist::Batch, time::unix_ms};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use metrics::{counter, gauge, histogram};
 use net::PersistStatus;
@@ -73,12 +73,6 @@ impl Persister {
     }
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 impl Worker {
     fn push(&mut self, batch: Batch) {
         let epoch = batch.checkpoint.epoch;
@@ -103,7 +97,7 @@ impl Worker {
         let lag = self
             .buffer
             .oldest_at()
-            .map_or(0, |at| unix_ms().saturating_sub(at));
+            .map_or(0, |at| unix_ms(SystemTime::now()).saturating_sub(at));
         gauge!("tianxia_persist_lag_seconds").set(lag as f64 / 1_000.0);
     }
 

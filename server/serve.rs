@@ -14,7 +14,7 @@ use std::{
     io::Write,
     sync::Arc,
     thread::JoinHandle,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::Context;
@@ -122,7 +122,8 @@ impl WorldThread {
                 let speed_milli = (rates.speed * 1_000.0).round() as u64;
                 // The world went on while the server was down: the clock owes the downtime.
                 let owed = recovered.as_ref().map_or(0, |r| {
-                    let down_ms = unix_ms().saturating_sub(r.checkpoint.updated_at);
+                    let down_ms = components::time::unix_ms(SystemTime::now())
+                        .saturating_sub(r.checkpoint.updated_at);
                     (u128::from(down_ms) * u128::from(speed_milli) / 1_000_000) as i64
                 });
                 let origin = match recovered {
@@ -246,12 +247,6 @@ impl Signals {
             _ = self.interrupt.recv() => "SIGINT",
         }
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The durable event log over the world's store.

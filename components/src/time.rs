@@ -2,6 +2,8 @@
 //! 12 months of 30 days, and the World's clock resource. The clock is advanced only by the
 //! strategy schedule, from the server's own measurement of real time.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use bevy_ecs::resource::Resource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -91,6 +93,13 @@ impl GameClock {
     pub fn date(&self) -> GameDate {
         self.start.after(self.game_seconds)
     }
+}
+
+/// Real time as Unix milliseconds (0 before the epoch): what checkpoints, events and
+/// tokens are stamped with.
+pub fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().min(u128::from(u64::MAX)) as u64)
 }
 
 #[cfg(test)]

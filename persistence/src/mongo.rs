@@ -104,12 +104,6 @@ fn is_duplicate(error: &mongodb::error::Error) -> bool {
     }
 }
 
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -370,7 +364,7 @@ impl MongoStore {
             "lease_epoch": self.lease_epoch,
             "epoch": epoch,
             "game_time": event.game_time,
-            "real_time": unix_ms(),
+            "real_time": components::time::unix_ms(std::time::SystemTime::now()) as i64,
             "payload": payload,
         }
     }

@@ -12,7 +12,7 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime},
 };
 
 use bevy_app::{App, Plugin};
@@ -23,7 +23,7 @@ use components::{
     events::{EventKind, aggregate},
     persist::{Batch, Checkpoint, EntityState, PlayerState, Recovered, Snapshot, SnapshotKind},
     read_model::OrderStatus,
-    time::GameClock,
+    time::{GameClock, unix_ms},
     world::{City, General, Nation, Registry, WorldInfo},
 };
 use crossbeam_channel::Sender;
@@ -258,12 +258,6 @@ pub fn close_epoch(world: &mut World) -> u64 {
     epoch
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 fn player_state(orders: &Orders, presence: &Presence, player: &str) -> PlayerState {
     PlayerState {
         player: player.to_string(),
@@ -373,7 +367,7 @@ fn build_batch(world: &mut World) -> Batch {
         tick: clock.tick,
         data_hash: info.data_hash.clone(),
         scenario: info.scenario.clone(),
-        updated_at: unix_ms(),
+        updated_at: unix_ms(SystemTime::now()),
     };
     let mut extract = world.resource_mut::<Extract>();
     extract.epoch += 1;
