@@ -22,7 +22,10 @@ use components::{
     persist::{Batch, Checkpoint, Recovered, Recovery, StoredEntity},
 };
 
-use crate::DataDir;
+use crate::{
+    DataDir,
+    tokens::{TokenUse, token_use, tokens_to_drop},
+};
 
 /// Players by id: (name, Argon2 password hash).
 const PLAYERS: TableDefinition<&str, (&str, &str)> = TableDefinition::new("players");
@@ -218,24 +221,11 @@ impl EmbeddedStore {
                     .map_or(0, |v| v.value().1);
                 held.push((expiry, key));
             }
-            held.sort();
-            let live = held.iter().filter(|(expiry, _)| *expiry > now).count();
-            let mut excess = (live + 1).saturating_sub(keep.max(1));
-            for (expiry, key) in &held {
-                let drop = if *expiry <= now {
-                    true
-                } else if excess > 0 {
-                    excess -= 1;
-                    true
-                } else {
-                    false
-                };
-                if drop {
-                    tokens.remove(key.as_slice()).map_err(|e| self.io(e))?;
-                    by_player
-                        .remove(player, key.as_slice())
-                        .map_err(|e| self.io(e))?;
-                }
+            for key in tokens_to_drop(held, now, keep.max(1) - 1) {
+                tokens.remove(key.as_slice()).map_err(|e| self.io(e))?;
+                by_player
+                    .remove(player, key.as_slice())
+                    .map_err(|e| self.io(e))?;
             }
             tokens
                 .insert(hash.as_slice(), (player, expires))
@@ -268,11 +258,14 @@ impl EmbeddedStore {
         let Some((player, expires)) = found else {
             return Ok(None);
         };
-        if expires <= now {
-            self.revoke_token(hash)?;
-            return Ok(None);
-        }
-        if refresh_to >= expires.saturating_add(refresh_after) {
+        let refresh_to = match token_use(expires, now, refresh_to, refresh_after) {
+            TokenUse::Expired => {
+                self.revoke_token(hash)?;
+                return Ok(None);
+            }
+            TokenUse::Valid(refresh) => refresh,
+        };
+        if let Some(refresh_to) = refresh_to {
             let txn = self.db.begin_write().map_err(|e| self.io(e))?;
             {
                 let mut table = txn.open_table(TOKENS).map_err(|e| self.io(e))?;

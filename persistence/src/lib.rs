@@ -10,6 +10,7 @@ pub mod data_dir;
 pub mod embedded;
 pub mod mongo;
 pub mod store;
+pub mod tokens;
 
 pub use backlog::Backlog;
 pub use command_log::CommandLog;

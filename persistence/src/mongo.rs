@@ -83,7 +83,10 @@ use mongodb::{
     options::{FindOptions, IndexOptions, UpdateOptions},
 };
 
-use crate::{StoreError, StoreFuture, WorldStore};
+use crate::{
+    StoreError, StoreFuture, WorldStore,
+    tokens::{TokenUse, token_use, tokens_to_drop},
+};
 
 const DUPLICATE_KEY: i32 = 11_000;
 /// Documents per `insert_many` and ids per `$in`.
@@ -263,20 +266,16 @@ impl MongoStore {
         let mut cursor = self
             .tokens()
             .find(doc! {"player": player})
-            .with_options(FindOptions::builder().sort(doc! {"expires_ms": -1}).build())
             .await
             .map_err(mongo)?;
-        let mut live = 0;
-        let mut drop = Vec::new();
+        let mut held = Vec::new();
         while cursor.advance().await.map_err(mongo)? {
             let doc = cursor.deserialize_current().map_err(mongo)?;
             let token = doc.get_str("_id").unwrap_or_default().to_string();
-            if int(&doc, "expires_ms") as u64 > now && live < keep.max(1) {
-                live += 1;
-            } else {
-                drop.push(token);
-            }
+            held.push((int(&doc, "expires_ms").max(0) as u64, token));
         }
+        // The new token is among those held.
+        let drop = tokens_to_drop(held, now, keep.max(1));
         if !drop.is_empty() {
             self.tokens()
                 .delete_many(doc! {"_id": {"$in": drop}})
@@ -305,21 +304,24 @@ impl MongoStore {
             return Ok(None);
         };
         let expires = int(&doc, "expires_ms").max(0) as u64;
-        if expires <= now {
-            self.revoke_token(hash).await?;
-            return Ok(None);
-        }
-        if refresh_to >= expires.saturating_add(refresh_after) {
-            self.tokens()
-                .update_one(
-                    doc! {"_id": &id},
-                    doc! {"$set": {
-                        "expires_at": bson::DateTime::from_millis(refresh_to as i64),
-                        "expires_ms": refresh_to as i64,
-                    }},
-                )
-                .await
-                .map_err(mongo)?;
+        match token_use(expires, now, refresh_to, refresh_after) {
+            TokenUse::Expired => {
+                self.revoke_token(hash).await?;
+                return Ok(None);
+            }
+            TokenUse::Valid(Some(refresh_to)) => {
+                self.tokens()
+                    .update_one(
+                        doc! {"_id": &id},
+                        doc! {"$set": {
+                            "expires_at": bson::DateTime::from_millis(refresh_to as i64),
+                            "expires_ms": refresh_to as i64,
+                        }},
+                    )
+                    .await
+                    .map_err(mongo)?;
+            }
+            TokenUse::Valid(None) => {}
         }
         Ok(doc.get_str("player").ok().map(str::to_string))
     }
