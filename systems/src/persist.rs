@@ -36,7 +36,7 @@ use crate::{
     event_log::Outbox,
     read_models::publish_read_models,
     rules::{
-        commands::{AppliedSeq, apply_command},
+        commands::{AppliedSeq, apply_logged},
         orders::{Orders, Revision, Timeline},
         points::regain_points,
         presence::Presence,
@@ -552,18 +552,17 @@ fn rebuild_battle(state: BattleState) -> Result<Battle, RestoreError> {
     })
 }
 
-/// Applies commands from the log after a recovery, in log order, each once: those at or
-/// below the World's applied position are skipped. Every order a replayed command decides is
+/// Applies commands from the log after a recovery, in log order, each once, as the intake
+/// does ([`apply_logged`]: those at or below the World's applied position are skipped, and
+/// each counts as its player's activity). Every order a replayed command decides is
 /// republished under the World's new revision with an `OrderRevised` event (the World cannot
 /// know what a process that died reported). Returns how many were applied.
 pub fn replay(world: &mut World, commands: impl IntoIterator<Item = Command>) -> u64 {
     let mut replayed = 0;
     for command in commands {
-        if command.seq <= world.resource::<AppliedSeq>().0 {
+        if !apply_logged(world, &command) {
             continue;
         }
-        apply_command(world, &command);
-        world.resource_mut::<AppliedSeq>().0 = command.seq;
         replayed += 1;
         if let Some(player) = command.issuer.player() {
             let revision = world.resource::<Revision>().0;

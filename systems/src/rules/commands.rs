@@ -80,20 +80,27 @@ pub fn apply_inbound(world: &mut World) {
                 world.resource_mut::<Presence>().seen(&player, now);
             }
             Inbound::Command(command) => {
-                if command.seq != 0 && command.seq <= world.resource::<AppliedSeq>().0 {
-                    // Already applied (replayed from the log at recovery): once only.
-                    continue;
-                }
-                if let Some(player) = command.issuer.player() {
-                    let now = world.resource::<GameClock>().game_seconds;
-                    world.resource_mut::<Presence>().seen(player, now);
-                }
-                apply_command(world, &command);
-                let mut applied = world.resource_mut::<AppliedSeq>();
-                applied.0 = applied.0.max(command.seq);
+                apply_logged(world, &command);
             }
         }
     }
+}
+
+/// Applies a command from the log (or the bus): once only — a command at or below the
+/// applied position (replayed from the log at recovery) is skipped and `false` returned —
+/// counting as its player's activity, and moving the applied position to it.
+pub fn apply_logged(world: &mut World, command: &Command) -> bool {
+    if command.seq != 0 && command.seq <= world.resource::<AppliedSeq>().0 {
+        return false;
+    }
+    if let Some(player) = command.issuer.player() {
+        let now = world.resource::<GameClock>().game_seconds;
+        world.resource_mut::<Presence>().seen(player, now);
+    }
+    apply_command(world, command);
+    let mut applied = world.resource_mut::<AppliedSeq>();
+    applied.0 = applied.0.max(command.seq);
+    true
 }
 
 /// Applies everything still waiting in the inbox, whatever the per-tick cap (a graceful
