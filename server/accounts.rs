@@ -26,6 +26,22 @@ impl EmbeddedAccounts {
     }
 }
 
+fn stored(player: PlayerRecord) -> StoredPlayer {
+    StoredPlayer {
+        id: player.id,
+        name: player.name,
+        password_hash: player.password_hash,
+    }
+}
+
+fn record(player: StoredPlayer) -> PlayerRecord {
+    PlayerRecord {
+        id: player.id,
+        name: player.name,
+        password_hash: player.password_hash,
+    }
+}
+
 /// Runs a store call on the blocking pool.
 async fn blocking<T: Send + 'static>(
     call: impl FnOnce() -> Result<T, persistence::StoreError> + Send + 'static,
@@ -40,11 +56,7 @@ impl AccountStore for EmbeddedAccounts {
     fn create(&self, player: PlayerRecord) -> StoreFuture<'_, ()> {
         let store = self.store.clone();
         Box::pin(async move {
-            let stored = StoredPlayer {
-                id: player.id,
-                name: player.name,
-                password_hash: player.password_hash,
-            };
+            let stored = stored(player);
             match blocking(move || store.create_player(&stored)).await? {
                 true => Ok(()),
                 false => Err(StoreError::NameTaken),
@@ -57,11 +69,7 @@ impl AccountStore for EmbeddedAccounts {
         let id = id.to_string();
         Box::pin(async move {
             let found = blocking(move || store.player(&id)).await?;
-            Ok(found.map(|p| PlayerRecord {
-                id: p.id,
-                name: p.name,
-                password_hash: p.password_hash,
-            }))
+            Ok(found.map(record))
         })
     }
 
@@ -118,11 +126,7 @@ fn unavailable(error: persistence::StoreError) -> StoreError {
 impl AccountStore for MongoAccounts {
     fn create(&self, player: PlayerRecord) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let stored = StoredPlayer {
-                id: player.id,
-                name: player.name,
-                password_hash: player.password_hash,
-            };
+            let stored = stored(player);
             match self
                 .store
                 .create_player(&stored)
@@ -139,11 +143,7 @@ impl AccountStore for MongoAccounts {
         let id = id.to_string();
         Box::pin(async move {
             let found = self.store.player(&id).await.map_err(unavailable)?;
-            Ok(found.map(|p| PlayerRecord {
-                id: p.id,
-                name: p.name,
-                password_hash: p.password_hash,
-            }))
+            Ok(found.map(record))
         })
     }
 
