@@ -9,7 +9,7 @@ use std::{sync::Arc, thread::JoinHandle};
 use anyhow::Context;
 use components::command::{Command, Inbound, server_command_id};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use net::{DurableFuture, Journal};
+use net::{Appended, Journal, JournalError, JournalFuture};
 use persistence::CommandLog;
 use tokio::sync::oneshot;
 use tracing::error;
@@ -27,20 +27,25 @@ pub struct EmbeddedJournal {
 }
 
 impl Journal for EmbeddedJournal {
-    fn append(&self, command: Command) -> DurableFuture<'_, Command> {
+    fn append(&self, command: Command) -> JournalFuture<'_> {
         let (reply, answer) = oneshot::channel();
         let sent = self.tx.try_send(Request { command, reply });
         Box::pin(async move {
+            let unavailable = |m: &str| JournalError::Unavailable(m.into());
             match sent {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
-                    return Err("too many commands are waiting to be logged".into());
+                    return Err(unavailable("too many commands are waiting to be logged"));
                 }
-                Err(TrySendError::Disconnected(_)) => return Err("the server is stopping".into()),
+                Err(TrySendError::Disconnected(_)) => {
+                    return Err(unavailable("the server is stopping"));
+                }
             }
-            answer
-                .await
-                .unwrap_or_else(|_| Err("the command log stopped".into()))
+            match answer.await {
+                Ok(Ok(command)) => Ok(Appended::New(command)),
+                Ok(Err(e)) => Err(JournalError::Unavailable(e)),
+                Err(_) => Err(unavailable("the command log stopped")),
+            }
         })
     }
 }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod bench;
 pub mod bench_flush;
 pub mod bench_strategy;
+pub mod bridge;
 pub mod check;
 pub mod cli;
 pub mod config;

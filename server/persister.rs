@@ -1,6 +1,6 @@
 //! The store's worker (SPEC 8, 10): takes the World's checkpoint epochs from a channel and
-//! writes them in order, each committed before the next; after each, trims the command log up
-//! to the checkpoint's sequence. While the store fails, it retries with backoff and epochs
+//! writes them in order, each committed before the next; after each, releases the commands
+//! the checkpoint covers (trims the command log, or acknowledges and trims the stream). While the store fails, it retries with backoff and epochs
 //! wait in a bounded buffer; at the bound the two oldest are merged (the newest state of each
 //! entity, every event), so nothing is dropped. `/ready` and metrics see all of it.
 
@@ -15,9 +15,11 @@ use components::{persist::Batch, time::unix_ms};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use metrics::{counter, gauge, histogram};
 use net::PersistStatus;
-use persistence::{Backlog, CommandLog, WorldStore};
+use persistence::{Backlog, WorldStore};
 use tokio::runtime::Handle;
 use tracing::{error, info, warn};
+
+use crate::bridge::Release;
 
 /// Epochs waiting for the store at most; beyond, the oldest are merged.
 pub const MAX_BUFFERED: usize = 64;
@@ -34,7 +36,7 @@ pub struct Persister {
 
 struct Worker {
     store: Arc<dyn WorldStore>,
-    log: Option<Arc<CommandLog>>,
+    release: Option<Release>,
     status: Arc<PersistStatus>,
     runtime: Handle,
     buffer: Backlog,
@@ -46,7 +48,7 @@ impl Persister {
     pub fn start(
         rx: Receiver<Batch>,
         store: Arc<dyn WorldStore>,
-        log: Option<Arc<CommandLog>>,
+        release: Option<Release>,
         status: Arc<PersistStatus>,
         runtime: Handle,
     ) -> anyhow::Result<Persister> {
@@ -54,7 +56,7 @@ impl Persister {
         counter!("tianxia_flush_failures_total").increment(0);
         let worker = Worker {
             store,
-            log,
+            release,
             status,
             runtime,
             buffer: Backlog::new(MAX_BUFFERED),
@@ -185,10 +187,8 @@ impl Worker {
                     );
                 }
                 self.status.committed(checkpoint.epoch, checkpoint.last_seq);
-                if let Some(log) = &self.log
-                    && let Err(e) = log.trim(checkpoint.log_seq)
-                {
-                    warn!(error = %e, "the command log could not be trimmed; it will be at the next checkpoint");
+                if let Some(release) = &self.release {
+                    release.committed(checkpoint, &self.runtime);
                 }
                 self.report();
                 true

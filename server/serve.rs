@@ -23,10 +23,11 @@ use components::{
     events::DomainEvent,
     persist::{Recovered, Recovery},
     read_model::ReadHandle,
+    stream::EntryId,
 };
 use net::{
-    Accounts, AppState, Backends, CommandBus, DurableFuture, EventLog, PersistStatus, Probe,
-    ProbeFuture, RateLimits, router,
+    Accounts, AppState, Backends, CommandBus, DurableFuture, EventLog, Journal, PersistStatus,
+    Probe, ProbeFuture, RateLimits, router,
 };
 use persistence::{
     CommandLog, DataDir, Embedded, EmbeddedStore, MongoProbe, MongoStore, WorldStore,
@@ -48,6 +49,7 @@ use tracing::{error, info};
 use crate::{
     Failure,
     accounts::{EmbeddedAccounts, MongoAccounts},
+    bridge::{Intake, Release, Stream},
     config::ServeConfig,
     journal::JournalThread,
     metrics,
@@ -338,13 +340,44 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
             (0, 0)
         }
     };
-    let replay = log.after(floor).map_err(anyhow::Error::from)?;
+    let logged = log.after(floor).map_err(anyhow::Error::from)?;
+    // With Redis, commands come from the stream: the group continues from the checkpoint's
+    // entry, and what a dead daemon left pending after it is applied again first.
+    let (stream, replay, release) = match &config.redis_url {
+        Some(url) => {
+            if !logged.is_empty() {
+                return Err(anyhow::anyhow!(
+                    "the command log in {} holds {} commands no checkpoint covers; start once without REDIS_URL so they are applied and checkpointed, then with it",
+                    data_dir.path().display(),
+                    logged.len()
+                )
+                .into());
+            }
+            let mut stream = {
+                let _entered = runtime.enter();
+                Stream::new(url, &config.world, 0).map_err(|e| Failure::Usage(format!("{e:#}")))?
+            };
+            let from = recovered.as_ref().and_then(|r| r.checkpoint.stream_id);
+            let Some((replay, after)) =
+                runtime.block_on(recover_stream(&mut stream, from, &mut signals))
+            else {
+                info!("stopped before the command stream was ready");
+                return Ok(());
+            };
+            let release = Release::Stream {
+                redis: stream.redis.clone(),
+                keys: stream.keys.clone(),
+            };
+            (Some((stream, after)), replay, release)
+        }
+        None => (None, logged, Release::Log(log.clone())),
+    };
     let status = Arc::new(PersistStatus::new(world_store.name()));
     let (batch_tx, batch_rx) = crossbeam_channel::unbounded();
     let persister = Persister::start(
         batch_rx,
         world_store.clone(),
-        Some(log.clone()),
+        Some(release),
         status.clone(),
         runtime.handle().clone(),
     )?;
@@ -375,9 +408,18 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
         took_ms = started.elapsed().as_millis() as u64,
         "world ready"
     );
-    let (journal, journal_thread) =
-        JournalThread::start(log.clone(), floor, bus_tx.clone(), COMMAND_QUEUE)?;
-    let bus = Arc::new(CommandBus::new(Arc::new(journal), bus_tx));
+    let (journal, intake): (Arc<dyn Journal>, Intake) = match stream {
+        Some((stream, after)) => {
+            let (journal, reader) = stream.start(runtime.handle(), bus_tx.clone(), after);
+            (Arc::new(journal), Intake::Stream(reader))
+        }
+        None => {
+            let (journal, thread) =
+                JournalThread::start(log.clone(), floor, bus_tx.clone(), COMMAND_QUEUE)?;
+            (Arc::new(journal), Intake::Log(thread))
+        }
+    };
+    let bus = Arc::new(CommandBus::new(journal, bus_tx));
     let events: Arc<dyn EventLog> = Arc::new(StoreEvents {
         store: world_store,
         world: config.world.clone(),
@@ -395,9 +437,10 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
         signals,
         exited_rx,
     ));
-    // In order: no more requests (done), no more commands logged, the World's last pass and
-    // final epoch, the store takes what waits, then the data directory is released.
-    journal_thread.join();
+    // In order: no more requests (done), no more commands taken in, the World's last pass
+    // and final epoch, the store takes what waits (and releases the commands it covers),
+    // then the data directory is released.
+    intake.stop(runtime.handle());
     let stopped = world.stop();
     persister.join();
     runtime.shutdown_timeout(Duration::from_secs(5));
@@ -423,6 +466,36 @@ async fn recover(store: &dyn WorldStore, world: &str, signals: &mut Signals) -> 
             outcome = store.recover(world) => match outcome {
                 Ok(recovered) => return Some(recovered),
                 Err(e) => error!(store = store.name(), error = %e, "cannot recover the world yet; retrying"),
+            },
+            name = signals.recv() => {
+                info!(signal = name, "shutting down");
+                return None;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            name = signals.recv() => {
+                info!(signal = name, "shutting down");
+                return None;
+            }
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Prepares the command stream for a world recovered at `from`, retrying with backoff while
+/// Redis cannot be reached; `None` if a signal came first.
+async fn recover_stream(
+    stream: &mut Stream,
+    from: Option<EntryId>,
+    signals: &mut Signals,
+) -> Option<(Vec<Command>, EntryId)> {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        tokio::select! {
+            outcome = stream.recover(from) => match outcome {
+                Ok(ready) => return Some(ready),
+                Err(e) => error!(error = %e, "cannot prepare the command stream yet; retrying"),
             },
             name = signals.recv() => {
                 info!(signal = name, "shutting down");

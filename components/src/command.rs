@@ -430,8 +430,12 @@ pub struct Command {
     pub general: Option<String>,
     #[serde(flatten)]
     pub body: CommandBody,
-    /// Position in the command log or stream; commands are applied in this order.
+    /// Position in the embedded command log (0 when it came another way); commands are
+    /// applied in this order.
     pub seq: u64,
+    /// Position in the command stream (Redis mode); commands are applied in this order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<crate::stream::EntryId>,
 }
 
 impl Command {

@@ -13,5 +13,6 @@ pub mod events;
 pub mod ids;
 pub mod persist;
 pub mod read_model;
+pub mod stream;
 pub mod time;
 pub mod world;

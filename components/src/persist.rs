@@ -126,7 +126,7 @@ pub struct Checkpoint {
     /// Sequence of the last domain event that counts.
     pub last_seq: u64,
     /// The last Redis stream entry applied, where commands come from a stream.
-    pub stream_id: Option<String>,
+    pub stream_id: Option<crate::stream::EntryId>,
     /// The last command-log sequence applied.
     pub log_seq: u64,
     pub game_seconds: i64,

@@ -126,6 +126,38 @@ impl OrderStatus {
             OrderStatus::Rejected | OrderStatus::Completed | OrderStatus::Cancelled
         )
     }
+
+    /// The status as the API writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderStatus::Queued => "queued",
+            OrderStatus::Accepted => "accepted",
+            OrderStatus::Rejected => "rejected",
+            OrderStatus::Completed => "completed",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<OrderStatus> {
+        [
+            OrderStatus::Queued,
+            OrderStatus::Accepted,
+            OrderStatus::Rejected,
+            OrderStatus::Completed,
+            OrderStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+
+    /// Where it is in the life cycle: statuses only move to a higher stage.
+    pub fn stage(self) -> u8 {
+        match self {
+            OrderStatus::Queued => 0,
+            OrderStatus::Accepted => 1,
+            _ => 2,
+        }
+    }
 }
 
 /// An order as published for its player, with the hash of the command that made it (so the
@@ -183,6 +215,8 @@ pub struct ReadModels {
     /// Log position of the last command the World applied: a command at or below it has its
     /// order in `orders` (or had, before the window evicted it).
     pub applied_seq: u64,
+    /// The same as a stream entry (Redis mode).
+    pub applied_entry: Option<crate::stream::EntryId>,
 }
 
 impl ReadModels {

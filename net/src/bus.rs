@@ -17,11 +17,15 @@ use std::{
 
 use components::{
     command::{Command, CommandBody, Inbound, Issuer},
-    read_model::ReadModels,
+    read_model::{OrderStatus, ReadModels},
+    stream::EntryId,
 };
 use crossbeam_channel::Sender;
 
-use crate::{durable::Journal, error::ApiError};
+use crate::{
+    durable::{Appended, Journal, JournalError},
+    error::{ApiError, ErrorCode},
+};
 
 /// Presence is sent at most this often per player.
 const SEEN_EVERY: Duration = Duration::from_secs(1);
@@ -36,13 +40,21 @@ pub struct Queued {
     pub body_hash: u64,
     /// Its log position: once the World has applied this far, it has an order of its own.
     seq: u64,
+    /// Its stream entry (Redis mode).
+    entry: Option<EntryId>,
     since: Instant,
 }
 
 impl Queued {
     /// Whether the World still has to see it, as of `models`.
     fn waiting(&self, models: Option<&ReadModels>) -> bool {
-        self.since.elapsed() < QUEUED_FOR && models.is_none_or(|m| m.applied_seq < self.seq)
+        self.since.elapsed() < QUEUED_FOR
+            && models.is_none_or(|m| {
+                m.applied_seq < self.seq
+                    || self
+                        .entry
+                        .is_some_and(|e| m.applied_entry.is_none_or(|a| a < e))
+            })
     }
 }
 
@@ -70,7 +82,8 @@ impl CommandBus {
         }
     }
 
-    /// Makes a player's command durable and sends it on; returns its order id.
+    /// Makes a player's command durable and sends it on; returns its order id and status
+    /// (`queued`, or the recorded status of a repeat the journal recognised).
     pub async fn submit(
         &self,
         player: &str,
@@ -78,22 +91,33 @@ impl CommandBus {
         general: Option<String>,
         body: CommandBody,
         models: Option<&ReadModels>,
-    ) -> Result<String, ApiError> {
+    ) -> Result<(String, OrderStatus), ApiError> {
         let command = Command {
             id: id.unwrap_or_default(),
             issuer: Issuer::Player(player.to_string()),
             general,
             body,
             seq: 0,
+            entry: None,
         };
-        let command = self.journal.append(command).await.map_err(|e| {
-            ApiError::unavailable(format!("the command was not taken: {e}; try again shortly"))
-        })?;
+        let command = match self.journal.append(command).await {
+            Ok(Appended::New(command)) => command,
+            Ok(Appended::Known { id, status }) => return Ok((id, status)),
+            Err(JournalError::Conflict(message)) => {
+                return Err(ApiError::new(ErrorCode::IdConflict, message));
+            }
+            Err(JournalError::Unavailable(e)) => {
+                return Err(ApiError::unavailable(format!(
+                    "the command was not taken: {e}; try again shortly"
+                )));
+            }
+        };
         let queued = Queued {
             command_type: command.body.command_type().name(),
             general: command.general.clone(),
             body_hash: command.body_hash(),
             seq: command.seq,
+            entry: command.entry,
             since: Instant::now(),
         };
         let mut map = self.queued.lock().unwrap_or_else(|e| e.into_inner());
@@ -101,7 +125,7 @@ impl CommandBus {
             map.retain(|_, q| q.waiting(models));
         }
         map.insert((player.to_string(), command.id.clone()), queued);
-        Ok(command.id)
+        Ok((command.id, OrderStatus::Queued))
     }
 
     /// A command the World has not applied yet, as of `models`.

@@ -11,16 +11,39 @@ use std::{
     },
 };
 
-use components::{command::Command, events::DomainEvent};
+use components::{command::Command, events::DomainEvent, read_model::OrderStatus};
 use serde::Serialize;
 
 pub type DurableFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
 
-/// Where commands become durable. `append` resolves once the command is logged (its
-/// sequence and, if it had none, its id assigned) and on its way to the World; an `Err`
-/// means it was not logged and the World will never see it.
+/// What the journal made of a command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// Logged (its position and, if it had none, its id assigned) and on its way to the
+    /// World.
+    New(Command),
+    /// Its id was sent before with the same body: nothing new was logged.
+    Known { id: String, status: OrderStatus },
+}
+
+/// Why the journal did not take a command.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    /// Not logged; the World will never see it.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Its id was sent before with another body.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+pub type JournalFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Appended, JournalError>> + Send + 'a>>;
+
+/// Where commands become durable. `append` resolves once the command is logged and on its
+/// way to the World; an `Err` means it was not logged and the World will never see it.
 pub trait Journal: Send + Sync + 'static {
-    fn append(&self, command: Command) -> DurableFuture<'_, Command>;
+    fn append(&self, command: Command) -> JournalFuture<'_>;
 }
 
 /// The durable event log.

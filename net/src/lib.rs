@@ -16,10 +16,14 @@ pub mod play;
 pub mod read;
 pub mod redis_probe;
 pub mod router;
+pub mod streams;
 
 pub use accounts::{AccountStore, Accounts, MemoryAccounts};
 pub use bus::CommandBus;
-pub use durable::{DurableFuture, EventLog, Journal, PersistReport, PersistStatus};
+pub use durable::{
+    Appended, DurableFuture, EventLog, Journal, JournalError, JournalFuture, PersistReport,
+    PersistStatus,
+};
 pub use error::{ApiError, ErrorCode};
 pub use health::{Backends, Probe, ProbeFuture};
 pub use limits::RateLimits;

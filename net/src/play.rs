@@ -118,7 +118,7 @@ pub async fn join(
             "you already have a general",
         ));
     }
-    let id = state
+    let (id, _) = state
         .bus
         .submit(&player.id, None, None, body, Some(&models))
         .await?;
@@ -247,7 +247,7 @@ pub async fn command(
             ));
         }
     }
-    let id = state
+    let (id, status) = state
         .bus
         .submit(&player.id, request.id, request.general, body, Some(&models))
         .await?;
@@ -255,7 +255,7 @@ pub async fn command(
         StatusCode::ACCEPTED,
         Json(Submitted {
             order_id: id,
-            status: OrderStatus::Queued,
+            status,
         }),
     ))
 }

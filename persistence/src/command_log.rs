@@ -164,6 +164,7 @@ mod tests {
             general: Some("g".into()),
             body: CommandBody::Train(NoArgs {}),
             seq: 0,
+            entry: None,
         }
     }
 

@@ -36,7 +36,7 @@ use crate::{
     event_log::Outbox,
     read_models::publish_read_models,
     rules::{
-        commands::{AppliedSeq, apply_logged},
+        commands::{AppliedEntry, AppliedSeq, apply_logged},
         orders::{Orders, Revision, Timeline},
         points::regain_points,
         presence::Presence,
@@ -361,7 +361,7 @@ fn build_batch(world: &mut World) -> Batch {
         epoch: 0,
         incarnation: world.resource::<Revision>().0,
         last_seq,
-        stream_id: None,
+        stream_id: world.resource::<AppliedEntry>().0,
         log_seq: world.resource::<AppliedSeq>().0,
         game_seconds: clock.game_seconds,
         tick: clock.tick,
@@ -514,6 +514,7 @@ pub fn restore_world(
     world.insert_resource(presence);
     world.insert_resource(timeline);
     world.insert_resource(AppliedSeq(checkpoint.log_seq));
+    world.insert_resource(AppliedEntry(checkpoint.stream_id));
     world.insert_resource(Revision(incarnation));
     Ok(())
 }
@@ -714,6 +715,7 @@ mod tests {
                 general: (seq == 2).then(|| "g-ann".to_string()),
                 body: body.unwrap(),
                 seq,
+                entry: None,
             }))
             .unwrap();
             world.run_schedule(crate::schedule::Intake);

@@ -28,7 +28,7 @@ use crate::{
     battle::{Battle, FinishedBattles},
     event_log::Outbox,
     rules::{
-        commands::AppliedSeq,
+        commands::{AppliedEntry, AppliedSeq},
         orders::{Orders, Revision, active_view},
     },
     schedule::Publish,
@@ -250,6 +250,7 @@ pub fn publish_read_models(
     mut orders: ResMut<Orders>,
     revision: Res<Revision>,
     applied: Option<Res<AppliedSeq>>,
+    applied_entry: Option<Res<AppliedEntry>>,
 ) {
     let publisher = &mut *publisher;
     let mut dirty = BTreeSet::new();
@@ -382,5 +383,6 @@ pub fn publish_read_models(
         events: publisher.events.clone(),
         orders: publisher.orders.clone(),
         applied_seq: applied.map_or(0, |a| a.0),
+        applied_entry: applied_entry.and_then(|a| a.0),
     })));
 }

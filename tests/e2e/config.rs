@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use crate::support::{Mongo, Server, free_port, redis_url, run, wait_for};
+use crate::support::{Mongo, RedisWorld, Server, free_port, run, wait_for};
 
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -115,7 +115,7 @@ fn command_line_beats_config_file_beats_defaults() {
 
 #[test]
 fn readiness_follows_the_configured_backends() {
-    let redis = redis_url();
+    let redis = RedisWorld::new("ready");
     let mongo = Mongo::start();
     let dead = format!("mongodb://127.0.0.1:{}/tianxia_test", free_port());
     let dir = tempfile::tempdir().unwrap();
@@ -135,8 +135,10 @@ fn readiness_follows_the_configured_backends() {
             config.to_str().unwrap(),
             "--mongodb-uri",
             &mongo.uri,
+            "--world",
+            &redis.world,
         ],
-        &[("REDIS_URL", &redis), ("MONGODB_URI", &dead)],
+        &[("REDIS_URL", &redis.url), ("MONGODB_URI", &dead)],
     );
     let ready = server.wait_ready();
     let backends = ready["backends"].as_array().unwrap();

@@ -15,4 +15,5 @@ mod persist;
 mod play;
 mod serve;
 mod simulate;
+mod streams;
 mod support;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{
     play::{command, general, get, join, quiet_assets, register},
-    support::{Mongo, Server, run, wait_for},
+    support::{Mongo, RedisWorld, Server, run, wait_for},
 };
 
 /// Every durable event, in sequence order, page by page.
@@ -56,9 +56,10 @@ fn decisions(events: &[Value], player: &str, id: &str) -> usize {
 /// Players send commands, some made durable by a checkpoint and some only by the command
 /// log; the server is killed with SIGKILL right after the last 202 and started again on the
 /// same data. Every 202'd command is applied exactly once, and its cost paid once.
-fn commands_survive_sigkill(mongo: Option<&Mongo>) {
+/// With `redis`, commands travel its world's stream.
+pub(crate) fn commands_survive_sigkill(mongo: Option<&Mongo>, redis: Option<&RedisWorld>) {
     let (_assets, root) = quiet_assets(|_, text| text);
-    let args = [
+    let mut args = vec![
         "--scenario",
         "tiny",
         "--speed",
@@ -68,9 +69,13 @@ fn commands_survive_sigkill(mongo: Option<&Mongo>) {
         "--flush-interval",
         "1",
     ];
-    let envs: Vec<(&str, &str)> = mongo
+    let mut envs: Vec<(&str, &str)> = mongo
         .map(|m| vec![("MONGODB_URI", m.uri.as_str())])
         .unwrap_or_default();
+    if let Some(redis) = redis {
+        args.extend(["--world", redis.world.as_str()]);
+        envs.push(("REDIS_URL", redis.url.as_str()));
+    }
     let server = Server::start_with_env(&args, &envs);
     server.wait_ready();
 
@@ -214,13 +219,13 @@ fn commands_survive_sigkill(mongo: Option<&Mongo>) {
 
 #[test]
 fn commands_survive_sigkill_with_the_embedded_store() {
-    commands_survive_sigkill(None);
+    commands_survive_sigkill(None, None);
 }
 
 #[test]
 fn commands_survive_sigkill_with_mongodb() {
     let mongo = Mongo::start();
-    commands_survive_sigkill(Some(&mongo));
+    commands_survive_sigkill(Some(&mongo), None);
 }
 
 #[test]

@@ -340,6 +340,88 @@ pub fn redis_url() -> String {
     url
 }
 
+/// A world of the test's own on the tests' Redis: a unique world name, and every key of that
+/// world removed when the handle drops, so the machine's Redis is left as it was found.
+pub struct RedisWorld {
+    pub url: String,
+    pub world: String,
+    client: redis::Client,
+}
+
+impl RedisWorld {
+    pub fn new(tag: &str) -> RedisWorld {
+        Self::on(&redis_url(), tag)
+    }
+
+    /// A world on the Redis at `url`.
+    pub fn on(url: &str, tag: &str) -> RedisWorld {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let world = format!("t-{tag}-{}-{n}", std::process::id());
+        let client = redis::Client::open(url).unwrap();
+        let world = RedisWorld {
+            url: url.to_string(),
+            world,
+            client,
+        };
+        world.clean();
+        world
+    }
+
+    pub fn connection(&self) -> redis::Connection {
+        self.client.get_connection().unwrap()
+    }
+
+    /// `cmd:game:{world}`.
+    pub fn stream(&self) -> String {
+        format!("cmd:game:{}", self.world)
+    }
+
+    /// Adds an entry to the command stream as any producer would; returns its id.
+    pub fn xadd(&self, fields: &[(&str, &[u8])]) -> String {
+        let mut add = redis::cmd("XADD");
+        add.arg(self.stream()).arg("*");
+        for (name, value) in fields {
+            add.arg(*name).arg(*value);
+        }
+        add.query(&mut self.connection()).unwrap()
+    }
+
+    /// Adds a command with the payload of SPEC 7.
+    pub fn xadd_command(&self, payload: &Value) -> String {
+        self.xadd(&[("payload", payload.to_string().as_bytes())])
+    }
+
+    fn keys(&self) -> Vec<String> {
+        let Ok(mut connection) = self.client.get_connection() else {
+            return Vec::new();
+        };
+        let mut keys = Vec::new();
+        for pattern in [format!("*:{}", self.world), format!("*:{}:*", self.world)] {
+            if let Ok(found) = redis::Commands::scan_match::<_, String>(&mut connection, &pattern) {
+                keys.extend(found.filter_map(Result::ok));
+            }
+        }
+        keys
+    }
+
+    fn clean(&self) {
+        let keys = self.keys();
+        if keys.is_empty() {
+            return;
+        }
+        if let Ok(mut connection) = self.client.get_connection() {
+            let _: Result<i64, _> = redis::cmd("DEL").arg(&keys).query(&mut connection);
+        }
+    }
+}
+
+impl Drop for RedisWorld {
+    fn drop(&mut self) {
+        self.clean();
+    }
+}
+
 /// A MongoDB wire-protocol server (`nx-27017`) of the test's own, in memory, on a free port.
 pub struct Mongo {
     child: Option<Child>,
@@ -503,10 +585,7 @@ struct ChannelJournal {
 }
 
 impl net::Journal for ChannelJournal {
-    fn append(
-        &self,
-        mut command: components::command::Command,
-    ) -> net::DurableFuture<'_, components::command::Command> {
+    fn append(&self, mut command: components::command::Command) -> net::JournalFuture<'_> {
         command.seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         if command.id.is_empty() {
             command.id = components::command::server_command_id(command.seq);
@@ -514,8 +593,8 @@ impl net::Journal for ChannelJournal {
         let sent = self
             .tx
             .try_send(components::command::Inbound::Command(command.clone()))
-            .map(|()| command)
-            .map_err(|e| e.to_string());
+            .map(|()| net::Appended::New(command))
+            .map_err(|e| net::JournalError::Unavailable(e.to_string()));
         Box::pin(async move { sent })
     }
 }

@@ -129,6 +129,7 @@ pub fn run_ai(world: &mut World) {
             general: Some(general.id.clone()),
             body,
             seq: 0,
+            entry: None,
         };
         apply_command(world, &command);
     }

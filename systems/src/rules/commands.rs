@@ -19,6 +19,7 @@ use components::{
     data::PositionCard,
     events::{EventKind, aggregate},
     read_model::{OrderStatus, OrderView},
+    stream::EntryId,
     time::GameClock,
     world::{
         ActiveOrder, City, General, GeneralStatus, March, MilliCp, Nation, NationStatus,
@@ -63,6 +64,11 @@ impl Default for CommandInbox {
 #[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AppliedSeq(pub u64);
 
+/// The stream entry of the last command the World applied (Redis mode; none before the
+/// first).
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AppliedEntry(pub Option<EntryId>);
+
 /// Intake: applies up to the per-tick cap of waiting commands, in bus order, which is log
 /// order (the journal sends them in the order it logged them); a command at or below the
 /// applied position is skipped.
@@ -93,6 +99,12 @@ pub fn apply_logged(world: &mut World, command: &Command) -> bool {
     if command.seq != 0 && command.seq <= world.resource::<AppliedSeq>().0 {
         return false;
     }
+    let applied_entry = world.resource::<AppliedEntry>().0;
+    if let Some(entry) = command.entry
+        && applied_entry.is_some_and(|applied| entry <= applied)
+    {
+        return false;
+    }
     if let Some(player) = command.issuer.player() {
         let now = world.resource::<GameClock>().game_seconds;
         world.resource_mut::<Presence>().seen(player, now);
@@ -100,6 +112,10 @@ pub fn apply_logged(world: &mut World, command: &Command) -> bool {
     apply_command(world, command);
     let mut applied = world.resource_mut::<AppliedSeq>();
     applied.0 = applied.0.max(command.seq);
+    if command.entry.is_some() {
+        let mut applied = world.resource_mut::<AppliedEntry>();
+        applied.0 = applied.0.max(command.entry);
+    }
     true
 }
 

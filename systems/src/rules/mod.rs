@@ -46,6 +46,7 @@ impl Plugin for RulesPlugin {
         .insert_resource(orders::Orders::new(self.finished_window))
         .init_resource::<orders::Timeline>()
         .init_resource::<commands::AppliedSeq>()
+        .init_resource::<commands::AppliedEntry>()
         .init_resource::<orders::Revision>()
         .init_resource::<presence::Presence>()
         .init_resource::<ai::AiRoster>()

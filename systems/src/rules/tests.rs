@@ -92,6 +92,7 @@ impl Game {
             general: general.map(str::to_string),
             body: CommandBody::parse(kind, Some(args)).unwrap(),
             seq: self.next_seq,
+            entry: None,
         };
         self.bus.send(Inbound::Command(command)).unwrap();
         self.app.world_mut().run_schedule(Intake);
@@ -501,6 +502,7 @@ fn a_fault_while_deciding_rejects_the_command_as_internal_and_changes_nothing() 
             general: Some(id.clone()),
             body: CommandBody::parse("TRAIN", None).unwrap(),
             seq,
+            entry: None,
         }))
         .unwrap();
     game.app.world_mut().run_schedule(Intake);
@@ -530,6 +532,7 @@ fn intake_applies_at_most_its_cap_per_tick_in_order() {
                 general: None,
                 body: CommandBody::parse("JOIN", Some(json!({"name": player}))).unwrap(),
                 seq: i as u64 + 1,
+                entry: None,
             }))
             .unwrap();
     }
@@ -888,5 +891,47 @@ fn a_general_arriving_at_a_battle_joins_its_side() {
         game.general("bei_wei").city,
         "hill_fort",
         "attackers wait where they came from"
+    );
+}
+
+#[test]
+fn stream_entries_are_applied_once_in_entry_order() {
+    use components::stream::EntryId;
+    let mut game = Game::new("tiny");
+    let send = |player: &str, entry: EntryId| {
+        game.bus
+            .send(Inbound::Command(Command {
+                id: format!("join-{entry}"),
+                issuer: Issuer::Player(player.to_string()),
+                general: None,
+                body: CommandBody::parse("JOIN", Some(json!({"name": player}))).unwrap(),
+                seq: 0,
+                entry: Some(entry),
+            }))
+            .unwrap();
+    };
+    send("b1", EntryId::new(100, 0));
+    send("b2", EntryId::new(100, 1));
+    // Delivered again (a claimed entry the World already applied), and an older one.
+    send("b2", EntryId::new(100, 1));
+    send("b3", EntryId::new(99, 7));
+    game.app.world_mut().run_schedule(Intake);
+    game.publish();
+    let world = game.app.world();
+    let generals = &world.resource::<Registry>().generals;
+    assert!(generals.contains_key("g-b1"));
+    assert!(generals.contains_key("g-b2"));
+    assert!(
+        !generals.contains_key("g-b3"),
+        "an entry below the applied one was applied"
+    );
+    assert_eq!(
+        world.resource::<crate::rules::commands::AppliedEntry>().0,
+        Some(EntryId::new(100, 1))
+    );
+    // The same id delivered twice is one order (the second never reached it).
+    assert_eq!(
+        game.order("b2", "join-100-1").status,
+        OrderStatus::Completed
     );
 }

@@ -1,0 +1,220 @@
+//! The Redis command stream (SPEC 7) with the real binary: producers `XADD` commands straight
+//! into `cmd:game:{world}` and the World applies them; entries that are not commands go to
+//! the dead-letter stream and change nothing; entries are acknowledged and trimmed once a
+//! checkpoint covers them; commands answered 202 survive a SIGKILL.
+
+use serde_json::{Value, json};
+
+use crate::{
+    play::{command, general, get, join, quiet_assets, register},
+    support::{Mongo, RedisWorld, Server, wait_for},
+};
+
+/// `serve` in Redis mode on the tiny scenario, for `redis`'s world.
+fn start(mongo: &Mongo, redis: &RedisWorld) -> (Server, tempfile::TempDir) {
+    let (assets, root) = quiet_assets(|_, text| text);
+    let server = Server::start_with_env(
+        &[
+            "--scenario",
+            "tiny",
+            "--speed",
+            "24",
+            "--world",
+            &redis.world,
+            "--assets",
+            root.to_str().unwrap(),
+        ],
+        &[("REDIS_URL", &redis.url), ("MONGODB_URI", &mongo.uri)],
+    );
+    server.wait_ready();
+    (server, assets)
+}
+
+fn order(server: &Server, token: &str, id: &str) -> Value {
+    wait_for(&format!("order {id} to be decided"), || {
+        let reply = get(server, token, &format!("/api/orders/{id}"));
+        (reply.status == 200 && reply.json["status"] != "queued").then_some(reply.json)
+    })
+}
+
+fn xpending(redis: &RedisWorld) -> usize {
+    let summary: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+        .arg(redis.stream())
+        .arg("game-daemon")
+        .query(&mut redis.connection())
+        .unwrap();
+    summary.count()
+}
+
+fn xlen(redis: &RedisWorld, key: &str) -> usize {
+    redis::cmd("XLEN")
+        .arg(key)
+        .query(&mut redis.connection())
+        .unwrap()
+}
+
+#[test]
+fn commands_added_straight_to_the_stream_are_applied() {
+    let mongo = Mongo::start();
+    let redis = RedisWorld::new("xadd");
+    let (server, _assets) = start(&mongo, &redis);
+    let token = register(&server, "ann");
+    // JOIN through HTTP travels the stream too.
+    join(&server, &token, "north");
+
+    // Another service adds commands with the payload of SPEC 7, with and without an id.
+    redis.xadd_command(&json!({
+        "id": "x-1", "player": "ann", "type": "TRAIN", "general": "g-ann", "args": {}, "ts": 1
+    }));
+    let entry = redis.xadd_command(&json!({
+        "player": "ann", "type": "TRAIN", "general": "g-ann"
+    }));
+    let trained = order(&server, &token, "x-1");
+    assert_eq!(trained["status"], "accepted", "{trained}");
+    // The second finds the general busy; its id comes from its entry id.
+    let second = order(&server, &token, &format!("srv-{entry}"));
+    assert_eq!(second["status"], "rejected", "{second}");
+    assert_eq!(second["reason"], "busy", "{second}");
+    let g = general(&server, "g-ann");
+    assert_eq!(g["status"], "busy", "{g}");
+
+    // Through HTTP: the order hash is created with the entry, a repeat answers the same and
+    // another body under the same id is a conflict.
+    let reply = command(
+        &server,
+        &token,
+        json!({"id": "h-1", "type": "RECRUIT", "general": "g-ann", "args": {"amount": 10}}),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let hash: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(format!("order:{}:ann:h-1", redis.world))
+        .query(&mut redis.connection())
+        .unwrap();
+    assert_eq!(
+        hash.get("type").map(String::as_str),
+        Some("RECRUIT"),
+        "{hash:?}"
+    );
+    assert!(
+        hash.contains_key("entry") && hash.contains_key("body_hash"),
+        "{hash:?}"
+    );
+    let repeat = command(
+        &server,
+        &token,
+        json!({"id": "h-1", "type": "RECRUIT", "general": "g-ann", "args": {"amount": 10}}),
+    );
+    assert_eq!(repeat.status, 202, "{}", repeat.text);
+    let conflict = command(
+        &server,
+        &token,
+        json!({"id": "h-1", "type": "RECRUIT", "general": "g-ann", "args": {"amount": 11}}),
+    );
+    assert_eq!(conflict.status, 409, "{}", conflict.text);
+    assert_eq!(conflict.json["error"]["code"], "id_conflict");
+    assert_eq!(order(&server, &token, "h-1")["status"], "rejected");
+
+    // Once checkpoints cover them, the entries are acknowledged and trimmed.
+    wait_for("the stream to be acknowledged and trimmed", || {
+        (xpending(&redis) == 0 && xlen(&redis, &redis.stream()) == 0).then_some(())
+    });
+    let metrics = server.get("/metrics").text;
+    assert!(metrics.contains("tianxia_stream_pending 0"), "{metrics}");
+}
+
+#[test]
+fn entries_that_are_not_commands_go_to_the_dead_letter_stream() {
+    let mongo = Mongo::start();
+    let redis = RedisWorld::new("dlq");
+    let (server, _assets) = start(&mongo, &redis);
+    let token = register(&server, "bob");
+    join(&server, &token, "north");
+    server.wait_durable();
+    let before = general(&server, "g-bob");
+
+    let f = |name: &'static str, value: &'static [u8]| (name, value);
+    let garbage: Vec<Vec<(&str, &[u8])>> = vec![
+        vec![f("junk", b"1")],
+        vec![f("payload", b"not json")],
+        vec![f("payload", b"\xff\xfe\xfd")],
+        vec![f(
+            "payload",
+            br#"{"player":"bob","type":"SUMMON_DRAGON","general":"g-bob"}"#,
+        )],
+        vec![f(
+            "payload",
+            br#"{"player":"bob","type":"RECRUIT","general":"g-bob","args":{"amount":999999}}"#,
+        )],
+        vec![f(
+            "payload",
+            br#"{"player":"bob","type":"TRAIN","general":"g-bob","colour":"red"}"#,
+        )],
+        vec![
+            f(
+                "payload",
+                br#"{"player":"bob","type":"TRAIN","general":"g-bob"}"#,
+            ),
+            f("extra", b"x"),
+        ],
+    ];
+    let ids: Vec<String> = garbage.iter().map(|fields| redis.xadd(fields)).collect();
+    // A good command after them: once it is decided, the reader has passed the garbage.
+    redis.xadd_command(
+        &json!({"id": "after", "player": "bob", "type": "TRAIN", "general": "g-bob"}),
+    );
+    assert_eq!(order(&server, &token, "after")["status"], "accepted");
+
+    let dlq: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(format!("{}:dlq", redis.stream()))
+        .arg("-")
+        .arg("+")
+        .query(&mut redis.connection())
+        .unwrap();
+    assert_eq!(dlq.ids.len(), garbage.len(), "{dlq:?}");
+    for (dead, (id, fields)) in dlq.ids.iter().zip(ids.iter().zip(&garbage)) {
+        assert_eq!(dead.get::<String>("entry").as_ref(), Some(id), "{dead:?}");
+        let error: String = dead.get("error").unwrap();
+        assert!(!error.is_empty());
+        for (name, value) in fields {
+            let kept: Vec<u8> = dead.get(name).unwrap();
+            assert_eq!(&kept, value, "the original field {name} is kept");
+        }
+    }
+    let errors: Vec<String> = dlq.ids.iter().map(|d| d.get("error").unwrap()).collect();
+    assert!(errors[0].contains("unknown field"), "{errors:?}");
+    assert!(errors[3].contains("unknown command"), "{errors:?}");
+    assert!(errors[4].contains("amount"), "{errors:?}");
+
+    // The world is as before apart from the good command: no order for any of them, one TRAIN
+    // paid for.
+    let after = general(&server, "g-bob");
+    assert_eq!(
+        after["pcp"].as_u64().unwrap() + 5,
+        before["pcp"].as_u64().unwrap()
+    );
+    assert_eq!(after["troops"], before["troops"]);
+    server.wait_durable();
+    let events = server.get("/api/events?limit=1000").json;
+    let decided: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "CommandAccepted" || e["type"] == "CommandRejected")
+        .collect();
+    assert_eq!(
+        decided.len(),
+        2,
+        "the join and the good TRAIN only: {decided:?}"
+    );
+    // Dead letters are acknowledged at once; the rest once a checkpoint covers them.
+    wait_for("the stream to be acknowledged", || {
+        (xpending(&redis) == 0).then_some(())
+    });
+}
+
+#[test]
+fn commands_answered_202_survive_sigkill_in_redis_mode() {
+    let mongo = Mongo::start();
+    let redis = RedisWorld::new("kill");
+    crate::persist::commands_survive_sigkill(Some(&mongo), Some(&redis));
+}
