@@ -211,7 +211,14 @@ pub fn flush(options: &FlushBench) -> Result<(), Failure> {
     let mut flushing = persisted_app(data, options, sink);
     let status = Arc::new(net::PersistStatus::new("embedded"));
     let writer: Arc<dyn WorldStore> = Arc::new(Embedded::new(Arc::new(store)));
-    let persister = Persister::start(rx, writer, None, status.clone(), runtime.handle().clone())?;
+    let persister = Persister::start(
+        rx,
+        writer,
+        None,
+        status.clone(),
+        runtime.handle().clone(),
+        None,
+    )?;
     let mut plain = Vec::with_capacity(options.ticks as usize);
     let mut timed = Vec::with_capacity(options.ticks as usize);
     let block = 50;

@@ -6,7 +6,10 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Context;
 use components::{command::Command, persist::Checkpoint, stream::EntryId};
 use metrics::gauge;
-use net::streams::{self, StreamJournal, StreamKeys, StreamReader};
+use net::{
+    lease::{Lease, Tenure},
+    streams::{self, StreamJournal, StreamKeys, StreamReader},
+};
 use persistence::CommandLog;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::{runtime::Handle, sync::watch, task::JoinHandle};
@@ -86,9 +89,10 @@ impl Stream {
         runtime: &Handle,
         world: crossbeam_channel::Sender<components::command::Inbound>,
         after: EntryId,
+        tenure: Option<Tenure>,
     ) -> (StreamJournal, ReaderTask) {
         let journal = StreamJournal::new(self.redis.clone(), self.keys.clone());
-        let reader = StreamReader::new(self.reader, self.keys, self.consumer, world, after);
+        let reader = StreamReader::new(self.reader, self.keys, self.consumer, world, after, tenure);
         let (stop, stop_rx) = watch::channel(false);
         let task = runtime.spawn(reader.run(stop_rx));
         (journal, ReaderTask { stop, task })
@@ -174,6 +178,40 @@ impl Release {
                     ),
                 }
             }
+        }
+    }
+}
+
+/// The lease this process holds, renewed in the background.
+pub struct LeaseKeeper {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Lease>,
+    pub tenure: Tenure,
+}
+
+impl LeaseKeeper {
+    /// Keeps `lease` renewed; losing it is reported on `lost`.
+    pub fn start(lease: Lease, lost: tokio::sync::mpsc::UnboundedSender<String>) -> LeaseKeeper {
+        let (stop, stop_rx) = watch::channel(false);
+        let tenure = lease.tenure();
+        let task = lease.keep(lost, stop_rx);
+        LeaseKeeper { stop, task, tenure }
+    }
+
+    /// Stops renewing and releases the lease if this process still holds it (after its final
+    /// checkpoint), so a standby need not wait for it to lapse.
+    pub fn release(self, runtime: &Handle) {
+        let _ = self.stop.send(true);
+        let Ok(lease) = runtime.block_on(self.task) else {
+            warn!("the lease keeper failed; the lease will lapse");
+            return;
+        };
+        match runtime.block_on(async { tokio::time::timeout(REDIS_TIMEOUT, lease.release()).await })
+        {
+            Ok(Ok(true)) => info!("lease released"),
+            Ok(Ok(false)) => info!("the lease was no longer this process's"),
+            Ok(Err(e)) => warn!(error = %e, "the lease could not be released; it will lapse"),
+            Err(_) => warn!("releasing the lease took too long; it will lapse"),
         }
     }
 }

@@ -29,6 +29,10 @@ pub enum LogFormat {
 pub enum Command {
     /// Run everything in one process: the World, the HTTP API and storage.
     Serve(Box<ServeArgs>),
+    /// Run the single writer of one world (needs REDIS_URL and MONGODB_URI): takes the lease
+    /// (standing by while another daemon holds it), reads commands from the Redis stream,
+    /// simulates and persists; HTTP serves /health, /ready and /metrics only.
+    Daemon(Box<ServeArgs>),
     /// Validate every designer data file; exit 1 listing every error.
     Check {
         /// The designer data directory.

@@ -52,9 +52,29 @@ struct FileConfig {
     mongodb_uri: Option<String>,
 }
 
-/// Everything `serve` runs with.
+/// Which part of the system a process plays (SPEC 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Everything in one process.
+    Serve,
+    /// The single writer of one world: intake, simulation, persistence (HTTP: health,
+    /// readiness and metrics only).
+    Daemon,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Serve => "serve",
+            Role::Daemon => "daemon",
+        }
+    }
+}
+
+/// Everything `serve` (and the other roles) run with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServeConfig {
+    pub role: Role,
     pub bind: SocketAddr,
     pub world: String,
     pub assets: PathBuf,
@@ -103,6 +123,11 @@ fn check_rate(name: &str, value: f64, min: f64, max: f64) -> Result<f64, Failure
 /// Layers the command line (with the environment clap already applied) over the config file
 /// over the defaults, and checks the result.
 pub fn resolve(args: ServeArgs) -> Result<ServeConfig, Failure> {
+    resolve_role(args, Role::Serve)
+}
+
+/// [`resolve`] for `role`: `daemon` needs both `REDIS_URL` and `MONGODB_URI`.
+pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure> {
     let file = match &args.config {
         Some(path) => read_file(path)?,
         None => FileConfig::default(),
@@ -168,6 +193,20 @@ pub fn resolve(args: ServeArgs) -> Result<ServeConfig, Failure> {
     }
     let redis_url = present(args.redis_url).or(present(file.redis_url));
     let mongodb_uri = present(args.mongodb_uri).or(present(file.mongodb_uri));
+    if role != Role::Serve && (redis_url.is_none() || mongodb_uri.is_none()) {
+        return Err(Failure::Usage(format!(
+            "{} needs both REDIS_URL and MONGODB_URI (missing: {})",
+            role.name(),
+            [
+                redis_url.is_none().then_some("REDIS_URL"),
+                mongodb_uri.is_none().then_some("MONGODB_URI"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ")
+        )));
+    }
     if redis_url.is_some() && mongodb_uri.is_none() {
         return Err(Failure::Usage(
             "REDIS_URL is set but MONGODB_URI is not: with Redis configured, serve needs MongoDB too"
@@ -175,6 +214,7 @@ pub fn resolve(args: ServeArgs) -> Result<ServeConfig, Failure> {
         ));
     }
     Ok(ServeConfig {
+        role,
         bind,
         world,
         assets: args

@@ -15,6 +15,9 @@ fn main() -> ExitCode {
     let _log_guard = logging::init(cli.log_format);
     let outcome = match cli.command {
         Command::Serve(args) => config::resolve(*args).and_then(serve::run),
+        Command::Daemon(args) => {
+            config::resolve_role(*args, config::Role::Daemon).and_then(serve::run)
+        }
         Command::Check { assets } => check::check(&assets),
         Command::Schema { kind } => check::schema(kind.as_deref()),
         Command::Battle(BattleCommand::Run { file }) => replay::run(&file),

@@ -30,12 +30,20 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// At shutdown, how long the worker keeps trying to write what waits.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+enum Commit {
+    Written,
+    Failed,
+    Fenced,
+}
+
 pub struct Persister {
     handle: JoinHandle<()>,
 }
 
 struct Worker {
     store: Arc<dyn WorldStore>,
+    /// Told when a newer writer fenced this one out (the process must stop).
+    fenced: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     release: Option<Release>,
     status: Arc<PersistStatus>,
     runtime: Handle,
@@ -51,11 +59,13 @@ impl Persister {
         release: Option<Release>,
         status: Arc<PersistStatus>,
         runtime: Handle,
+        fenced: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     ) -> anyhow::Result<Persister> {
         gauge!("tianxia_buffered_batches").set(0.0);
         counter!("tianxia_flush_failures_total").increment(0);
         let worker = Worker {
             store,
+            fenced,
             release,
             status,
             runtime,
@@ -124,9 +134,13 @@ impl Worker {
                     }
                 }
             }
-            if self.commit_front() {
-                backoff = FIRST_BACKOFF;
-                continue;
+            match self.commit_front() {
+                Commit::Written => {
+                    backoff = FIRST_BACKOFF;
+                    continue;
+                }
+                Commit::Fenced => return,
+                Commit::Failed => {}
             }
             if world_gone.is_some_and(|t| t.elapsed() >= SHUTDOWN_GRACE) {
                 error!(
@@ -156,18 +170,21 @@ impl Worker {
         }
     }
 
-    /// Writes the oldest waiting epoch; `true` if it was written.
-    fn commit_front(&mut self) -> bool {
+    /// Writes the oldest waiting epoch.
+    fn commit_front(&mut self) -> Commit {
         let Some(batch) = self.buffer.pop() else {
-            return true;
+            return Commit::Written;
         };
         let batch = Arc::new(batch);
         let started = Instant::now();
         let store = self.store.clone();
         let written = self.runtime.block_on(async {
             match tokio::time::timeout(COMMIT_TIMEOUT, store.commit(batch.clone())).await {
-                Ok(result) => result.map_err(|e| e.to_string()),
-                Err(_) => Err(format!("no answer within {} s", COMMIT_TIMEOUT.as_secs())),
+                Ok(result) => result,
+                Err(_) => Err(persistence::StoreError::Mongo(format!(
+                    "no answer within {} s",
+                    COMMIT_TIMEOUT.as_secs()
+                ))),
             }
         });
         let batch = Arc::unwrap_or_clone(batch);
@@ -191,9 +208,19 @@ impl Worker {
                     release.committed(checkpoint, &self.runtime);
                 }
                 self.report();
-                true
+                Commit::Written
+            }
+            Err(persistence::StoreError::Fenced(e)) => {
+                // A newer writer has the world: nothing more is written or acknowledged.
+                error!(epoch = checkpoint.epoch, error = %e, "checkpoint refused: fenced out by a newer writer");
+                self.status.fence_lost(e.clone());
+                if let Some(fenced) = &self.fenced {
+                    let _ = fenced.send(e);
+                }
+                Commit::Fenced
             }
             Err(e) => {
+                let e = e.to_string();
                 counter!("tianxia_flush_failures_total").increment(1);
                 if self.status.report().ok {
                     error!(
@@ -206,7 +233,7 @@ impl Worker {
                 self.status.failed(e);
                 self.buffer.put_back(batch);
                 self.report();
-                false
+                Commit::Failed
             }
         }
     }

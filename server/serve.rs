@@ -27,7 +27,7 @@ use components::{
 };
 use net::{
     Accounts, AppState, Backends, CommandBus, DurableFuture, EventLog, Journal, PersistStatus,
-    Probe, ProbeFuture, RateLimits, router,
+    Probe, ProbeFuture, RateLimits, lease::Lease, ops_router, router,
 };
 use persistence::{
     CommandLog, DataDir, Embedded, EmbeddedStore, MongoProbe, MongoStore, WorldStore,
@@ -49,8 +49,8 @@ use tracing::{error, info};
 use crate::{
     Failure,
     accounts::{EmbeddedAccounts, MongoAccounts},
-    bridge::{Intake, Release, Stream},
-    config::ServeConfig,
+    bridge::{Intake, LeaseKeeper, Release, Stream},
+    config::{Role, ServeConfig},
     journal::JournalThread,
     metrics,
     persister::Persister,
@@ -91,6 +91,41 @@ struct Start {
     /// Logged commands after the recovered position, to apply again first.
     replay: Vec<Command>,
     persist: PersistSettings,
+    /// With a lease: the first checkpoint, full, must be written (as this status shows)
+    /// before any command is applied (SPEC 7).
+    checkpoint_first: Option<Arc<PersistStatus>>,
+}
+
+/// How long the first checkpoint of a lease holder may take.
+const FIRST_CHECKPOINT_WAIT: Duration = Duration::from_secs(60);
+
+/// Closes a full epoch at once and waits until the store has it.
+fn write_first_checkpoint(
+    world: &mut bevy_ecs::world::World,
+    status: &PersistStatus,
+) -> Result<(), String> {
+    let epoch = systems::persist::close_epoch(world);
+    let deadline = Instant::now() + FIRST_CHECKPOINT_WAIT;
+    loop {
+        let report = status.report();
+        if report.durable_epoch >= epoch {
+            info!(epoch, "full checkpoint written under this lease epoch");
+            return Ok(());
+        }
+        if status.fenced() {
+            return Err(report
+                .error
+                .unwrap_or_else(|| "fenced out by a newer writer".into()));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the first checkpoint was not written within {} s: {}",
+                FIRST_CHECKPOINT_WAIT.as_secs(),
+                report.error.unwrap_or_default()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 impl WorldThread {
@@ -120,6 +155,7 @@ impl WorldThread {
                     recovered,
                     replay,
                     persist,
+                    checkpoint_first,
                 } = start;
                 let speed_milli = (rates.speed * 1_000.0).round() as u64;
                 // The world went on while the server was down: the clock owes the downtime.
@@ -142,6 +178,12 @@ impl WorldThread {
                         }
                     };
                 let world = app.world_mut();
+                if let Some(status) = checkpoint_first
+                    && let Err(e) = write_first_checkpoint(world, &status)
+                {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
                 if !replay.is_empty() {
                     info!(
                         commands = replay.len(),
@@ -227,6 +269,8 @@ async fn probes(config: &ServeConfig) -> Result<Vec<Arc<dyn Probe>>, Failure> {
 enum Stop {
     Signal(&'static str),
     WorldEnded,
+    /// This process may no longer write the world (lease lost, or fenced out).
+    Fatal(String),
 }
 
 struct Signals {
@@ -298,13 +342,41 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     let mut signals = runtime.block_on(async { Signals::install() })?;
     // With MongoDB, accounts, checkpoints and events live there; the command log stays in
     // the data directory (SPEC 8).
+    let (fatal_tx, fatal_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut lease: Option<LeaseKeeper> = None;
+    let mut lease_epoch = 0;
     let (world_store, accounts): (Arc<dyn WorldStore>, Accounts) = match &config.mongodb_uri {
         Some(uri) => {
-            let mongo = Arc::new(
-                runtime
-                    .block_on(MongoStore::connect(uri, MONGO_TIMEOUT))
-                    .map_err(|e| Failure::Usage(e.to_string()))?,
-            );
+            let mut mongo = runtime
+                .block_on(MongoStore::connect(uri, MONGO_TIMEOUT))
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+            if let Some(url) = &config.redis_url {
+                // The single writer (SPEC 7): the Redis lease first (a standby waits here),
+                // then the lease epoch from MongoDB's fence, before anything is read.
+                let Some(keeper) = runtime.block_on(take_lease(
+                    url,
+                    &config.world,
+                    &mut signals,
+                    fatal_tx.clone(),
+                ))?
+                else {
+                    info!("stopped while standing by");
+                    return Ok(());
+                };
+                lease = Some(keeper);
+                let Some(epoch) =
+                    runtime.block_on(take_fence(&mut mongo, &config.world, &mut signals))
+                else {
+                    info!("stopped before the lease epoch was taken");
+                    return Ok(());
+                };
+                info!(
+                    lease_epoch = epoch,
+                    "lease epoch taken from the MongoDB fence"
+                );
+                lease_epoch = epoch;
+            }
+            let mongo = Arc::new(mongo);
             let accounts = Accounts::new(Arc::new(MongoAccounts::new(mongo.clone())));
             (mongo, accounts)
         }
@@ -355,7 +427,8 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
             }
             let mut stream = {
                 let _entered = runtime.enter();
-                Stream::new(url, &config.world, 0).map_err(|e| Failure::Usage(format!("{e:#}")))?
+                Stream::new(url, &config.world, lease_epoch)
+                    .map_err(|e| Failure::Usage(format!("{e:#}")))?
             };
             let from = recovered.as_ref().and_then(|r| r.checkpoint.stream_id);
             let Some((replay, after)) =
@@ -380,6 +453,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
         Some(release),
         status.clone(),
         runtime.handle().clone(),
+        Some(fatal_tx),
     )?;
 
     let read = ReadHandle::default();
@@ -392,10 +466,12 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
         persist: PersistSettings {
             sink: batch_tx,
             flush_interval: config.flush_interval,
-            lease_epoch: 0,
+            lease_epoch,
             last_epoch,
             incarnation,
         },
+        // A lease holder writes a full checkpoint under its epoch before any command.
+        checkpoint_first: lease.is_some().then(|| status.clone()),
     };
     let world = match WorldThread::start(start, &config, read.clone(), bus_rx, exited_tx) {
         Ok(world) => world,
@@ -410,7 +486,8 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     );
     let (journal, intake): (Arc<dyn Journal>, Intake) = match stream {
         Some((stream, after)) => {
-            let (journal, reader) = stream.start(runtime.handle(), bus_tx.clone(), after);
+            let tenure = lease.as_ref().map(|l| l.tenure.clone());
+            let (journal, reader) = stream.start(runtime.handle(), bus_tx.clone(), after, tenure);
             (Arc::new(journal), Intake::Stream(reader))
         }
         None => {
@@ -436,6 +513,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
         },
         signals,
         exited_rx,
+        fatal_rx,
     ));
     // In order: no more requests (done), no more commands taken in, the World's last pass
     // and final epoch, the store takes what waits (and releases the commands it covers),
@@ -443,6 +521,9 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     intake.stop(runtime.handle());
     let stopped = world.stop();
     persister.join();
+    if let Some(lease) = lease {
+        lease.release(runtime.handle());
+    }
     runtime.shutdown_timeout(Duration::from_secs(5));
     drop(data_dir);
     let stop = served?;
@@ -453,6 +534,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
             Ok(())
         }
         Stop::WorldEnded => Err(anyhow::anyhow!("the world thread stopped unexpectedly").into()),
+        Stop::Fatal(why) => Err(anyhow::anyhow!("stopped: {why}").into()),
     }
 }
 
@@ -466,6 +548,53 @@ async fn recover(store: &dyn WorldStore, world: &str, signals: &mut Signals) -> 
             outcome = store.recover(world) => match outcome {
                 Ok(recovered) => return Some(recovered),
                 Err(e) => error!(store = store.name(), error = %e, "cannot recover the world yet; retrying"),
+            },
+            name = signals.recv() => {
+                info!(signal = name, "shutting down");
+                return None;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            name = signals.recv() => {
+                info!(signal = name, "shutting down");
+                return None;
+            }
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Waits for the lease of `world` (standing by while another daemon holds it) and keeps it
+/// renewed; `None` if a signal came first. Losing it later is reported on `lost`.
+async fn take_lease(
+    url: &str,
+    world: &str,
+    signals: &mut Signals,
+    lost: tokio::sync::mpsc::UnboundedSender<String>,
+) -> Result<Option<LeaseKeeper>, Failure> {
+    let client = redis::Client::open(url)
+        .map_err(|e| Failure::Usage(format!("REDIS_URL is not a Redis URL: {e}")))?;
+    let redis = crate::bridge::manager(&client, crate::bridge::REDIS_TIMEOUT)?;
+    let (_never, idle) = tokio::sync::watch::channel(false);
+    tokio::select! {
+        lease = Lease::acquire(&redis, world, idle) => Ok(lease.map(|l| LeaseKeeper::start(l, lost))),
+        name = signals.recv() => {
+            info!(signal = name, "shutting down");
+            Ok(None)
+        }
+    }
+}
+
+/// Takes the lease epoch from MongoDB's fence, retrying with backoff while MongoDB cannot
+/// be reached; `None` if a signal came first.
+async fn take_fence(mongo: &mut MongoStore, world: &str, signals: &mut Signals) -> Option<u64> {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        tokio::select! {
+            outcome = mongo.take_fence(world) => match outcome {
+                Ok(epoch) => return Some(epoch),
+                Err(e) => error!(error = %e, "cannot take the lease epoch yet; retrying"),
             },
             name = signals.recv() => {
                 info!(signal = name, "shutting down");
@@ -528,6 +657,7 @@ async fn serve_http(
     parts: HttpParts,
     mut signals: Signals,
     world_exited: oneshot::Receiver<()>,
+    mut fatal: tokio::sync::mpsc::UnboundedReceiver<String>,
 ) -> Result<Stop, Failure> {
     let HttpParts {
         read,
@@ -557,7 +687,11 @@ async fn serve_http(
         }
     });
 
-    let app = router(AppState {
+    let routes = match config.role {
+        Role::Daemon => ops_router,
+        Role::Serve => router,
+    };
+    let app = routes(AppState {
         read,
         metrics,
         backends,
@@ -585,10 +719,14 @@ async fn serve_http(
     let stop = tokio::select! {
         name = signals.recv() => Stop::Signal(name),
         _ = world_exited => Stop::WorldEnded,
+        Some(why) = fatal.recv() => Stop::Fatal(why),
     };
-    match stop {
+    match &stop {
         Stop::Signal(name) => info!(signal = name, "shutting down"),
         Stop::WorldEnded => error!("the world thread ended; shutting down"),
+        Stop::Fatal(why) => {
+            error!(reason = %why, "this process may no longer write the world; shutting down")
+        }
     }
     let _ = stop_http.send(());
     match tokio::time::timeout(DRAIN_TIMEOUT, server).await {

@@ -61,6 +61,7 @@ pub trait EventLog: Send + Sync + 'static {
 pub struct PersistStatus {
     store: Mutex<&'static str>,
     failing: AtomicBool,
+    fenced: AtomicBool,
     last_error: Mutex<Option<String>>,
     buffered: AtomicUsize,
     merged: AtomicU64,
@@ -101,6 +102,16 @@ impl PersistStatus {
     pub fn failed(&self, error: String) {
         self.failing.store(true, Ordering::Relaxed);
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+    }
+
+    /// A newer writer fenced this one out: nothing more will be written.
+    pub fn fence_lost(&self, error: String) {
+        self.fenced.store(true, Ordering::Relaxed);
+        self.failed(error);
+    }
+
+    pub fn fenced(&self) -> bool {
+        self.fenced.load(Ordering::Relaxed)
     }
 
     pub fn buffered(&self, batches: usize) {

@@ -11,6 +11,7 @@ pub mod durable;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod lease;
 pub mod limits;
 pub mod play;
 pub mod read;
@@ -27,4 +28,4 @@ pub use durable::{
 pub use error::{ApiError, ErrorCode};
 pub use health::{Backends, Probe, ProbeFuture};
 pub use limits::RateLimits;
-pub use router::{AppState, router};
+pub use router::{AppState, ops_router, router};

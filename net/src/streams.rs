@@ -17,7 +17,10 @@ use crossbeam_channel::{Sender, TrySendError};
 use redis::{RedisError, RedisResult, Script, Value, aio::ConnectionManager};
 use tracing::{error, info, warn};
 
-use crate::durable::{Appended, Journal, JournalError, JournalFuture};
+use crate::{
+    durable::{Appended, Journal, JournalError, JournalFuture},
+    lease::Tenure,
+};
 
 /// The daemons' consumer group.
 pub const GROUP: &str = "game-daemon";
@@ -475,6 +478,8 @@ pub struct StreamReader {
     last: EntryId,
     /// Whether to read own pending entries after `last` before new ones.
     recovering: bool,
+    /// With a lease: reading pauses while it is not fresh.
+    tenure: Option<Tenure>,
 }
 
 /// Why a reader stopped.
@@ -492,6 +497,7 @@ impl StreamReader {
         consumer: String,
         world: Sender<Inbound>,
         after: EntryId,
+        tenure: Option<Tenure>,
     ) -> Self {
         StreamReader {
             redis,
@@ -500,6 +506,7 @@ impl StreamReader {
             world,
             last: after,
             recovering: true,
+            tenure,
         }
     }
 
@@ -510,6 +517,11 @@ impl StreamReader {
         loop {
             if *stop.borrow() {
                 return ReaderEnd::Stopped;
+            }
+            if self.tenure.as_ref().is_some_and(|t| !t.fresh()) {
+                // The lease is not confirmed: take nothing a successor may need.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
             }
             match self.round().await {
                 Ok(Some(end)) => return end,
@@ -603,7 +615,12 @@ pub fn consumer_name(lease_epoch: u64) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
         .take(32)
         .collect();
-    format!("daemon-{host}-{}-{lease_epoch}", std::process::id())
+    let pid = std::process::id();
+    if host.is_empty() {
+        format!("daemon-{pid}-{lease_epoch}")
+    } else {
+        format!("daemon-{host}-{pid}-{lease_epoch}")
+    }
 }
 
 /// Commands of claimed entries after `after`, in order, dead-lettering those that are not

@@ -58,6 +58,9 @@ pub enum StoreError {
     Io { path: PathBuf, message: String },
     #[error("MongoDB: {0}")]
     Mongo(String),
+    /// A newer writer took the world (SPEC 7 fencing): this one must stop.
+    #[error("{0}")]
+    Fenced(String),
     #[error("the embedded store {path} holds a record that cannot be read ({what}): {message}")]
     Corrupt {
         path: PathBuf,

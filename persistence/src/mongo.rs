@@ -146,6 +146,24 @@ impl MongoStore {
         })
     }
 
+    /// Takes this writer's lease epoch for `world` (SPEC 7 fencing): increments the
+    /// checkpoint document's `fence` (creating the document if needed) and keeps the result.
+    /// Called by the lease holder before it reads anything else; every checkpoint it writes
+    /// afterwards requires `fence` to be unchanged.
+    pub async fn take_fence(&mut self, world: &str) -> Result<u64, StoreError> {
+        let doc = self
+            .checkpoints()
+            .find_one_and_update(doc! {"_id": world}, doc! {"$inc": {"fence": 1_i64}})
+            .upsert(true)
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await
+            .map_err(mongo)?
+            .ok_or_else(|| StoreError::Mongo(format!("the checkpoint of {world} vanished")))?;
+        let fence = int(&doc, "fence").max(1);
+        self.lease_epoch = fence;
+        Ok(fence as u64)
+    }
+
     /// Creates the indexes of SPEC 8 (at start-up, before recovery reads anything).
     pub async fn create_indexes(&self) -> Result<(), StoreError> {
         let driver = mongo;
@@ -565,7 +583,7 @@ impl MongoStore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if is_duplicate(&e) => Err(StoreError::Mongo(format!(
+            Err(e) if is_duplicate(&e) => Err(StoreError::Fenced(format!(
                 "the checkpoint of world {} is fenced by a newer writer; this one stops writing",
                 checkpoint.world
             ))),

@@ -13,6 +13,7 @@ mod clock;
 mod config;
 mod persist;
 mod play;
+mod roles;
 mod serve;
 mod simulate;
 mod streams;

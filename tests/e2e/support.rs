@@ -204,11 +204,34 @@ impl Server {
         args: &[&str],
         envs: &[(&str, &str)],
     ) -> (Server, mpsc::Receiver<String>) {
+        Self::launch_as("serve", dir, args, envs)
+    }
+
+    /// Starts `role` (`serve`, `daemon`) and waits until it listens.
+    pub fn start_as(role: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let (mut server, rx) = Self::launch_as(role, tempfile::tempdir().unwrap(), args, envs);
+        server.base = match rx.recv_timeout(WAIT) {
+            Ok(base) => base,
+            Err(_) => panic!(
+                "tianxia {role} did not start listening; its log:\n{}",
+                server.log()
+            ),
+        };
+        server
+    }
+
+    /// Starts `role` without waiting for it to listen.
+    pub fn launch_as(
+        role: &str,
+        dir: TempDir,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> (Server, mpsc::Receiver<String>) {
         let data = dir.path().join("data");
         let stderr = dir.path().join("stderr.log");
         let mut command = Command::new(bin());
         command
-            .arg("serve")
+            .arg(role)
             .args(["--bind", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(&data)
@@ -273,6 +296,21 @@ impl Server {
             let ready = self.get("/ready").json;
             (ready["persistence"]["durable_seq"].as_u64()? >= target).then_some(())
         });
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, ...) to the process.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{name} {pid} failed");
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        wait_for("tianxia to exit", || self.child.try_wait().unwrap())
     }
 
     /// Kills the server with SIGKILL (no shutdown of any kind) and hands back its directory.
@@ -346,6 +384,8 @@ pub struct RedisWorld {
     pub url: String,
     pub world: String,
     client: redis::Client,
+    /// Whether dropping this handle removes the world's keys.
+    owned: bool,
 }
 
 impl RedisWorld {
@@ -363,9 +403,20 @@ impl RedisWorld {
             url: url.to_string(),
             world,
             client,
+            owned: true,
         };
         world.clean();
         world
+    }
+
+    /// Another handle on an existing world (dropping it removes nothing).
+    pub fn attach(url: &str, world: &str) -> RedisWorld {
+        RedisWorld {
+            url: url.to_string(),
+            world: world.to_string(),
+            client: redis::Client::open(url).unwrap(),
+            owned: false,
+        }
     }
 
     pub fn connection(&self) -> redis::Connection {
@@ -418,7 +469,9 @@ impl RedisWorld {
 
 impl Drop for RedisWorld {
     fn drop(&mut self) {
-        self.clean();
+        if self.owned {
+            self.clean();
+        }
     }
 }
 

@@ -1,0 +1,304 @@
+//! The roles of SPEC 1 and the single-writer rules of SPEC 7 with the real binary: one active
+//! `daemon` per world holds the Redis lease and a standby takes over when it lapses,
+//! recovering first; every command added to the stream is applied exactly once across the
+//! takeover; a daemon fenced out by a newer one stops.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+
+use crate::{
+    play::quiet_assets,
+    support::{Mongo, RedisWorld, Server, run, wait_for},
+};
+
+/// The durable events of `world` in MongoDB, up to its checkpoint.
+fn durable_events(mongo: &Mongo, world: &str) -> Vec<Value> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use persistence::WorldStore;
+        let store = persistence::MongoStore::connect(&mongo.uri, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let mut all = Vec::new();
+        loop {
+            let after = all.last().map_or(0, |e: &Value| e["seq"].as_u64().unwrap());
+            let page = store.events(world, after, 1_000, None).await.unwrap();
+            if page.is_empty() {
+                return all;
+            }
+            all.extend(page.iter().map(|e| serde_json::to_value(e).unwrap()));
+        }
+    })
+}
+
+/// How many times each (player, order id) was decided in the durable log.
+fn decisions(events: &[Value]) -> BTreeMap<(String, String), usize> {
+    let mut decided = BTreeMap::new();
+    for event in events {
+        if event["type"] == "CommandAccepted" || event["type"] == "CommandRejected" {
+            let player = event["payload"]["player"].as_str().unwrap_or_default();
+            let id = event["payload"]["order_id"].as_str().unwrap_or_default();
+            *decided
+                .entry((player.to_string(), id.to_string()))
+                .or_default() += 1;
+        }
+    }
+    decided
+}
+
+fn daemon_args<'a>(root: &'a str, world: &'a str) -> Vec<&'a str> {
+    vec![
+        "--scenario",
+        "tiny",
+        "--speed",
+        "24",
+        "--world",
+        world,
+        "--assets",
+        root,
+        "--flush-interval",
+        "0.5",
+    ]
+}
+
+#[test]
+fn the_daemon_needs_redis_and_mongodb() {
+    let out = run(&["daemon", "--scenario", "tiny"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("REDIS_URL") && stderr.contains("MONGODB_URI"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_standby_daemon_takes_over_and_every_added_command_is_applied_once() {
+    let mongo = Mongo::start();
+    let redis = RedisWorld::new("failover");
+    let (_assets, root) = quiet_assets(|_, text| text);
+    let root = root.to_str().unwrap().to_string();
+    let args = daemon_args(&root, &redis.world);
+    let envs = [
+        ("REDIS_URL", redis.url.as_str()),
+        ("MONGODB_URI", mongo.uri.as_str()),
+    ];
+    let active = Server::start_as("daemon", &args, &envs);
+    active.wait_ready();
+    // Players' routes are the api's business, not the daemon's.
+    assert_eq!(active.get("/api/world").status, 404);
+    let (mut standby, standby_listening) =
+        Server::launch_as("daemon", tempfile::tempdir().unwrap(), &args, &envs);
+    wait_for("the second daemon to stand by", || {
+        standby.log().contains("standing by").then_some(())
+    });
+
+    // A producer adds JOINs and TRAINs while the active daemon is killed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let stop = stop.clone();
+        let world = redis.world.clone();
+        let url = redis.url.clone();
+        thread::spawn(move || {
+            let producer = RedisWorld::attach(&url, &world);
+            let mut added = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) || i < 40 {
+                let player = format!("p{i}");
+                producer.xadd_command(&json!({
+                    "id": "join", "player": player, "type": "JOIN", "args": {"name": player}
+                }));
+                added.push((player.clone(), "join".to_string()));
+                producer.xadd_command(&json!({
+                    "id": "train", "player": player, "type": "TRAIN", "general": format!("g-{player}")
+                }));
+                added.push((player, "train".to_string()));
+                i += 1;
+                thread::sleep(Duration::from_millis(50));
+            }
+            added
+        })
+    };
+    wait_for("the active daemon to apply some commands", || {
+        let ready = active.get("/ready").json;
+        (ready["persistence"]["durable_seq"].as_u64()? > 30).then_some(())
+    });
+    let _ = active.kill_keeping_dir();
+    let base = standby_listening
+        .recv_timeout(crate::support::WAIT)
+        .unwrap_or_else(|_| panic!("the standby did not take over: {}", standby.log()));
+    standby.base = base;
+    thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::SeqCst);
+    let added = producer.join().unwrap();
+    assert!(standby.log().contains("lease taken"), "{}", standby.log());
+
+    // Every added command decided exactly once in the durable log.
+    let expected: BTreeMap<(String, String), usize> =
+        added.iter().map(|k| (k.clone(), 1)).collect();
+    let events = wait_for("every added command to be durable", || {
+        let events = durable_events(&mongo, &redis.world);
+        let decided = decisions(&events);
+        expected
+            .keys()
+            .all(|k| decided.contains_key(k))
+            .then_some(events)
+    });
+    let decided = decisions(&events);
+    for (key, n) in &decided {
+        assert_eq!(*n, 1, "{key:?} was decided {n} times");
+    }
+    assert_eq!(decided.len(), expected.len(), "{decided:?}");
+    let joined = events
+        .iter()
+        .filter(|e| e["type"] == "CommandAccepted" && e["payload"]["command"] == "JOIN")
+        .count();
+    assert_eq!(joined, added.len() / 2, "each player joined once");
+    assert!(
+        events.iter().any(|e| e["type"] == "WorldRecovered"),
+        "the standby recovered first"
+    );
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(
+            event["seq"].as_u64().unwrap(),
+            i as u64 + 1,
+            "gap at {event}"
+        );
+    }
+
+    // A graceful stop releases the lease and leaves nothing pending.
+    let status = standby.terminate();
+    assert!(status.success(), "{status}: {}", standby.log());
+    assert!(
+        standby.log().contains("lease released"),
+        "{}",
+        standby.log()
+    );
+    let lease: Option<String> = redis::cmd("GET")
+        .arg(format!("lease:daemon:{}", redis.world))
+        .query(&mut redis.connection())
+        .unwrap();
+    assert_eq!(lease, None);
+    let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+        .arg(redis.stream())
+        .arg("game-daemon")
+        .query(&mut redis.connection())
+        .unwrap();
+    assert_eq!(pending.count(), 0);
+}
+
+#[test]
+fn a_daemon_fenced_out_by_a_newer_one_stops() {
+    let mongo = Mongo::start();
+    let redis = RedisWorld::new("fence");
+    let (_assets, root) = quiet_assets(|_, text| text);
+    let root = root.to_str().unwrap().to_string();
+    let args = daemon_args(&root, &redis.world);
+    let envs = [
+        ("REDIS_URL", redis.url.as_str()),
+        ("MONGODB_URI", mongo.uri.as_str()),
+    ];
+    let mut old = Server::start_as("daemon", &args, &envs);
+    old.wait_ready();
+    // The old daemon freezes past its lease; a new one takes the world.
+    old.signal("STOP");
+    let newer = Server::start_as("daemon", &args, &envs);
+    newer.wait_ready();
+    assert!(newer.log().contains("lease epoch taken"), "{}", newer.log());
+    old.signal("CONT");
+    let status = old.wait_exit();
+    assert!(!status.success(), "{}", old.log());
+    let log = old.log();
+    assert!(
+        log.contains("taken by another daemon") || log.contains("fenced"),
+        "{log}"
+    );
+    // The newer daemon goes on writing checkpoints.
+    let before = newer.get("/ready").json["persistence"]["durable_epoch"]
+        .as_u64()
+        .unwrap();
+    wait_for("the newer daemon's next checkpoint", || {
+        let ready = newer.get("/ready").json;
+        (ready["persistence"]["durable_epoch"].as_u64()? > before + 1).then_some(())
+    });
+    assert_eq!(newer.get("/ready").status, 200);
+}
+
+/// A checkpoint of `world` at `epoch` with no entities.
+fn empty_batch(world: &str, epoch: u64, stream_id: &str) -> components::persist::Batch {
+    components::persist::Batch {
+        checkpoint: components::persist::Checkpoint {
+            world: world.to_string(),
+            lease_epoch: 0,
+            epoch,
+            incarnation: 1,
+            last_seq: 0,
+            stream_id: Some(stream_id.parse().unwrap()),
+            log_seq: 0,
+            game_seconds: epoch as i64,
+            tick: epoch,
+            data_hash: "h".into(),
+            scenario: "tiny".into(),
+            updated_at: 1,
+        },
+        snapshots: Vec::new(),
+        events: Vec::new(),
+        full: true,
+    }
+}
+
+#[test]
+fn checkpoints_are_refused_once_a_newer_lease_epoch_is_taken() {
+    use persistence::{StoreError, WorldStore};
+    let mongo = Mongo::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let connect = || persistence::MongoStore::connect(&mongo.uri, Duration::from_secs(5));
+        let mut old = connect().await.unwrap();
+        assert_eq!(old.take_fence("w").await.unwrap(), 1);
+        assert!(old.recover("w").await.unwrap().world.is_none());
+        old.commit(Arc::new(empty_batch("w", 1, "5-0")))
+            .await
+            .unwrap();
+
+        let mut newer = connect().await.unwrap();
+        assert_eq!(newer.take_fence("w").await.unwrap(), 2);
+        // The old writer is refused from now on, whatever it writes.
+        match old.commit(Arc::new(empty_batch("w", 2, "6-0"))).await {
+            Err(StoreError::Fenced(message)) => assert!(message.contains("newer"), "{message}"),
+            other => panic!("the old writer's checkpoint was not refused: {other:?}"),
+        }
+        let recovered = newer.recover("w").await.unwrap().world.unwrap();
+        assert_eq!(recovered.checkpoint.epoch, 1);
+        assert_eq!(recovered.checkpoint.stream_id, Some("5-0".parse().unwrap()));
+        newer
+            .commit(Arc::new(empty_batch("w", 2, "7-0")))
+            .await
+            .unwrap();
+        let recovered = connect()
+            .await
+            .unwrap()
+            .recover("w")
+            .await
+            .unwrap()
+            .world
+            .unwrap();
+        assert_eq!(recovered.checkpoint.lease_epoch, 2);
+        assert_eq!(recovered.checkpoint.stream_id, Some("7-0".parse().unwrap()));
+    });
+}
