@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::{
     play::{command, general, get, join, quiet_assets, register},
-    support::{Mongo, RedisWorld, Server, wait_for},
+    support::{Mongo, RedisServer, RedisWorld, Server, wait_for},
 };
 
 /// `serve` in Redis mode on the tiny scenario, for `redis`'s world.
@@ -217,4 +217,91 @@ fn commands_answered_202_survive_sigkill_in_redis_mode() {
     let mongo = Mongo::start();
     let redis = RedisWorld::new("kill");
     crate::persist::commands_survive_sigkill(Some(&mongo), Some(&redis));
+}
+
+#[test]
+fn redis_stopped_and_started_again_loses_nothing() {
+    let mongo = Mongo::start();
+    let mut own = RedisServer::start();
+    let redis = RedisWorld::on(&own.url, "outage");
+    let (server, _assets) = start(&mongo, &redis);
+    let token = register(&server, "cat");
+    join(&server, &token, "north");
+    let mut answered = Vec::new();
+    for i in 0..5 {
+        let reply = command(
+            &server,
+            &token,
+            json!({"id": format!("before-{i}"), "type": "TRAIN", "general": "g-cat"}),
+        );
+        assert_eq!(reply.status, 202, "{}", reply.text);
+        answered.push(format!("before-{i}"));
+    }
+    assert_eq!(order(&server, &token, "before-0")["status"], "accepted");
+
+    own.stop();
+    let stopped = std::time::Instant::now();
+    // Commands cannot be taken: 503 with the error shape; reads and the clock go on.
+    let refused = wait_for("commands to be refused", || {
+        let reply = command(
+            &server,
+            &token,
+            json!({"id": "during", "type": "TRAIN", "general": "g-cat"}),
+        );
+        (reply.status == 503).then_some(reply)
+    });
+    assert_eq!(
+        refused.json["error"]["code"], "unavailable",
+        "{}",
+        refused.text
+    );
+    let clock = server.get("/api/world").json["game_seconds"]
+        .as_i64()
+        .unwrap();
+    wait_for("the World to keep ticking", || {
+        let world = server.get("/api/world");
+        assert_eq!(world.status, 200);
+        (world.json["game_seconds"].as_i64().unwrap() > clock).then_some(())
+    });
+    assert_eq!(general(&server, "g-cat")["status"], "busy");
+    // Long enough for the lease to lapse.
+    wait_for("the lease to lapse", || {
+        (stopped.elapsed() > std::time::Duration::from_secs(11)).then_some(())
+    });
+
+    own.restart();
+    let after = wait_for("commands to be taken again", || {
+        let reply = command(
+            &server,
+            &token,
+            json!({"id": "after", "type": "RECRUIT", "general": "g-cat", "args": {"amount": 5}}),
+        );
+        (reply.status == 202).then_some(reply)
+    });
+    assert_eq!(after.json["order_id"], "after");
+    answered.push("after".into());
+    for id in &answered {
+        let decided = order(&server, &token, id);
+        assert_eq!(decided["revision"], 1, "no recovery was needed: {decided}");
+    }
+    server.wait_durable();
+    wait_for("every entry to be acknowledged", || {
+        (xpending(&redis) == 0).then_some(())
+    });
+    let events = server.get("/api/events?limit=1000").json;
+    for id in &answered {
+        let n = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "CommandAccepted" || e["type"] == "CommandRejected")
+            .filter(|e| e["payload"]["order_id"] == *id)
+            .count();
+        assert_eq!(n, 1, "{id} decided {n} times");
+    }
+    assert!(
+        server.log().contains("lapsed while Redis was out of reach"),
+        "{}",
+        server.log()
+    );
 }

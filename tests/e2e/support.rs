@@ -475,6 +475,75 @@ impl Drop for RedisWorld {
     }
 }
 
+/// A `redis-server` of the test's own on a free port, its data (append-only, synced on every
+/// write) in a temporary directory, for tests that stop and start Redis.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub url: String,
+    port: u16,
+    dir: TempDir,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let mut server = RedisServer {
+            child: None,
+            url: String::new(),
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        server.run();
+        server
+    }
+
+    fn run(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (install Redis to run this test)");
+        self.child = Some(child);
+        self.url = format!("redis://127.0.0.1:{}", self.port);
+        let client = redis::Client::open(self.url.as_str()).unwrap();
+        wait_for("redis-server to answer", || {
+            let mut connection = client.get_connection().ok()?;
+            redis::cmd("PING").query::<String>(&mut connection).ok()
+        });
+    }
+
+    /// Kills the server (SIGKILL: what it acknowledged is in its append-only file).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// A MongoDB wire-protocol server (`nx-27017`) of the test's own, in memory, on a free port.
 pub struct Mongo {
     child: Option<Child>,
