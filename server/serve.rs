@@ -445,6 +445,10 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
         }
         None => (None, logged, Release::Log(log.clone())),
     };
+    let release_redis = match &release {
+        Release::Stream { redis, .. } => Some(redis.clone()),
+        Release::Log(_) => None,
+    };
     let status = Arc::new(PersistStatus::new(world_store.name()));
     let (batch_tx, batch_rx) = crossbeam_channel::unbounded();
     let persister = Persister::start(
@@ -497,6 +501,12 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
         }
     };
     let bus = Arc::new(CommandBus::new(journal, bus_tx));
+    // With Redis, the L2 read models, live events and battle frames follow the World.
+    let l2 = release_redis.map(|redis| {
+        let writer = net::l2::L2Writer::new(redis, &config.world, read.clone());
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        (stop, runtime.spawn(writer.run(stop_rx)))
+    });
     let events: Arc<dyn EventLog> = Arc::new(StoreEvents {
         store: world_store,
         world: config.world.clone(),
@@ -520,6 +530,11 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     // then the data directory is released.
     intake.stop(runtime.handle());
     let stopped = world.stop();
+    if let Some((stop, task)) = l2 {
+        // One last round, with the World's final state.
+        let _ = stop.send(true);
+        let _ = runtime.block_on(task);
+    }
     persister.join();
     if let Some(lease) = lease {
         lease.release(runtime.handle());

@@ -288,13 +288,25 @@ pub async fn order(
     Err(ApiError::not_found("you have no order with that id"))
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RankBy {
     #[default]
     Cities,
     Troops,
     Gold,
+}
+
+impl RankBy {
+    pub const ALL: [RankBy; 3] = [RankBy::Cities, RankBy::Troops, RankBy::Gold];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RankBy::Cities => "cities",
+            RankBy::Troops => "troops",
+            RankBy::Gold => "gold",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -304,21 +316,17 @@ pub struct LeaderboardQuery {
     by: RankBy,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Rank {
     nation: String,
     name: String,
     value: i64,
 }
 
-/// `GET /api/leaderboard?by=cities|troops|gold`: active nations ranked.
-pub async fn leaderboard(
-    State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<LeaderboardQuery>,
-) -> Result<Json<Vec<Rank>>, ApiError> {
-    let models = snapshot(&state)?;
+/// Active nations ranked by `by`, as of `models`.
+pub fn ranks(models: &ReadModels, by: RankBy) -> Vec<Rank> {
     let mut troops: BTreeMap<&str, i64> = BTreeMap::new();
-    if matches!(query.by, RankBy::Troops) {
+    if matches!(by, RankBy::Troops) {
         for general in models.generals.values() {
             if let Some(nation) = &general.nation {
                 *troops.entry(nation).or_default() += i64::from(general.troops);
@@ -337,7 +345,7 @@ pub async fn leaderboard(
         .map(|n| Rank {
             nation: n.id.clone(),
             name: n.name.clone(),
-            value: match query.by {
+            value: match by {
                 RankBy::Cities => n.city_ids.len() as i64,
                 RankBy::Troops => troops.get(n.id.as_str()).copied().unwrap_or(0),
                 RankBy::Gold => n.gold,
@@ -345,5 +353,14 @@ pub async fn leaderboard(
         })
         .collect();
     ranks.sort_by(|a, b| b.value.cmp(&a.value).then(a.nation.cmp(&b.nation)));
-    Ok(Json(ranks))
+    ranks
+}
+
+/// `GET /api/leaderboard?by=cities|troops|gold`: active nations ranked.
+pub async fn leaderboard(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<LeaderboardQuery>,
+) -> Result<Json<Vec<Rank>>, ApiError> {
+    let models = snapshot(&state)?;
+    Ok(Json(ranks(&models, query.by)))
 }

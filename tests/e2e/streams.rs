@@ -62,6 +62,19 @@ fn commands_added_straight_to_the_stream_are_applied() {
     // JOIN through HTTP travels the stream too.
     join(&server, &token, "north");
 
+    // Live events and cache invalidations go out on Pub/Sub.
+    let mut listener = redis.connection();
+    listener
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut pubsub = listener.as_pubsub();
+    pubsub
+        .subscribe(format!("channel:game:events:{}", redis.world))
+        .unwrap();
+    pubsub
+        .subscribe(format!("channel:cache:invalidate:{}", redis.world))
+        .unwrap();
+
     // Another service adds commands with the payload of SPEC 7, with and without an id.
     redis.xadd_command(&json!({
         "id": "x-1", "player": "ann", "type": "TRAIN", "general": "g-ann", "args": {}, "ts": 1
@@ -77,6 +90,54 @@ fn commands_added_straight_to_the_stream_are_applied() {
     assert_eq!(second["reason"], "busy", "{second}");
     let g = general(&server, "g-ann");
     assert_eq!(g["status"], "busy", "{g}");
+    let (mut accepted, mut invalidated) = (false, false);
+    while !(accepted && invalidated) {
+        let message = pubsub.get_message().unwrap();
+        let body: Value = serde_json::from_str(&message.get_payload::<String>().unwrap()).unwrap();
+        if message
+            .get_channel_name()
+            .starts_with("channel:game:events:")
+        {
+            accepted |= body["type"] == "CommandAccepted" && body["payload"]["order_id"] == "x-1";
+        } else {
+            invalidated |= body["keys"].as_array().is_some_and(|keys| {
+                keys.contains(&json!(format!("state:{}:general:g-ann", redis.world)))
+            });
+        }
+    }
+    drop(pubsub);
+
+    // L2 read models and the order hashes follow the World.
+    let l2 = |key: String| -> std::collections::HashMap<String, String> {
+        redis::cmd("HGETALL")
+            .arg(key)
+            .query(&mut redis.connection())
+            .unwrap()
+    };
+    let g2 = wait_for("the general's L2 read model to show it busy", || {
+        let hash = l2(format!("state:{}:general:g-ann", redis.world));
+        let view: Value = serde_json::from_str(hash.get("json")?).ok()?;
+        (view["status"] == "busy").then_some((hash, view))
+    });
+    assert_eq!(g2.0["version"], g2.1["version"].to_string(), "{g2:?}");
+    for kind in [
+        "world:summary",
+        "nation:north",
+        "city:north_gate",
+        "leaderboard:cities",
+    ] {
+        let hash = l2(format!("state:{}:{kind}", redis.world));
+        assert!(
+            hash.contains_key("version") && hash.contains_key("json"),
+            "{kind}: {hash:?}"
+        );
+    }
+    let x1 = wait_for("the order hash to advance", || {
+        let hash = l2(format!("order:{}:ann:x-1", redis.world));
+        (hash.get("status").map(String::as_str) == Some("accepted")).then_some(hash)
+    });
+    assert_eq!(x1["revision"], "1", "{x1:?}");
+    assert_eq!(x1["stage"], "1", "{x1:?}");
 
     // Through HTTP: the order hash is created with the entry, a repeat answers the same and
     // another body under the same id is a conflict.
