@@ -33,6 +33,9 @@ pub enum Command {
     /// (standing by while another daemon holds it), reads commands from the Redis stream,
     /// simulates and persists; HTTP serves /health, /ready and /metrics only.
     Daemon(Box<ServeArgs>),
+    /// Run a stateless HTTP front end (needs REDIS_URL and MONGODB_URI): commands go to the
+    /// world's Redis stream, reads come from the L2 read models through an in-process cache.
+    Api(Box<ServeArgs>),
     /// Validate every designer data file; exit 1 listing every error.
     Check {
         /// The designer data directory.

@@ -60,6 +60,8 @@ pub enum Role {
     /// The single writer of one world: intake, simulation, persistence (HTTP: health,
     /// readiness and metrics only).
     Daemon,
+    /// A stateless HTTP front end: commands to the stream, reads from L2.
+    Api,
 }
 
 impl Role {
@@ -67,6 +69,7 @@ impl Role {
         match self {
             Role::Serve => "serve",
             Role::Daemon => "daemon",
+            Role::Api => "api",
         }
     }
 }

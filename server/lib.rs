@@ -3,6 +3,7 @@
 //! HTTP API in `net`, storage in `persistence`; this crate only connects them.
 
 pub mod accounts;
+pub mod api;
 pub mod bench;
 pub mod bench_flush;
 pub mod bench_strategy;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tianxia::{
-    Failure, bench, bench_flush, bench_strategy, check,
+    Failure, api, bench, bench_flush, bench_strategy, check,
     cli::{BattleCommand, BenchCommand, Cli, Command},
     config, logging, replay, serve, simulate,
 };
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Daemon(args) => {
             config::resolve_role(*args, config::Role::Daemon).and_then(serve::run)
         }
+        Command::Api(args) => config::resolve_role(*args, config::Role::Api).and_then(api::run),
         Command::Check { assets } => check::check(&assets),
         Command::Schema { kind } => check::schema(kind.as_deref()),
         Command::Battle(BattleCommand::Run { file }) => replay::run(&file),

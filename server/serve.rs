@@ -266,28 +266,28 @@ async fn probes(config: &ServeConfig) -> Result<Vec<Arc<dyn Probe>>, Failure> {
 }
 
 /// Why serving stopped.
-enum Stop {
+pub(crate) enum Stop {
     Signal(&'static str),
     WorldEnded,
     /// This process may no longer write the world (lease lost, or fenced out).
     Fatal(String),
 }
 
-struct Signals {
+pub(crate) struct Signals {
     terminate: Signal,
     interrupt: Signal,
 }
 
 impl Signals {
     /// Installs the handlers now, so a signal that arrives early is not lost.
-    fn install() -> anyhow::Result<Signals> {
+    pub(crate) fn install() -> anyhow::Result<Signals> {
         Ok(Signals {
             terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
             interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
         })
     }
 
-    async fn recv(&mut self) -> &'static str {
+    pub(crate) async fn recv(&mut self) -> &'static str {
         tokio::select! {
             _ = self.terminate.recv() => "SIGTERM",
             _ = self.interrupt.recv() => "SIGINT",
@@ -296,9 +296,9 @@ impl Signals {
 }
 
 /// The durable event log over the world's store.
-struct StoreEvents {
-    store: Arc<dyn WorldStore>,
-    world: String,
+pub(crate) struct StoreEvents {
+    pub(crate) store: Arc<dyn WorldStore>,
+    pub(crate) world: String,
 }
 
 impl EventLog for StoreEvents {
@@ -502,10 +502,17 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     };
     let bus = Arc::new(CommandBus::new(journal, bus_tx));
     // With Redis, the L2 read models, live events and battle frames follow the World.
+    // Players active on api processes count as active in the World.
     let l2 = release_redis.map(|redis| {
-        let writer = net::l2::L2Writer::new(redis, &config.world, read.clone());
+        let writer = net::l2::L2Writer::new(redis.clone(), &config.world, read.clone());
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        (stop, runtime.spawn(writer.run(stop_rx)))
+        let presence = runtime.spawn(net::presence::feed(
+            redis,
+            config.world.clone(),
+            bus.sender(),
+            stop_rx.clone(),
+        ));
+        (stop, runtime.spawn(writer.run(stop_rx)), presence)
     });
     let events: Arc<dyn EventLog> = Arc::new(StoreEvents {
         store: world_store,
@@ -530,10 +537,11 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     // then the data directory is released.
     intake.stop(runtime.handle());
     let stopped = world.stop();
-    if let Some((stop, task)) = l2 {
+    if let Some((stop, task, presence)) = l2 {
         // One last round, with the World's final state.
         let _ = stop.send(true);
         let _ = runtime.block_on(task);
+        let _ = runtime.block_on(presence);
     }
     persister.join();
     if let Some(lease) = lease {
@@ -658,16 +666,16 @@ async fn recover_stream(
 }
 
 /// What the HTTP side serves from.
-struct HttpParts {
-    read: ReadHandle,
-    bus: Arc<CommandBus>,
-    accounts: Accounts,
-    metrics: metrics_exporter_prometheus::PrometheusHandle,
-    events: Arc<dyn EventLog>,
-    persist: Arc<PersistStatus>,
+pub(crate) struct HttpParts {
+    pub(crate) read: ReadHandle,
+    pub(crate) bus: Arc<CommandBus>,
+    pub(crate) accounts: Accounts,
+    pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub(crate) events: Arc<dyn EventLog>,
+    pub(crate) persist: Arc<PersistStatus>,
 }
 
-async fn serve_http(
+pub(crate) async fn serve_http(
     config: &ServeConfig,
     parts: HttpParts,
     mut signals: Signals,
@@ -704,7 +712,7 @@ async fn serve_http(
 
     let routes = match config.role {
         Role::Daemon => ops_router,
-        Role::Serve => router,
+        Role::Serve | Role::Api => router,
     };
     let app = routes(AppState {
         read,

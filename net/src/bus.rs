@@ -150,6 +150,11 @@ impl CommandBus {
             .remove(&(player.to_string(), id.to_string()));
     }
 
+    /// Where presence goes.
+    pub fn sender(&self) -> Sender<Inbound> {
+        self.tx.clone()
+    }
+
     /// Tells the World a player is active, at most once a second per player; never waits and
     /// drops the news when the queue is full.
     pub fn seen(&self, player: &str) {

@@ -42,6 +42,11 @@ pub fn state_key(world: &str, kind: &str, id: &str) -> String {
     format!("state:{world}:{kind}:{id}")
 }
 
+/// `order:{world}:{player}:{id}`.
+pub fn order_key(world: &str, player: &str, id: &str) -> String {
+    format!("order:{world}:{player}:{id}")
+}
+
 /// `channel:cache:invalidate:{world}`.
 pub fn invalidate_channel(world: &str) -> String {
     format!("channel:cache:invalidate:{world}")
@@ -136,6 +141,7 @@ pub struct L2Writer {
     /// The last snapshot written.
     written: Option<Arc<ReadModels>>,
     boards: BTreeMap<&'static str, String>,
+    /// Invalidation messages published (their `round`).
     round: u64,
     /// Events up to this `seq` were published live.
     events_after: Option<u64>,
@@ -334,7 +340,16 @@ impl L2Writer {
         } else {
             json!(round.keys)
         };
-        if old.is_none() || !round.keys.is_empty() {
+        let announce = old.is_none() || !round.keys.is_empty();
+        if announce {
+            // Readers that missed a message find the round here and reload.
+            round
+                .pipe
+                .cmd("HSET")
+                .arg(state_key(&world, "world", "summary"))
+                .arg("round")
+                .arg(self.round + 1)
+                .ignore();
             let message = json!({"round": self.round + 1, "keys": keys}).to_string();
             round
                 .pipe
@@ -344,7 +359,9 @@ impl L2Writer {
                 .ignore();
         }
         round.pipe.query_async::<()>(&mut self.redis).await?;
-        self.round += 1;
+        if announce {
+            self.round += 1;
+        }
         self.events_after = Some(newest.max(after));
         self.boards = boards;
         self.written = Some(models);
@@ -359,6 +376,8 @@ impl L2Writer {
                 round.pipe.load_script(&self.advance).ignore();
                 loaded = true;
             }
+            let key = order_key(&self.world, player, &entry.view.order_id);
+            round.keys.push(key.clone());
             let view = &entry.view;
             let ttl = if view.status.is_finished() {
                 FINISHED_ORDER_TTL.as_secs()
@@ -370,7 +389,7 @@ impl L2Writer {
                 .pipe
                 .invoke_script(
                     self.advance
-                        .key(format!("order:{}:{player}:{}", self.world, view.order_id))
+                        .key(key)
                         .arg(view.revision)
                         .arg(view.status.stage())
                         .arg(view.status.name())

@@ -16,7 +16,7 @@ use std::{
 use serde_json::{Value, json};
 
 use crate::{
-    play::quiet_assets,
+    play::{command, get, join, quiet_assets, register},
     support::{Mongo, RedisWorld, Server, run, wait_for},
 };
 
@@ -74,14 +74,19 @@ fn daemon_args<'a>(root: &'a str, world: &'a str) -> Vec<&'a str> {
 }
 
 #[test]
-fn the_daemon_needs_redis_and_mongodb() {
-    let out = run(&["daemon", "--scenario", "tiny"], &[]);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("REDIS_URL") && stderr.contains("MONGODB_URI"),
-        "{stderr}"
-    );
+fn daemon_and_api_need_redis_and_mongodb() {
+    for role in ["daemon", "api"] {
+        let out = run(&[role, "--scenario", "tiny"], &[]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(role) && stderr.contains("REDIS_URL") && stderr.contains("MONGODB_URI"),
+            "{stderr}"
+        );
+        let only_redis = run(&[role], &[("REDIS_URL", "redis://127.0.0.1:1")]);
+        assert_eq!(only_redis.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&only_redis.stderr).contains("missing: MONGODB_URI"));
+    }
 }
 
 #[test]
@@ -104,18 +109,34 @@ fn a_standby_daemon_takes_over_and_every_added_command_is_applied_once() {
     wait_for("the second daemon to stand by", || {
         standby.log().contains("standing by").then_some(())
     });
+    // A player on an api process.
+    let api = Server::start_as("api", &["--world", redis.world.as_str()], &envs);
+    api.wait_ready();
+    let token = register(&api, "via");
+    join(&api, &token, "north");
 
-    // A producer adds JOINs and TRAINs while the active daemon is killed.
+    // A producer adds JOINs and TRAINs, and the player sends commands through the api, while
+    // the active daemon is killed.
     let stop = Arc::new(AtomicBool::new(false));
     let producer = {
         let stop = stop.clone();
         let world = redis.world.clone();
         let url = redis.url.clone();
+        let commands = api.url("/api/commands");
         thread::spawn(move || {
             let producer = RedisWorld::attach(&url, &world);
             let mut added = Vec::new();
             let mut i = 0;
             while !stop.load(Ordering::SeqCst) || i < 40 {
+                let id = format!("a-{i}");
+                let reply = crate::support::post(
+                    &commands,
+                    Some(&token),
+                    &json!({"id": id, "type": "TRAIN", "general": "g-via"}),
+                );
+                if reply.status == 202 {
+                    added.push(("via".to_string(), id));
+                }
                 let player = format!("p{i}");
                 producer.xadd_command(&json!({
                     "id": "join", "player": player, "type": "JOIN", "args": {"name": player}
@@ -160,12 +181,24 @@ fn a_standby_daemon_takes_over_and_every_added_command_is_applied_once() {
     for (key, n) in &decided {
         assert_eq!(*n, 1, "{key:?} was decided {n} times");
     }
-    assert_eq!(decided.len(), expected.len(), "{decided:?}");
+    let extra: Vec<_> = decided
+        .keys()
+        .filter(|k| !expected.contains_key(*k))
+        .collect();
+    assert!(
+        extra.len() == 1 && extra[0].0 == "via" && extra[0].1.starts_with("srv-"),
+        "decided but never added (only the api player's JOIN may be): {extra:?}"
+    );
     let joined = events
         .iter()
         .filter(|e| e["type"] == "CommandAccepted" && e["payload"]["command"] == "JOIN")
         .count();
-    assert_eq!(joined, added.len() / 2, "each player joined once");
+    let players = added.iter().filter(|(_, id)| id == "join").count();
+    assert_eq!(joined, players + 1, "each player joined once");
+    assert!(
+        added.iter().any(|(p, _)| p == "via"),
+        "no command went through the api"
+    );
     assert!(
         events.iter().any(|e| e["type"] == "WorldRecovered"),
         "the standby recovered first"
@@ -301,4 +334,77 @@ fn checkpoints_are_refused_once_a_newer_lease_epoch_is_taken() {
         assert_eq!(recovered.checkpoint.lease_epoch, 2);
         assert_eq!(recovered.checkpoint.stream_id, Some("7-0".parse().unwrap()));
     });
+}
+
+#[test]
+fn a_command_sent_through_one_api_is_read_through_another() {
+    let mongo = Mongo::start();
+    let redis = RedisWorld::new("apis");
+    let (_assets, root) = quiet_assets(|_, text| text);
+    let root = root.to_str().unwrap().to_string();
+    let args = daemon_args(&root, &redis.world);
+    let envs = [
+        ("REDIS_URL", redis.url.as_str()),
+        ("MONGODB_URI", mongo.uri.as_str()),
+    ];
+    let daemon = Server::start_as("daemon", &args, &envs);
+    daemon.wait_ready();
+    let api_args = ["--world", redis.world.as_str()];
+    let first = Server::start_as("api", &api_args, &envs);
+    let second = Server::start_as("api", &api_args, &envs);
+    first.wait_ready();
+    second.wait_ready();
+    assert_eq!(second.get("/api/world").json["world"], redis.world.as_str());
+
+    // A player registers and joins through the first; the second knows the account.
+    let token = register(&first, "dan");
+    let general = join(&first, &token, "north");
+    assert_eq!(general["id"], "g-dan", "{general}");
+    let reply = command(
+        &first,
+        &token,
+        json!({"id": "t1", "type": "TRAIN", "general": "g-dan"}),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let order = wait_for("the order to show on the other api", || {
+        let reply = get(&second, &token, "/api/orders/t1");
+        (reply.status == 200 && reply.json["status"] == "accepted").then_some(reply.json)
+    });
+    assert_eq!(order["revision"], 1, "{order}");
+    wait_for("the general to show busy on the other api", || {
+        let g = second.get("/api/generals/g-dan").json;
+        (g["status"] == "busy").then_some(())
+    });
+    // Repeats are recognised by any api; another body under the id is a conflict.
+    let repeat = command(
+        &second,
+        &token,
+        json!({"id": "t1", "type": "TRAIN", "general": "g-dan"}),
+    );
+    assert_eq!(repeat.status, 202, "{}", repeat.text);
+    assert_eq!(repeat.json["status"], "accepted", "{}", repeat.text);
+    let conflict = command(
+        &second,
+        &token,
+        json!({"id": "t1", "type": "RECRUIT", "general": "g-dan", "args": {"amount": 1}}),
+    );
+    assert_eq!(conflict.status, 409, "{}", conflict.text);
+    // Leaderboards and the durable event history (from MongoDB) on either.
+    let board = second.get("/api/leaderboard?by=cities").json;
+    assert!(board.as_array().is_some_and(|b| !b.is_empty()), "{board}");
+    wait_for("the durable history to hold the command", || {
+        let events = first.get("/api/events?limit=1000").json;
+        events
+            .as_array()?
+            .iter()
+            .any(|e| e["type"] == "CommandAccepted" && e["payload"]["order_id"] == "t1")
+            .then_some(())
+    });
+    // The world's writer sees players active on api processes.
+    let presence: Option<String> = redis::cmd("HGET")
+        .arg(format!("presence:{}", redis.world))
+        .arg("dan")
+        .query(&mut redis.connection())
+        .unwrap();
+    assert!(presence.is_some(), "presence of dan was not recorded");
 }

@@ -1,0 +1,109 @@
+//! `tianxia api` (SPEC 1): a stateless HTTP front end. It holds no World: commands go to the
+//! world's Redis stream through the submit script, reads come from an in-process copy of the
+//! L2 read models (kept current by invalidation messages, checked every L1 TTL), accounts
+//! from MongoDB, the durable event history from MongoDB up to the last checkpoint, and
+//! players' activity goes to `presence:{world}`. Any number of them serve one world.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use net::{
+    Accounts, CommandBus, EventLog, PersistStatus,
+    mirror::Mirror,
+    presence,
+    streams::{StreamJournal, StreamKeys},
+};
+use persistence::MongoStore;
+use tokio::sync::{oneshot, watch};
+use tracing::info;
+
+use crate::{
+    Failure,
+    accounts::MongoAccounts,
+    bridge::{REDIS_TIMEOUT, manager},
+    config::ServeConfig,
+    metrics,
+    serve::{HttpParts, Signals, Stop, StoreEvents, serve_http},
+};
+
+/// Presence reports waiting to be written at most.
+const PRESENCE_QUEUE: usize = 65_536;
+const MONGO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs `api` until a signal.
+pub fn run(config: ServeConfig) -> Result<(), Failure> {
+    let (Some(redis_url), Some(mongodb_uri)) = (&config.redis_url, &config.mongodb_uri) else {
+        return Err(Failure::Usage(
+            "api needs both REDIS_URL and MONGODB_URI".into(),
+        ));
+    };
+    let metrics = metrics::install()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("tianxia-io")
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    let signals = runtime.block_on(async { Signals::install() })?;
+    let client = redis::Client::open(redis_url.as_str())
+        .map_err(|e| Failure::Usage(format!("REDIS_URL is not a Redis URL: {e}")))?;
+    let redis = {
+        let _entered = runtime.enter();
+        manager(&client, REDIS_TIMEOUT)?
+    };
+    let mongo = Arc::new(
+        runtime
+            .block_on(MongoStore::connect(mongodb_uri, MONGO_TIMEOUT))
+            .map_err(|e| Failure::Usage(e.to_string()))?,
+    );
+    let accounts = Accounts::new(Arc::new(MongoAccounts::new(mongo.clone())));
+    let events: Arc<dyn EventLog> = Arc::new(StoreEvents {
+        store: mongo,
+        world: config.world.clone(),
+    });
+
+    let read = components::read_model::ReadHandle::default();
+    let (stop, stop_rx) = watch::channel(false);
+    let mirror = runtime.spawn(
+        Mirror::new(client, redis.clone(), &config.world, read.clone()).run(stop_rx.clone()),
+    );
+    let (presence_tx, presence_rx) = crossbeam_channel::bounded(PRESENCE_QUEUE);
+    let recorder = runtime.spawn(presence::record(
+        redis.clone(),
+        config.world.clone(),
+        presence_rx,
+        stop_rx,
+    ));
+    let journal = StreamJournal::new(redis, StreamKeys::new(&config.world));
+    let bus = Arc::new(CommandBus::new(Arc::new(journal), presence_tx));
+    info!(world = %config.world, "api: commands to the Redis stream, reads from L2");
+
+    // No World runs here: its ending never stops an api.
+    let (_world_alive, world_exited) = oneshot::channel();
+    let (_fatal_tx, fatal_rx) = tokio::sync::mpsc::unbounded_channel();
+    let served = runtime.block_on(serve_http(
+        &config,
+        HttpParts {
+            read,
+            bus,
+            accounts,
+            metrics,
+            events,
+            persist: Arc::new(PersistStatus::new("mongodb")),
+        },
+        signals,
+        world_exited,
+        fatal_rx,
+    ));
+    let _ = stop.send(true);
+    let _ = runtime.block_on(mirror);
+    let _ = runtime.block_on(recorder);
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    match served? {
+        Stop::Signal(name) => {
+            info!(signal = name, "shutdown complete");
+            Ok(())
+        }
+        Stop::WorldEnded | Stop::Fatal(_) => Ok(()),
+    }
+}
