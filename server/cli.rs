@@ -125,4 +125,7 @@ pub enum BenchCommand {
     /// Persistence: extracting and writing N changed entities to the embedded store (and to
     /// MongoDB against the raw driver), recovery, and the tick's p99 while flushing.
     Flush(crate::bench_flush::FlushBench),
+    /// Commands from the Redis stream into the World: throughput against a bare
+    /// XREADGROUP/XACK loop on the same Redis, and latency from XADD to applied.
+    Commands(crate::bench_commands::CommandsBench),
 }

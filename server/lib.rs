@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod api;
 pub mod bench;
+pub mod bench_commands;
 pub mod bench_flush;
 pub mod bench_strategy;
 pub mod bridge;

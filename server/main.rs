@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tianxia::{
-    Failure, api, bench, bench_flush, bench_strategy, check,
+    Failure, api, bench, bench_commands, bench_flush, bench_strategy, check,
     cli::{BattleCommand, BenchCommand, Cli, Command},
     config, logging, replay, serve, simulate,
 };
@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Battle(options)) => bench::battle(&options),
         Command::Bench(BenchCommand::Strategy(options)) => bench_strategy::strategy(&options),
         Command::Bench(BenchCommand::Flush(options)) => bench_flush::flush(&options),
+        Command::Bench(BenchCommand::Commands(options)) => bench_commands::commands(&options),
         Command::Simulate(args) => simulate::run(&args),
     };
     match outcome {

@@ -260,8 +260,9 @@ pub struct Registry {
     /// Battles under way.
     pub battles: HashMap<String, Entity>,
     /// Player id → the id of the general the player owns (the World's record of ownership
-    /// is the general's `owner`; this is its index).
-    pub players: HashMap<String, String>,
+    /// is the general's `owner`; this is its index). Ordered, so systems that visit every
+    /// player do so in id order without sorting each tick.
+    pub players: BTreeMap<String, String>,
 }
 
 /// Which world this is and what data it was built from.

@@ -87,9 +87,7 @@ pub fn update_presence(
 ) {
     let p = &data.balance.presence;
     let now = clock.game_seconds;
-    let mut players: Vec<(&String, &String)> = registry.players.iter().collect();
-    players.sort();
-    for (player, general_id) in players {
+    for (player, general_id) in &registry.players {
         let Some(mut general) = registry
             .generals
             .get(general_id)

@@ -2,27 +2,33 @@
 //! every general. Every change of a general's city goes through [`set_city`], which keeps
 //! the index exact within the tick.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bevy_ecs::{entity::Entity, resource::Resource, world::World};
 use components::world::{General, Registry};
 
 #[derive(Resource, Default, Debug)]
 pub struct Residents {
-    by_city: HashMap<String, Vec<Entity>>,
+    /// A set per city: crowded capitals (every joining player lands in one) stay O(1).
+    by_city: HashMap<String, HashSet<Entity>>,
 }
 
 impl Residents {
     fn add(&mut self, city: &str, entity: Entity) {
-        let list = self.by_city.entry(city.to_string()).or_default();
-        if !list.contains(&entity) {
-            list.push(entity);
+        match self.by_city.get_mut(city) {
+            Some(set) => {
+                set.insert(entity);
+            }
+            None => {
+                self.by_city
+                    .insert(city.to_string(), HashSet::from([entity]));
+            }
         }
     }
 
     fn remove(&mut self, city: &str, entity: Entity) {
-        if let Some(list) = self.by_city.get_mut(city) {
-            list.retain(|e| *e != entity);
+        if let Some(set) = self.by_city.get_mut(city) {
+            set.remove(&entity);
         }
     }
 }
