@@ -178,3 +178,88 @@ impl AccountStore for MongoAccounts {
         Box::pin(async move { self.store.revoke_token(&hash).await.map_err(unavailable) })
     }
 }
+
+/// Accounts in MongoDB with tokens in Redis (SPEC 7 `token:{sha256 of token}`: the player id,
+/// expiring with the token), so every process of a Redis deployment shares them.
+pub struct RedisAccounts {
+    players: MongoAccounts,
+    redis: redis::aio::ConnectionManager,
+}
+
+impl RedisAccounts {
+    pub fn new(players: MongoAccounts, redis: redis::aio::ConnectionManager) -> Self {
+        RedisAccounts { players, redis }
+    }
+}
+
+/// `token:{sha256 of token}`, the hash in hex.
+pub fn token_key(hash: &[u8; 32]) -> String {
+    let mut key = String::with_capacity(6 + 64);
+    key.push_str("token:");
+    for byte in hash {
+        key.push_str(&format!("{byte:02x}"));
+    }
+    key
+}
+
+fn redis_unavailable(error: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("Redis: {error}"))
+}
+
+/// Milliseconds from `now` to `until`, at least 1.
+fn ms_until(until: SystemTime, now: SystemTime) -> u64 {
+    (unix_ms(until).saturating_sub(unix_ms(now))).max(1)
+}
+
+impl AccountStore for RedisAccounts {
+    fn create(&self, player: PlayerRecord) -> StoreFuture<'_, ()> {
+        self.players.create(player)
+    }
+
+    fn find(&self, id: &str) -> StoreFuture<'_, Option<PlayerRecord>> {
+        self.players.find(id)
+    }
+
+    fn put_token(&self, hash: [u8; 32], player: &str, expires: SystemTime) -> StoreFuture<'_, ()> {
+        let player = player.to_string();
+        Box::pin(async move {
+            redis::cmd("SET")
+                .arg(token_key(&hash))
+                .arg(player)
+                .arg("PX")
+                .arg(ms_until(expires, SystemTime::now()))
+                .query_async::<()>(&mut self.redis.clone())
+                .await
+                .map_err(redis_unavailable)
+        })
+    }
+
+    fn use_token(
+        &self,
+        hash: [u8; 32],
+        now: SystemTime,
+        refresh_to: SystemTime,
+    ) -> StoreFuture<'_, Option<String>> {
+        Box::pin(async move {
+            // Read and extend in one step; an expired token is gone already.
+            redis::cmd("GETEX")
+                .arg(token_key(&hash))
+                .arg("PX")
+                .arg(ms_until(refresh_to, now))
+                .query_async::<Option<String>>(&mut self.redis.clone())
+                .await
+                .map_err(redis_unavailable)
+        })
+    }
+
+    fn revoke_token(&self, hash: [u8; 32]) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            redis::cmd("DEL")
+                .arg(token_key(&hash))
+                .query_async::<i64>(&mut self.redis.clone())
+                .await
+                .map(|_| ())
+                .map_err(redis_unavailable)
+        })
+    }
+}

@@ -19,7 +19,7 @@ use tracing::info;
 
 use crate::{
     Failure,
-    accounts::MongoAccounts,
+    accounts::{MongoAccounts, RedisAccounts},
     bridge::{REDIS_TIMEOUT, manager},
     config::ServeConfig,
     metrics,
@@ -56,7 +56,10 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
             .block_on(MongoStore::connect(mongodb_uri, MONGO_TIMEOUT))
             .map_err(|e| Failure::Usage(e.to_string()))?,
     );
-    let accounts = Accounts::new(Arc::new(MongoAccounts::new(mongo.clone())));
+    let accounts = Accounts::new(Arc::new(RedisAccounts::new(
+        MongoAccounts::new(mongo.clone()),
+        redis.clone(),
+    )));
     let events: Arc<dyn EventLog> = Arc::new(StoreEvents {
         store: mongo,
         world: config.world.clone(),

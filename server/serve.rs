@@ -48,7 +48,7 @@ use tracing::{error, info};
 
 use crate::{
     Failure,
-    accounts::{EmbeddedAccounts, MongoAccounts},
+    accounts::{EmbeddedAccounts, MongoAccounts, RedisAccounts},
     bridge::{Intake, LeaseKeeper, Release, Stream},
     config::{Role, ServeConfig},
     journal::JournalThread,
@@ -377,7 +377,21 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
                 lease_epoch = epoch;
             }
             let mongo = Arc::new(mongo);
-            let accounts = Accounts::new(Arc::new(MongoAccounts::new(mongo.clone())));
+            let players = MongoAccounts::new(mongo.clone());
+            // With Redis, tokens live there, shared by every process (SPEC 7).
+            let accounts = match &config.redis_url {
+                Some(url) => {
+                    let client = redis::Client::open(url.as_str()).map_err(|e| {
+                        Failure::Usage(format!("REDIS_URL is not a Redis URL: {e}"))
+                    })?;
+                    let redis = {
+                        let _entered = runtime.enter();
+                        crate::bridge::manager(&client, crate::bridge::REDIS_TIMEOUT)?
+                    };
+                    Accounts::new(Arc::new(RedisAccounts::new(players, redis)))
+                }
+                None => Accounts::new(Arc::new(players)),
+            };
             (mongo, accounts)
         }
         None => (

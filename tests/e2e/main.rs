@@ -2,9 +2,9 @@
 //! build the real app, and use it as a client, designer or operator would.
 //!
 //! Services: tests that need MongoDB start their own MongoDB wire-protocol server
-//! (`nx-27017`, installed by `scripts/test.sh`); tests that need Redis use the one at
-//! `TIANXIA_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`). A test that cannot reach a
-//! service fails and says how to provide it.
+//! (`nx-27017`, installed by `scripts/test.sh`); tests that need Redis start a `redis-server`
+//! of their own on a free port. A test that cannot start a service fails and says how to
+//! provide it.
 
 mod battle;
 mod battle_world;

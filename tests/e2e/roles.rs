@@ -407,4 +407,13 @@ fn a_command_sent_through_one_api_is_read_through_another() {
         .query(&mut redis.connection())
         .unwrap();
     assert!(presence.is_some(), "presence of dan was not recorded");
+    // Tokens live in Redis: one logged out on one api is gone on the other.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("token:*")
+        .query(&mut redis.connection())
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let out = crate::support::request("POST", &second.url("/api/auth/logout"), Some(&token), None);
+    assert_eq!(out.status, 204, "{}", out.text);
+    assert_eq!(get(&first, &token, "/api/orders/t1").status, 401);
 }

@@ -6,7 +6,7 @@
 use std::{
     fs,
     io::{BufRead, BufReader},
-    net::{TcpListener, TcpStream, ToSocketAddrs},
+    net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Output, Stdio},
     sync::mpsc,
@@ -357,40 +357,26 @@ impl Drop for Server {
     }
 }
 
-/// The Redis the tests use, and a clear failure if it does not answer.
-pub fn redis_url() -> String {
-    let url = std::env::var("TIANXIA_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
-    let address = url.trim_start_matches("redis://");
-    let address = address.rsplit('@').next().unwrap_or(address);
-    let address = address.split('/').next().unwrap_or(address).to_string();
-    let reachable = address
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(5)).is_ok());
-    if !reachable {
-        panic!(
-            "this test needs Redis at {url}: start one with `redis-server --port 6379 --save '' \
-             --daemonize yes`, or set TIANXIA_TEST_REDIS_URL"
-        );
-    }
-    url
-}
-
-/// A world of the test's own on the tests' Redis: a unique world name, and every key of that
-/// world removed when the handle drops, so the machine's Redis is left as it was found.
+/// A world of the test's own: a unique world name on a Redis, and every key of that world
+/// removed when the handle drops. [`RedisWorld::new`] runs a `redis-server` of its own, so
+/// keys outside the world's (tokens) never reach the machine's Redis either.
 pub struct RedisWorld {
     pub url: String,
     pub world: String,
     client: redis::Client,
     /// Whether dropping this handle removes the world's keys.
     owned: bool,
+    /// The private server, stopped (and its data removed) last.
+    _server: Option<RedisServer>,
 }
 
 impl RedisWorld {
+    /// A world on a `redis-server` of the test's own.
     pub fn new(tag: &str) -> RedisWorld {
-        Self::on(&redis_url(), tag)
+        let server = RedisServer::start();
+        let mut world = Self::on(&server.url, tag);
+        world._server = Some(server);
+        world
     }
 
     /// A world on the Redis at `url`.
@@ -404,6 +390,7 @@ impl RedisWorld {
             world,
             client,
             owned: true,
+            _server: None,
         };
         world.clean();
         world
@@ -416,6 +403,7 @@ impl RedisWorld {
             world: world.to_string(),
             client: redis::Client::open(url).unwrap(),
             owned: false,
+            _server: None,
         }
     }
 
