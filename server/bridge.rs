@@ -42,7 +42,7 @@ pub struct Stream {
     /// For blocking reads only (its responses may take as long as a block).
     reader: ConnectionManager,
     pub keys: StreamKeys,
-    consumer: String,
+    pub consumer: String,
 }
 
 impl Stream {
@@ -140,6 +140,8 @@ pub enum Release {
     Stream {
         redis: ConnectionManager,
         keys: StreamKeys,
+        /// This process's consumer: only its own pending entries are acknowledged.
+        consumer: String,
     },
 }
 
@@ -152,14 +154,18 @@ impl Release {
                     warn!(error = %e, "the command log could not be trimmed; it will be at the next checkpoint");
                 }
             }
-            Release::Stream { redis, keys } => {
+            Release::Stream {
+                redis,
+                keys,
+                consumer,
+            } => {
                 let Some(upto) = checkpoint.stream_id else {
                     return;
                 };
                 let mut redis = redis.clone();
                 let outcome = runtime.block_on(async {
                     tokio::time::timeout(ACK_TIMEOUT, async {
-                        let acked = streams::acknowledge(&mut redis, keys, upto).await?;
+                        let acked = streams::acknowledge(&mut redis, keys, upto, consumer).await?;
                         let pending = streams::pending(&mut redis, keys).await?;
                         Ok::<_, redis::RedisError>((acked, pending))
                     })

@@ -70,6 +70,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The World's thread and the means to stop it.
 struct WorldThread {
     stop: crossbeam_channel::Sender<()>,
+    /// Set to stop without a final checkpoint (this process may no longer write the world).
+    abandon: Arc<std::sync::atomic::AtomicBool>,
     handle: JoinHandle<()>,
 }
 
@@ -139,6 +141,8 @@ impl WorldThread {
         exited: oneshot::Sender<()>,
     ) -> anyhow::Result<WorldThread> {
         let (stop, stop_rx) = crossbeam_channel::bounded(1);
+        let abandon = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let abandoned = abandon.clone();
         let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(1);
         let mut settings = AppSettings::new(WorldSettings {
             name: config.world.clone(),
@@ -206,6 +210,10 @@ impl WorldThread {
                     "world running"
                 );
                 driver.run(world, &stop_rx);
+                if abandoned.load(std::sync::atomic::Ordering::SeqCst) {
+                    info!("world stopped without a final checkpoint: another writer has the world");
+                    return;
+                }
                 // The journal has stopped: what it handed over is applied before the final
                 // checkpoint, so a graceful restart replays nothing.
                 systems::rules::commands::drain_inbox(world);
@@ -215,7 +223,11 @@ impl WorldThread {
             })
             .context("cannot start the world thread")?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(WorldThread { stop, handle }),
+            Ok(Ok(())) => Ok(WorldThread {
+                stop,
+                abandon,
+                handle,
+            }),
             Ok(Err(e)) => {
                 let _ = handle.join();
                 Err(anyhow::anyhow!("the world cannot be recovered: {e}"))
@@ -227,8 +239,11 @@ impl WorldThread {
         }
     }
 
-    /// Asks the World to stop after its current pass and waits for it.
-    fn stop(self) -> anyhow::Result<()> {
+    /// Asks the World to stop after its current pass and waits for it; with `checkpoint`,
+    /// it applies what it was handed and closes a final epoch first.
+    fn stop(self, checkpoint: bool) -> anyhow::Result<()> {
+        self.abandon
+            .store(!checkpoint, std::sync::atomic::Ordering::SeqCst);
         let _ = self.stop.send(());
         self.handle
             .join()
@@ -454,6 +469,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
             let release = Release::Stream {
                 redis: stream.redis.clone(),
                 keys: stream.keys.clone(),
+                consumer: stream.consumer.clone(),
             };
             (Some((stream, after)), replay, release)
         }
@@ -518,7 +534,8 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     // With Redis, the L2 read models, live events and battle frames follow the World.
     // Players active on api processes count as active in the World.
     let l2 = release_redis.map(|redis| {
-        let writer = net::l2::L2Writer::new(redis.clone(), &config.world, read.clone());
+        let tenure = lease.as_ref().map(|l| l.tenure.clone());
+        let writer = net::l2::L2Writer::new(redis.clone(), &config.world, read.clone(), tenure);
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let presence = runtime.spawn(net::presence::feed(
             redis,
@@ -549,12 +566,20 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     // In order: no more requests (done), no more commands taken in, the World's last pass
     // and final epoch, the store takes what waits (and releases the commands it covers),
     // then the data directory is released.
+    // A process that may no longer write the world (fenced out, lease taken) writes nothing
+    // more: no final checkpoint, no last L2 round.
+    let writer = !matches!(served, Ok(Stop::Fatal(_)));
     intake.stop(runtime.handle());
-    let stopped = world.stop();
+    let stopped = world.stop(writer);
     if let Some((stop, task, presence)) = l2 {
-        // One last round, with the World's final state.
-        let _ = stop.send(true);
-        let _ = runtime.block_on(task);
+        if writer {
+            // One last round, with the World's final state.
+            let _ = stop.send(true);
+            let _ = runtime.block_on(task);
+        } else {
+            task.abort();
+            let _ = stop.send(true);
+        }
         let _ = runtime.block_on(presence);
     }
     persister.join();

@@ -28,7 +28,10 @@ use serde_json::json;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::play::{RankBy, ranks};
+use crate::{
+    lease::Tenure,
+    play::{RankBy, ranks},
+};
 
 /// How often the writer looks for a newly published snapshot.
 pub const ROUND_EVERY: Duration = Duration::from_millis(50);
@@ -64,8 +67,10 @@ pub fn battle_channel(world: &str) -> String {
 
 /// Advances an order hash if (revision, stage) is higher than what it holds.
 const ADVANCE: &str = r"
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'hash' and kind ~= 'none' then return 0 end
 local held = redis.call('HMGET', KEYS[1], 'revision', 'stage')
-local revision, stage = tonumber(held[1] or '-1'), tonumber(held[2] or '-1')
+local revision, stage = tonumber(held[1]) or -1, tonumber(held[2]) or -1
 local r, s = tonumber(ARGV[1]), tonumber(ARGV[2])
 if r > revision or (r == revision and s > stage) then
   redis.call('HSET', KEYS[1], 'revision', ARGV[1], 'stage', ARGV[2], 'status', ARGV[3],
@@ -143,6 +148,10 @@ pub struct L2Writer {
     boards: BTreeMap<&'static str, String>,
     /// Invalidation messages published (their `round`).
     round: u64,
+    /// This writer's id, in its messages and the world summary's hash: readers (and this
+    /// writer) tell from it when another writer has written, or Redis has lost the keys.
+    writer: String,
+    tenure: Option<Tenure>,
     /// Events up to this `seq` were published live.
     events_after: Option<u64>,
     frames_at: Instant,
@@ -150,11 +159,21 @@ pub struct L2Writer {
 }
 
 impl L2Writer {
-    pub fn new(redis: ConnectionManager, world: &str, read: ReadHandle) -> Self {
+    /// With `tenure`, rounds are written only while the lease was recently confirmed.
+    pub fn new(
+        redis: ConnectionManager,
+        world: &str,
+        read: ReadHandle,
+        tenure: Option<Tenure>,
+    ) -> Self {
+        let mut id = [0u8; 8];
+        let _ = getrandom::fill(&mut id);
         L2Writer {
             redis,
             world: world.to_string(),
             read,
+            tenure,
+            writer: id.iter().map(|b| format!("{b:02x}")).collect(),
             written: None,
             boards: BTreeMap::new(),
             round: 0,
@@ -204,6 +223,8 @@ impl L2Writer {
                 .arg(format!("state:{}:*", self.world))
                 .arg("COUNT")
                 .arg(1_000)
+                .arg("TYPE")
+                .arg("hash")
                 .query_async(&mut self.redis)
                 .await?;
             keys.extend(found);
@@ -225,6 +246,22 @@ impl L2Writer {
             .is_some_and(|w| Arc::ptr_eq(w, &models))
         {
             return Ok(());
+        }
+        if self.tenure.as_ref().is_some_and(|t| !t.fresh()) {
+            // Not sure the lease is still ours: write nothing a successor may have replaced.
+            return Ok(());
+        }
+        if self.written.is_some() {
+            let writer: Option<String> = redis::cmd("HGET")
+                .arg(state_key(&self.world, "world", "summary"))
+                .arg("writer")
+                .query_async(&mut self.redis)
+                .await?;
+            if writer.as_deref() != Some(self.writer.as_str()) {
+                // Another writer wrote since, or Redis lost the keys: write everything again.
+                warn!(world = %self.world, "the L2 read models were written by another writer or lost; writing them all again");
+                self.written = None;
+            }
         }
         let old = self.written.clone();
         let old = old.as_deref();
@@ -349,8 +386,16 @@ impl L2Writer {
                 .arg(state_key(&world, "world", "summary"))
                 .arg("round")
                 .arg(self.round + 1)
+                .arg("writer")
+                .arg(&self.writer)
                 .ignore();
-            let message = json!({"round": self.round + 1, "keys": keys}).to_string();
+            let message = json!({
+                "round": self.round + 1,
+                "writer": self.writer,
+                "keys": keys,
+                "applied_entry": models.applied_entry,
+            })
+            .to_string();
             round
                 .pipe
                 .cmd("PUBLISH")
@@ -358,7 +403,9 @@ impl L2Writer {
                 .arg(message)
                 .ignore();
         }
-        round.pipe.query_async::<()>(&mut self.redis).await?;
+        if !round.pipe.is_empty() {
+            round.pipe.query_async::<()>(&mut self.redis).await?;
+        }
         if announce {
             self.round += 1;
         }

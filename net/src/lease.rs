@@ -54,22 +54,33 @@ fn since_start() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
-/// When the lease was last confirmed, shared with the stream reader.
+/// The lease as its holder's workers see it: its key and token (for scripts that act only
+/// while the lease is still this holder's) and when it was last confirmed.
 #[derive(Clone, Debug)]
-pub struct Tenure(Arc<AtomicU64>);
+pub struct Tenure {
+    confirmed: Arc<AtomicU64>,
+    pub key: String,
+    pub token: String,
+}
 
 impl Tenure {
-    fn new() -> Self {
-        Tenure(Arc::new(AtomicU64::new(since_start())))
+    fn new(key: &str, token: &str) -> Self {
+        Tenure {
+            confirmed: Arc::new(AtomicU64::new(since_start())),
+            key: key.to_string(),
+            token: token.to_string(),
+        }
     }
 
-    fn confirmed(&self) {
-        self.0.store(since_start(), Ordering::Relaxed);
+    /// The lease was confirmed by a request sent at `sent` (ms since start).
+    fn confirmed_at(&self, sent: u64) {
+        self.confirmed.fetch_max(sent, Ordering::Relaxed);
     }
 
-    /// Whether the lease was confirmed recently enough to read the stream.
+    /// Whether the lease was confirmed recently enough to act on it.
     pub fn fresh(&self) -> bool {
-        since_start().saturating_sub(self.0.load(Ordering::Relaxed)) < TENURE.as_millis() as u64
+        since_start().saturating_sub(self.confirmed.load(Ordering::Relaxed))
+            < TENURE.as_millis() as u64
     }
 }
 
@@ -114,9 +125,9 @@ impl Lease {
             .await?;
         Ok(set.map(|_| Lease {
             redis: redis.clone(),
+            tenure: Tenure::new(&key, &token),
             key,
             token,
-            tenure: Tenure::new(),
         }))
     }
 
@@ -176,6 +187,8 @@ impl Lease {
                 if *stop.borrow() {
                     return self;
                 }
+                // Fresh from when the renewal was sent, not from when its answer came.
+                let sent = since_start();
                 let outcome: RedisResult<i64> = renew
                     .key(&self.key)
                     .arg(&self.token)
@@ -199,7 +212,7 @@ impl Lease {
                         }
                         failing = false;
                         last_ok = Instant::now();
-                        self.tenure.confirmed();
+                        self.tenure.confirmed_at(sent);
                     }
                     Err(e) => {
                         if !failing {

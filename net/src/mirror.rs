@@ -38,14 +38,19 @@ pub struct Mirror {
     redis: ConnectionManager,
     world: String,
     read: ReadHandle,
-    /// The writer's last announced round this copy has applied.
+    /// The writer and its last announced round this copy has applied.
+    writer: Option<String>,
     round: u64,
 }
 
 #[derive(serde::Deserialize)]
 struct Invalidation {
     round: u64,
+    #[serde(default)]
+    writer: Option<String>,
     keys: serde_json::Value,
+    #[serde(default)]
+    applied_entry: Option<components::stream::EntryId>,
 }
 
 fn parse<T: DeserializeOwned>(json: &str) -> Option<Arc<T>> {
@@ -86,6 +91,7 @@ impl Mirror {
             redis,
             world: world.to_string(),
             read,
+            writer: None,
             round: 0,
         }
     }
@@ -120,8 +126,11 @@ impl Mirror {
         let mut messages = pubsub.into_on_message();
         let mut check = tokio::time::interval(L1_TTL);
         let battles = battle_channel(&self.world);
+        let mut behind = false;
         loop {
             tokio::select! {
+                // Messages first: a check must not race the message it would see.
+                biased;
                 message = messages.next() => {
                     let Some(message) = message else {
                         return Err(redis::RedisError::from((redis::ErrorKind::Io, "the subscription ended")));
@@ -134,13 +143,19 @@ impl Mirror {
                     }
                 }
                 _ = check.tick() => {
-                    let announced: Option<u64> = redis::cmd("HGET")
+                    let (round, writer): (Option<u64>, Option<String>) = redis::cmd("HMGET")
                         .arg(state_key(&self.world, "world", "summary"))
                         .arg("round")
+                        .arg("writer")
                         .query_async(&mut self.redis)
                         .await?;
-                    if announced.is_some_and(|r| r != self.round) {
+                    let current = round.is_none_or(|r| r == self.round) && writer == self.writer;
+                    // Behind at two checks in a row: a message was lost, not just late.
+                    if !current && behind {
                         self.reload().await?;
+                        behind = false;
+                    } else {
+                        behind = !current;
                     }
                 }
                 _ = stop.changed() => return Ok(()),
@@ -153,6 +168,9 @@ impl Mirror {
             warn!(world = %self.world, "an invalidation message that cannot be read; reloading");
             return self.reload().await;
         };
+        if message.writer != self.writer {
+            return self.reload().await;
+        }
         match message.keys {
             serde_json::Value::Array(_) if message.round <= self.round => Ok(()),
             serde_json::Value::Array(keys) if message.round == self.round + 1 => {
@@ -160,7 +178,7 @@ impl Mirror {
                     .into_iter()
                     .filter_map(|k| k.as_str().map(str::to_string))
                     .collect();
-                self.refresh(&keys).await?;
+                self.refresh(&keys, message.applied_entry).await?;
                 self.round = message.round;
                 Ok(())
             }
@@ -181,9 +199,10 @@ impl Mirror {
 
     /// Every key of the world, loaded afresh.
     async fn reload(&mut self) -> RedisResult<()> {
-        let round: Option<u64> = redis::cmd("HGET")
+        let (round, writer): (Option<u64>, Option<String>) = redis::cmd("HMGET")
             .arg(state_key(&self.world, "world", "summary"))
             .arg("round")
+            .arg("writer")
             .query_async(&mut self.redis)
             .await?;
         let summary: Option<String> = redis::cmd("HGET")
@@ -229,6 +248,7 @@ impl Mirror {
             info!(world = %self.world, keys = keys.len(), "L2 read models loaded");
         }
         self.round = round.unwrap_or(0);
+        self.writer = writer;
         Ok(())
     }
 
@@ -242,6 +262,8 @@ impl Mirror {
                 .arg(pattern)
                 .arg("COUNT")
                 .arg(1_000)
+                .arg("TYPE")
+                .arg("hash")
                 .query_async(&mut self.redis)
                 .await?;
             keys.extend(found);
@@ -253,12 +275,18 @@ impl Mirror {
     }
 
     /// Fetches `keys` into a copy of the current read models and publishes it.
-    async fn refresh(&mut self, keys: &[String]) -> RedisResult<()> {
+    async fn refresh(
+        &mut self,
+        keys: &[String],
+        applied_entry: Option<components::stream::EntryId>,
+    ) -> RedisResult<()> {
         let Some(current) = self.read.load_full() else {
             return self.reload().await;
         };
         let mut models = (*current).clone();
         self.fetch(keys, &mut models).await?;
+        // Commands up to here have their orders: queued ones need not be kept for them.
+        models.applied_entry = models.applied_entry.max(applied_entry);
         self.read.store(Some(Arc::new(models)));
         Ok(())
     }
@@ -272,9 +300,12 @@ impl Mirror {
             for key in page {
                 pipe.cmd("HGETALL").arg(key);
             }
-            let hashes: Vec<std::collections::HashMap<String, String>> =
-                pipe.query_async(&mut self.redis).await?;
+            let hashes: Vec<redis::Value> = pipe.query_async(&mut self.redis).await?;
             for (key, hash) in page.iter().zip(hashes) {
+                // A hash that cannot be read (not text) counts as absent; it never blocks
+                // the rest.
+                let hash: std::collections::HashMap<String, String> =
+                    redis::from_redis_value(hash).unwrap_or_default();
                 has_world |= self.apply(key, &hash, models);
             }
         }

@@ -1,6 +1,6 @@
 //! Presence across processes (SPEC 7): `api` processes record each active player's last
-//! activity (real ms) in `presence:{world}`; the world's writer reads it every few seconds
-//! and tells the World who was active.
+//! activity (real ms) in `presence:{world}`; every second the world's writer takes what it
+//! holds (emptying it) and tells the World who was active.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -60,6 +60,14 @@ pub async fn record(
     }
 }
 
+/// Takes what the hash holds and empties it in one step, so it holds only what the writer
+/// has not seen yet and never grows beyond the players active between two looks.
+const TAKE: &str = r"
+local all = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return all
+";
+
 /// The world's writer: tells the World of players active since the last look.
 pub async fn feed(
     mut redis: ConnectionManager,
@@ -68,26 +76,19 @@ pub async fn feed(
     mut stop: watch::Receiver<bool>,
 ) {
     let key = presence_key(&world);
-    let mut since = now_ms();
+    let take = redis::Script::new(TAKE);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(PRESENCE_EVERY) => {}
             _ = stop.changed() => return,
         }
-        let all: Result<HashMap<String, u64>, _> = redis::cmd("HGETALL")
-            .arg(&key)
-            .query_async(&mut redis)
-            .await;
-        let Ok(all) = all else { continue };
-        let mut newest = since;
-        for (player, at) in all {
-            if at > since {
-                newest = newest.max(at);
-                if tx.try_send(Inbound::Seen { player }).is_err() {
-                    break;
-                }
+        let taken: Result<Vec<(String, String)>, _> = take.key(&key).invoke_async(&mut redis).await;
+        let Ok(taken) = taken else { continue };
+        for (player, _) in taken {
+            // Advisory: when the World's queue is full, the rest is dropped.
+            if tx.try_send(Inbound::Seen { player }).is_err() {
+                break;
             }
         }
-        since = newest;
     }
 }

@@ -22,6 +22,14 @@ use crate::{
     lease::Tenure,
 };
 
+/// Reads the group only while the lease (KEYS[1]) holds this holder's token (ARGV[1]).
+const READ: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('NOTLEASED the lease is held by another daemon')
+end
+return redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[4], 'STREAMS', KEYS[2], ARGV[5])
+";
+
 /// The daemons' consumer group.
 pub const GROUP: &str = "game-daemon";
 /// Most entries one read takes.
@@ -414,12 +422,13 @@ pub async fn dead_letter(
     pipe.query_async::<()>(redis).await
 }
 
-/// Acknowledges every pending entry up to `upto` (a checkpoint covers them) and trims the
-/// stream below and at it; returns how many were acknowledged.
+/// Acknowledges `consumer`'s pending entries up to `upto` (its checkpoint covers them) and
+/// trims the stream below and at it; returns how many were acknowledged.
 pub async fn acknowledge(
     redis: &mut ConnectionManager,
     keys: &StreamKeys,
     upto: EntryId,
+    consumer: &str,
 ) -> RedisResult<usize> {
     let mut acked = 0;
     loop {
@@ -429,6 +438,7 @@ pub async fn acknowledge(
             .arg("-")
             .arg(upto.to_string())
             .arg(ACK_PAGE)
+            .arg(consumer)
             .query_async(redis)
             .await?;
         if pending.ids.is_empty() {
@@ -478,8 +488,10 @@ pub struct StreamReader {
     last: EntryId,
     /// Whether to read own pending entries after `last` before new ones.
     recovering: bool,
-    /// With a lease: reading pauses while it is not fresh.
+    /// With a lease: reading pauses while it is not fresh, and entries are taken only by a
+    /// script that checks the lease is still this holder's.
     tenure: Option<Tenure>,
+    read: Script,
 }
 
 /// Why a reader stopped.
@@ -507,6 +519,7 @@ impl StreamReader {
             last: after,
             recovering: true,
             tenure,
+            read: Script::new(READ),
         }
     }
 
@@ -535,6 +548,19 @@ impl StreamReader {
                     failing = false;
                     backoff = Duration::from_millis(100);
                 }
+                Err(e) if e.code() == Some("NOGROUP") => {
+                    // Redis lost the group (and maybe the stream): make them continuous with
+                    // what the World applied, then read on.
+                    warn!(
+                        stream = self.keys.commands(),
+                        "the consumer group is gone (Redis lost its data?); creating it again"
+                    );
+                    if let Err(e) = prepare(&mut self.redis, &self.keys, Some(self.last)).await {
+                        error!(error = %e, "cannot create the consumer group again");
+                    }
+                    self.recovering = true;
+                    tokio::time::sleep(backoff).await;
+                }
                 Err(e) => {
                     if !failing {
                         error!(stream = self.keys.commands(), error = %e, "cannot read the command stream; retrying with backoff");
@@ -550,22 +576,55 @@ impl StreamReader {
 
     /// One read and its hand-over; `Some` when the reader must end.
     async fn round(&mut self) -> RedisResult<Option<ReaderEnd>> {
-        let mut read = redis::cmd("XREADGROUP");
-        read.arg("GROUP")
-            .arg(GROUP)
-            .arg(&self.consumer)
-            .arg("COUNT")
-            .arg(READ_COUNT);
-        if !self.recovering {
-            read.arg("BLOCK").arg(BLOCK.as_millis() as u64);
-        }
-        read.arg("STREAMS").arg(self.keys.commands());
-        if self.recovering {
-            read.arg(self.last.to_string());
+        let from = if self.recovering {
+            self.last.to_string()
         } else {
-            read.arg(">");
-        }
-        let reply: Value = read.query_async(&mut self.redis).await?;
+            ">".to_string()
+        };
+        let reply: Value = match self.tenure.clone() {
+            Some(tenure) => {
+                if !self.recovering {
+                    // Wait for news without taking anything: a plain read has no effect.
+                    let news: Value = redis::cmd("XREAD")
+                        .arg("COUNT")
+                        .arg(1)
+                        .arg("BLOCK")
+                        .arg(BLOCK.as_millis() as u64)
+                        .arg("STREAMS")
+                        .arg(self.keys.commands())
+                        .arg(self.last.to_string())
+                        .query_async(&mut self.redis)
+                        .await?;
+                    if matches!(news, Value::Nil) {
+                        return Ok(None);
+                    }
+                }
+                // Take entries only while the lease is still this holder's, in one step.
+                self.read
+                    .key(&tenure.key)
+                    .key(self.keys.commands())
+                    .arg(&tenure.token)
+                    .arg(GROUP)
+                    .arg(&self.consumer)
+                    .arg(READ_COUNT)
+                    .arg(&from)
+                    .invoke_async(&mut self.redis)
+                    .await?
+            }
+            None => {
+                let mut read = redis::cmd("XREADGROUP");
+                read.arg("GROUP")
+                    .arg(GROUP)
+                    .arg(&self.consumer)
+                    .arg("COUNT")
+                    .arg(READ_COUNT);
+                if !self.recovering {
+                    read.arg("BLOCK").arg(BLOCK.as_millis() as u64);
+                }
+                read.arg("STREAMS").arg(self.keys.commands()).arg(&from);
+                read.query_async(&mut self.redis).await?
+            }
+        };
         let found = read_reply(reply)?;
         if self.recovering && found.is_empty() {
             self.recovering = false;

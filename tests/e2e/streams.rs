@@ -366,3 +366,57 @@ fn redis_stopped_and_started_again_loses_nothing() {
         server.log()
     );
 }
+
+#[test]
+fn redis_losing_its_data_mid_run_is_recovered_from() {
+    let mongo = Mongo::start();
+    let mut own = RedisServer::start();
+    let redis = RedisWorld::on(&own.url, "wiped");
+    let (server, _assets) = start(&mongo, &redis);
+    let token = register(&server, "eve");
+    join(&server, &token, "north");
+    let reply = command(
+        &server,
+        &token,
+        json!({"id": "before", "type": "TRAIN", "general": "g-eve"}),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    assert_eq!(order(&server, &token, "before")["status"], "accepted");
+    server.wait_durable();
+
+    // Redis comes back empty: no group, no stream, no read models, no tokens.
+    own.restart_empty();
+    let token = wait_for("logging in again", || {
+        let reply = crate::support::post(
+            &server.url("/api/auth/login"),
+            None,
+            &json!({"name": "eve", "password": "correct horse"}),
+        );
+        (reply.status == 200).then(|| reply.json["token"].as_str().unwrap().to_string())
+    });
+    let after = wait_for("a command to be taken again", || {
+        let reply = command(
+            &server,
+            &token,
+            json!({"id": "after", "type": "RECRUIT", "general": "g-eve", "args": {"amount": 5}}),
+        );
+        (reply.status == 202).then_some(reply)
+    });
+    assert_eq!(after.json["order_id"], "after");
+    // The group is made again where the World is, and the command is applied.
+    let decided = order(&server, &token, "after");
+    assert_eq!(decided["status"], "rejected", "busy training: {decided}");
+    // The read models are written again in full.
+    wait_for("the L2 read models to be written again", || {
+        let hash: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(format!("state:{}:city:north_gate", redis.world))
+            .query(&mut redis.connection())
+            .ok()?;
+        hash.contains_key("json").then_some(())
+    });
+    assert!(
+        server.log().contains("creating it again"),
+        "{}",
+        server.log()
+    );
+}

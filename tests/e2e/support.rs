@@ -524,6 +524,20 @@ impl RedisServer {
         self.stop();
         self.run();
     }
+
+    /// Starts it again on the same port with its data lost.
+    pub fn restart_empty(&mut self) {
+        self.stop();
+        for entry in fs::read_dir(self.dir.path()).unwrap().flatten() {
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+        }
+        self.run();
+    }
 }
 
 impl Drop for RedisServer {
