@@ -13,7 +13,9 @@
 //! `JOIN` is the heaviest command to apply: each creates a general (an entity, its read
 //! model, its place in the indexes).
 //!
-//! Uses `REDIS_URL` (default the local Redis) with keys of its own, removed at the end.
+//! The reader holds the world's lease and takes entries as a daemon does (a script checking
+//! the lease, after a plain blocking read for news). Uses `REDIS_URL` (default the local
+//! Redis) with keys of its own, removed at the end.
 
 use std::{
     collections::VecDeque,
@@ -275,6 +277,14 @@ pub fn commands(options: &CommandsBench) -> Result<(), Failure> {
 
     let outcome = runtime.block_on(async {
         streams::prepare(&mut redis, &keys, None).await?;
+        // The reader takes entries as a daemon does: only while it holds the lease.
+        let lease = net::lease::Lease::try_acquire(&redis, &world_name)
+            .await?
+            .context("the bench world's lease is held by someone else")?;
+        let tenure = lease.tenure();
+        let (lost_tx, _lost_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (stop_lease, stop_lease_rx) = tokio::sync::watch::channel(false);
+        let keeper = lease.keep(lost_tx, stop_lease_rx);
         let start_reader = |consumer: &str| {
             let reader = StreamReader::new(
                 reader_redis.clone(),
@@ -282,7 +292,7 @@ pub fn commands(options: &CommandsBench) -> Result<(), Failure> {
                 consumer.into(),
                 bus_tx.clone(),
                 EntryId::ZERO,
-                None,
+                Some(tenure.clone()),
             );
             let (stop, stop_rx) = tokio::sync::watch::channel(false);
             (stop, tokio::spawn(reader.run(stop_rx)))
@@ -323,6 +333,10 @@ pub fn commands(options: &CommandsBench) -> Result<(), Failure> {
         waited?;
         let _ = stop.send(true);
         let _ = reading.await;
+        let _ = stop_lease.send(true);
+        if let Ok(lease) = keeper.await {
+            let _ = lease.release().await;
+        }
         anyhow::Ok((applied_per_s, latencies))
     });
     let _ = stop_world.send(());
