@@ -21,9 +21,8 @@ use anyhow::Context;
 use components::{
     command::{Command, Inbound},
     events::DomainEvent,
-    persist::{Recovered, Recovery},
+    persist::Recovered,
     read_model::ReadHandle,
-    stream::EntryId,
 };
 use net::{
     Accounts, AppState, Backends, CommandBus, DurableFuture, EventLog, Journal, PersistStatus,
@@ -380,7 +379,9 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
                 };
                 lease = Some(keeper);
                 let Some(epoch) =
-                    runtime.block_on(take_fence(&mut mongo, &config.world, &mut signals))
+                    runtime.block_on(retrying("take the lease epoch", &mut signals, async || {
+                        mongo.take_fence(&config.world).await
+                    }))
                 else {
                     info!("stopped before the lease epoch was taken");
                     return Ok(());
@@ -416,7 +417,10 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     };
     let started = Instant::now();
     info!(world = %config.world, store = world_store.name(), "recovering the world");
-    let Some(recovery) = runtime.block_on(recover(&*world_store, &config.world, &mut signals))
+    let Some(recovery) =
+        runtime.block_on(retrying("recover the world", &mut signals, async || {
+            world_store.recover(&config.world).await
+        }))
     else {
         info!("stopped before the world was recovered");
         return Ok(());
@@ -460,9 +464,11 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
                     .map_err(|e| Failure::Usage(format!("{e:#}")))?
             };
             let from = recovered.as_ref().and_then(|r| r.checkpoint.stream_id);
-            let Some((replay, after)) =
-                runtime.block_on(recover_stream(&mut stream, from, &mut signals))
-            else {
+            let Some((replay, after)) = runtime.block_on(retrying(
+                "prepare the command stream",
+                &mut signals,
+                async || stream.recover(from).await,
+            )) else {
                 info!("stopped before the command stream was ready");
                 return Ok(());
             };
@@ -600,16 +606,21 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     }
 }
 
-/// Reads the world's last checkpoint, retrying with backoff while the store cannot be
-/// reached; `None` if a signal came first.
-async fn recover(store: &dyn WorldStore, world: &str, signals: &mut Signals) -> Option<Recovery> {
+/// Runs `attempt` until it succeeds, retrying with backoff (each failure logged as "cannot
+/// {what} yet"); `None` if a signal came first. What start-up needs from a backend that may
+/// not be reachable yet goes through here.
+async fn retrying<T, E: std::fmt::Display>(
+    what: &str,
+    signals: &mut Signals,
+    mut attempt: impl AsyncFnMut() -> Result<T, E>,
+) -> Option<T> {
     let mut backoff = Duration::from_millis(200);
     loop {
-        // An unreachable server fails within the driver's server selection timeout.
+        // An unreachable server fails within its client's timeout.
         tokio::select! {
-            outcome = store.recover(world) => match outcome {
-                Ok(recovered) => return Some(recovered),
-                Err(e) => error!(store = store.name(), error = %e, "cannot recover the world yet; retrying"),
+            outcome = attempt() => match outcome {
+                Ok(done) => return Some(done),
+                Err(e) => error!(error = %e, "cannot {what} yet; retrying"),
             },
             name = signals.recv() => {
                 info!(signal = name, "shutting down");
@@ -645,62 +656,6 @@ async fn take_lease(
             info!(signal = name, "shutting down");
             Ok(None)
         }
-    }
-}
-
-/// Takes the lease epoch from MongoDB's fence, retrying with backoff while MongoDB cannot
-/// be reached; `None` if a signal came first.
-async fn take_fence(mongo: &mut MongoStore, world: &str, signals: &mut Signals) -> Option<u64> {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        tokio::select! {
-            outcome = mongo.take_fence(world) => match outcome {
-                Ok(epoch) => return Some(epoch),
-                Err(e) => error!(error = %e, "cannot take the lease epoch yet; retrying"),
-            },
-            name = signals.recv() => {
-                info!(signal = name, "shutting down");
-                return None;
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            name = signals.recv() => {
-                info!(signal = name, "shutting down");
-                return None;
-            }
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-}
-
-/// Prepares the command stream for a world recovered at `from`, retrying with backoff while
-/// Redis cannot be reached; `None` if a signal came first.
-async fn recover_stream(
-    stream: &mut Stream,
-    from: Option<EntryId>,
-    signals: &mut Signals,
-) -> Option<(Vec<Command>, EntryId)> {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        tokio::select! {
-            outcome = stream.recover(from) => match outcome {
-                Ok(ready) => return Some(ready),
-                Err(e) => error!(error = %e, "cannot prepare the command stream yet; retrying"),
-            },
-            name = signals.recv() => {
-                info!(signal = name, "shutting down");
-                return None;
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            name = signals.recv() => {
-                info!(signal = name, "shutting down");
-                return None;
-            }
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 

@@ -45,6 +45,29 @@ pub fn state_key(world: &str, kind: &str, id: &str) -> String {
     format!("state:{world}:{kind}:{id}")
 }
 
+/// The hash keys matching `pattern` (SCAN, in pages).
+pub async fn scan_hashes(redis: &mut ConnectionManager, pattern: &str) -> RedisResult<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1_000)
+            .arg("TYPE")
+            .arg("hash")
+            .query_async(redis)
+            .await?;
+        keys.extend(found);
+        if next == 0 {
+            return Ok(keys);
+        }
+        cursor = next;
+    }
+}
+
 /// `order:{world}:{player}:{id}`.
 pub fn order_key(world: &str, player: &str, id: &str) -> String {
     format!("order:{world}:{player}:{id}")
@@ -212,29 +235,6 @@ impl L2Writer {
         }
     }
 
-    /// Keys of this world's L2 read models now in Redis.
-    async fn existing_keys(&mut self) -> RedisResult<BTreeSet<String>> {
-        let mut keys = BTreeSet::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("state:{}:*", self.world))
-                .arg("COUNT")
-                .arg(1_000)
-                .arg("TYPE")
-                .arg("hash")
-                .query_async(&mut self.redis)
-                .await?;
-            keys.extend(found);
-            if next == 0 {
-                return Ok(keys);
-            }
-            cursor = next;
-        }
-    }
-
     /// One round: everything that changed since the last round written.
     pub async fn write(&mut self) -> RedisResult<()> {
         let Some(models) = self.read.load_full() else {
@@ -328,7 +328,8 @@ impl L2Writer {
         if old.is_none() {
             // A new writer: whatever an earlier one left that is gone now goes too.
             let live: BTreeSet<String> = round.keys.iter().cloned().collect();
-            for stale in self.existing_keys().await? {
+            let pattern = format!("state:{}:*", self.world);
+            for stale in scan_hashes(&mut self.redis, &pattern).await? {
                 if !live.contains(&stale) {
                     round.pipe.cmd("DEL").arg(&stale).ignore();
                 }

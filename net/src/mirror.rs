@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::l2::{battle_channel, invalidate_channel, state_key};
+use crate::l2::{battle_channel, invalidate_channel, scan_hashes, state_key};
 
 /// Longest an api process serves a copy without checking it is current.
 pub const L1_TTL: Duration = Duration::from_millis(500);
@@ -214,8 +214,8 @@ impl Mirror {
             // No writer has published this world yet.
             return Ok(());
         };
-        let mut keys = self.scan(&format!("state:{}:*", self.world)).await?;
-        keys.extend(self.scan(&format!("order:{}:*", self.world)).await?);
+        let mut keys = scan_hashes(&mut self.redis, &format!("state:{}:*", self.world)).await?;
+        keys.extend(scan_hashes(&mut self.redis, &format!("order:{}:*", self.world)).await?);
         let mut models = ReadModels {
             world: summary,
             nations: OrdMap::new(),
@@ -250,28 +250,6 @@ impl Mirror {
         self.round = round.unwrap_or(0);
         self.writer = writer;
         Ok(())
-    }
-
-    async fn scan(&mut self, pattern: &str) -> RedisResult<Vec<String>> {
-        let mut keys = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(1_000)
-                .arg("TYPE")
-                .arg("hash")
-                .query_async(&mut self.redis)
-                .await?;
-            keys.extend(found);
-            if next == 0 {
-                return Ok(keys);
-            }
-            cursor = next;
-        }
     }
 
     /// Fetches `keys` into a copy of the current read models and publishes it.
