@@ -47,11 +47,17 @@ pub struct Stream {
 
 impl Stream {
     /// Must be called within the runtime.
-    pub fn new(url: &str, world: &str, lease_epoch: u64) -> anyhow::Result<Stream> {
-        let client = redis::Client::open(url).context("REDIS_URL is not a Redis URL")?;
+    /// `redis` serves ordinary requests; blocking reads get a connection of their own from
+    /// `client`.
+    pub fn new(
+        client: &redis::Client,
+        redis: ConnectionManager,
+        world: &str,
+        lease_epoch: u64,
+    ) -> anyhow::Result<Stream> {
         Ok(Stream {
-            redis: manager(&client, REDIS_TIMEOUT)?,
-            reader: manager(&client, streams::BLOCK + REDIS_TIMEOUT)?,
+            redis,
+            reader: manager(client, streams::BLOCK + REDIS_TIMEOUT)?,
             keys: StreamKeys::new(world),
             consumer: streams::consumer_name(lease_epoch),
         })

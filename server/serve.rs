@@ -357,6 +357,20 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     // With MongoDB, accounts, checkpoints and events live there; the command log stays in
     // the data directory (SPEC 8).
     let (fatal_tx, fatal_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    // One Redis client and connection for the lease, tokens and the stream's ordinary
+    // requests (the stream's blocking reads get a connection of their own).
+    let redis = match &config.redis_url {
+        Some(url) => {
+            let client = redis::Client::open(url.as_str())
+                .map_err(|e| Failure::Usage(format!("REDIS_URL is not a Redis URL: {e}")))?;
+            let manager = {
+                let _entered = runtime.enter();
+                crate::bridge::manager(&client, crate::bridge::REDIS_TIMEOUT)?
+            };
+            Some((client, manager))
+        }
+        None => None,
+    };
     let mut lease: Option<LeaseKeeper> = None;
     let mut lease_epoch = 0;
     let (world_store, accounts): (Arc<dyn WorldStore>, Accounts) = match &config.mongodb_uri {
@@ -364,16 +378,15 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
             let mut mongo = runtime
                 .block_on(MongoStore::connect(uri, MONGO_TIMEOUT))
                 .map_err(|e| Failure::Usage(e.to_string()))?;
-            if let Some(url) = &config.redis_url {
+            if let Some((_, redis)) = &redis {
                 // The single writer (SPEC 7): the Redis lease first (a standby waits here),
                 // then the lease epoch from MongoDB's fence, before anything is read.
                 let Some(keeper) = runtime.block_on(take_lease(
-                    url,
+                    redis,
                     &config.world,
                     &mut signals,
                     fatal_tx.clone(),
-                ))?
-                else {
+                )) else {
                     info!("stopped while standing by");
                     return Ok(());
                 };
@@ -395,16 +408,9 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
             let mongo = Arc::new(mongo);
             let players = MongoAccounts::new(mongo.clone());
             // With Redis, tokens live there, shared by every process (SPEC 7).
-            let accounts = match &config.redis_url {
-                Some(url) => {
-                    let client = redis::Client::open(url.as_str()).map_err(|e| {
-                        Failure::Usage(format!("REDIS_URL is not a Redis URL: {e}"))
-                    })?;
-                    let redis = {
-                        let _entered = runtime.enter();
-                        crate::bridge::manager(&client, crate::bridge::REDIS_TIMEOUT)?
-                    };
-                    Accounts::new(Arc::new(RedisAccounts::new(players, redis)))
+            let accounts = match &redis {
+                Some((_, redis)) => {
+                    Accounts::new(Arc::new(RedisAccounts::new(players, redis.clone())))
                 }
                 None => Accounts::new(Arc::new(players)),
             };
@@ -448,8 +454,8 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     let logged = log.after(floor).map_err(anyhow::Error::from)?;
     // With Redis, commands come from the stream: the group continues from the checkpoint's
     // entry, and what a dead daemon left pending after it is applied again first.
-    let (stream, replay, release) = match &config.redis_url {
-        Some(url) => {
+    let (stream, replay, release) = match &redis {
+        Some((client, redis)) => {
             if !logged.is_empty() {
                 return Err(anyhow::anyhow!(
                     "the command log in {} holds {} commands no checkpoint covers; start once without REDIS_URL so they are applied and checkpointed, then with it",
@@ -460,8 +466,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
             }
             let mut stream = {
                 let _entered = runtime.enter();
-                Stream::new(url, &config.world, lease_epoch)
-                    .map_err(|e| Failure::Usage(format!("{e:#}")))?
+                Stream::new(client, redis.clone(), &config.world, lease_epoch)?
             };
             let from = recovered.as_ref().and_then(|r| r.checkpoint.stream_id);
             let Some((replay, after)) = runtime.block_on(retrying(
@@ -641,20 +646,17 @@ async fn retrying<T, E: std::fmt::Display>(
 /// Waits for the lease of `world` (standing by while another daemon holds it) and keeps it
 /// renewed; `None` if a signal came first. Losing it later is reported on `lost`.
 async fn take_lease(
-    url: &str,
+    redis: &redis::aio::ConnectionManager,
     world: &str,
     signals: &mut Signals,
     lost: tokio::sync::mpsc::UnboundedSender<String>,
-) -> Result<Option<LeaseKeeper>, Failure> {
-    let client = redis::Client::open(url)
-        .map_err(|e| Failure::Usage(format!("REDIS_URL is not a Redis URL: {e}")))?;
-    let redis = crate::bridge::manager(&client, crate::bridge::REDIS_TIMEOUT)?;
+) -> Option<LeaseKeeper> {
     let (_never, idle) = tokio::sync::watch::channel(false);
     tokio::select! {
-        lease = Lease::acquire(&redis, world, idle) => Ok(lease.map(|l| LeaseKeeper::start(l, lost))),
+        lease = Lease::acquire(redis, world, idle) => lease.map(|l| LeaseKeeper::start(l, lost)),
         name = signals.recv() => {
             info!(signal = name, "shutting down");
-            Ok(None)
+            None
         }
     }
 }

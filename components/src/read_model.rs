@@ -160,6 +160,24 @@ impl OrderStatus {
     }
 }
 
+impl OrderView {
+    /// An order the World has not seen yet.
+    pub fn queued(order_id: String, command_type: String, general: Option<String>) -> Self {
+        OrderView {
+            order_id,
+            command_type,
+            general,
+            status: OrderStatus::Queued,
+            reason: None,
+            revision: 0,
+            accepted_at: None,
+            completes_at: None,
+            general_id: None,
+            message: None,
+        }
+    }
+}
+
 /// An order as published for its player, with the hash of the command that made it (so the
 /// HTTP layer can tell a repeated id with another body before the World does).
 #[derive(Clone, Debug, PartialEq)]

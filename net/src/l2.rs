@@ -112,7 +112,15 @@ struct Round {
 
 impl Round {
     fn put(&mut self, key: String, version: u64, value: &impl Serialize) {
-        let json = serde_json::to_string(value).unwrap_or_default();
+        self.put_json(
+            key,
+            version,
+            &serde_json::to_string(value).unwrap_or_default(),
+        );
+    }
+
+    /// [`Round::put`] of a value already serialized.
+    fn put_json(&mut self, key: String, version: u64, json: &str) {
         self.pipe
             .cmd("HSET")
             .arg(&key)
@@ -311,16 +319,11 @@ impl L2Writer {
             for by in RankBy::ALL {
                 let json = serde_json::to_string(&ranks(&models, by)).unwrap_or_default();
                 if boards.get(by.name()) != Some(&json) {
-                    round
-                        .pipe
-                        .cmd("HSET")
-                        .arg(state_key(&world, "leaderboard", by.name()))
-                        .arg("version")
-                        .arg(self.round + 1)
-                        .arg("json")
-                        .arg(&json)
-                        .ignore();
-                    round.keys.push(state_key(&world, "leaderboard", by.name()));
+                    round.put_json(
+                        state_key(&world, "leaderboard", by.name()),
+                        self.round + 1,
+                        &json,
+                    );
                     boards.insert(by.name(), json);
                 }
             }

@@ -14,8 +14,8 @@ use std::{sync::Arc, time::Duration};
 use components::{
     battle::{BattleStatus, BattleView, FrameView},
     read_model::{
-        CityView, GeneralView, NationView, OrderEntry, OrderStatus, OrderView, ReadHandle,
-        ReadModels, WorldSummary,
+        CityView, GeneralView, NationView, OrderEntry, OrderView, ReadHandle, ReadModels,
+        WorldSummary,
     },
 };
 use futures_util::StreamExt;
@@ -63,18 +63,11 @@ fn order_entry(id: &str, hash: &std::collections::HashMap<String, String>) -> Op
     let body_hash = hash.get("body_hash")?.parse().ok()?;
     let view = match hash.get("view") {
         Some(json) => serde_json::from_str(json).ok()?,
-        None => OrderView {
-            order_id: id.to_string(),
-            command_type: hash.get("type").cloned().unwrap_or_default(),
-            general: hash.get("general").filter(|g| !g.is_empty()).cloned(),
-            status: OrderStatus::Queued,
-            reason: None,
-            revision: 0,
-            accepted_at: None,
-            completes_at: None,
-            general_id: None,
-            message: None,
-        },
+        None => OrderView::queued(
+            id.to_string(),
+            hash.get("type").cloned().unwrap_or_default(),
+            hash.get("general").filter(|g| !g.is_empty()).cloned(),
+        ),
     };
     Some(OrderEntry { view, body_hash })
 }

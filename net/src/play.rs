@@ -272,18 +272,11 @@ pub async fn order(
         return Ok(Json(order.view.clone()));
     }
     if let Some(queued) = state.bus.queued(&player.id, &id, Some(&models)) {
-        return Ok(Json(OrderView {
-            order_id: id,
-            command_type: queued.command_type.to_string(),
-            general: queued.general,
-            status: OrderStatus::Queued,
-            reason: None,
-            revision: 0,
-            accepted_at: None,
-            completes_at: None,
-            general_id: None,
-            message: None,
-        }));
+        return Ok(Json(OrderView::queued(
+            id,
+            queued.command_type.to_string(),
+            queued.general,
+        )));
     }
     Err(ApiError::not_found("you have no order with that id"))
 }

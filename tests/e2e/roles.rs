@@ -58,19 +58,48 @@ fn decisions(events: &[Value]) -> BTreeMap<(String, String), usize> {
     decided
 }
 
-fn daemon_args<'a>(root: &'a str, world: &'a str) -> Vec<&'a str> {
-    vec![
-        "--scenario",
-        "tiny",
-        "--speed",
-        "24",
-        "--world",
-        world,
-        "--assets",
-        root,
-        "--flush-interval",
-        "0.5",
-    ]
+/// A world's backends of the test's own (MongoDB, a Redis world) and quiet designer data:
+/// what every daemon and api of one test is started with.
+struct Deployment {
+    mongo: Mongo,
+    redis: RedisWorld,
+    _assets: tempfile::TempDir,
+    root: String,
+}
+
+impl Deployment {
+    fn new(tag: &str) -> Deployment {
+        let (assets, root) = quiet_assets(|_, text| text);
+        Deployment {
+            mongo: Mongo::start(),
+            redis: RedisWorld::new(tag),
+            root: root.to_str().unwrap().to_string(),
+            _assets: assets,
+        }
+    }
+
+    /// A daemon's options.
+    fn args(&self) -> Vec<&str> {
+        vec![
+            "--scenario",
+            "tiny",
+            "--speed",
+            "24",
+            "--world",
+            &self.redis.world,
+            "--assets",
+            &self.root,
+            "--flush-interval",
+            "0.5",
+        ]
+    }
+
+    fn envs(&self) -> [(&str, &str); 2] {
+        [
+            ("REDIS_URL", self.redis.url.as_str()),
+            ("MONGODB_URI", self.mongo.uri.as_str()),
+        ]
+    }
 }
 
 #[test]
@@ -91,15 +120,9 @@ fn daemon_and_api_need_redis_and_mongodb() {
 
 #[test]
 fn a_standby_daemon_takes_over_and_every_added_command_is_applied_once() {
-    let mongo = Mongo::start();
-    let redis = RedisWorld::new("failover");
-    let (_assets, root) = quiet_assets(|_, text| text);
-    let root = root.to_str().unwrap().to_string();
-    let args = daemon_args(&root, &redis.world);
-    let envs = [
-        ("REDIS_URL", redis.url.as_str()),
-        ("MONGODB_URI", mongo.uri.as_str()),
-    ];
+    let deployment = Deployment::new("failover");
+    let (mongo, redis) = (&deployment.mongo, &deployment.redis);
+    let (args, envs) = (deployment.args(), deployment.envs());
     let active = Server::start_as("daemon", &args, &envs);
     active.wait_ready();
     // Players' routes are the api's business, not the daemon's.
@@ -170,7 +193,7 @@ fn a_standby_daemon_takes_over_and_every_added_command_is_applied_once() {
     let expected: BTreeMap<(String, String), usize> =
         added.iter().map(|k| (k.clone(), 1)).collect();
     let events = wait_for("every added command to be durable", || {
-        let events = durable_events(&mongo, &redis.world);
+        let events = durable_events(mongo, &redis.world);
         let decided = decisions(&events);
         expected
             .keys()
@@ -234,15 +257,8 @@ fn a_standby_daemon_takes_over_and_every_added_command_is_applied_once() {
 
 #[test]
 fn a_daemon_fenced_out_by_a_newer_one_stops() {
-    let mongo = Mongo::start();
-    let redis = RedisWorld::new("fence");
-    let (_assets, root) = quiet_assets(|_, text| text);
-    let root = root.to_str().unwrap().to_string();
-    let args = daemon_args(&root, &redis.world);
-    let envs = [
-        ("REDIS_URL", redis.url.as_str()),
-        ("MONGODB_URI", mongo.uri.as_str()),
-    ];
+    let deployment = Deployment::new("fence");
+    let (args, envs) = (deployment.args(), deployment.envs());
     let mut old = Server::start_as("daemon", &args, &envs);
     old.wait_ready();
     // The old daemon freezes past its lease; a new one takes the world.
@@ -338,15 +354,9 @@ fn checkpoints_are_refused_once_a_newer_lease_epoch_is_taken() {
 
 #[test]
 fn a_command_sent_through_one_api_is_read_through_another() {
-    let mongo = Mongo::start();
-    let redis = RedisWorld::new("apis");
-    let (_assets, root) = quiet_assets(|_, text| text);
-    let root = root.to_str().unwrap().to_string();
-    let args = daemon_args(&root, &redis.world);
-    let envs = [
-        ("REDIS_URL", redis.url.as_str()),
-        ("MONGODB_URI", mongo.uri.as_str()),
-    ];
+    let deployment = Deployment::new("apis");
+    let redis = &deployment.redis;
+    let (args, envs) = (deployment.args(), deployment.envs());
     let daemon = Server::start_as("daemon", &args, &envs);
     daemon.wait_ready();
     let api_args = ["--world", redis.world.as_str()];
