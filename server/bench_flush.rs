@@ -123,6 +123,7 @@ fn persisted_app(
         lease_epoch: 0,
         last_epoch: 0,
         incarnation: 1,
+        hot: None,
     };
     build_app_with(
         data,

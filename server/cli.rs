@@ -97,6 +97,9 @@ pub struct ServeArgs {
     /// Real seconds between checkpoint epochs [default: 10].
     #[arg(long)]
     pub flush_interval: Option<f64>,
+    /// Real seconds between hot snapshots to Redis, taken by the lease holder [default: 5].
+    #[arg(long)]
+    pub snapshot_interval: Option<f64>,
     /// Redis server; requires MONGODB_URI as well.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,

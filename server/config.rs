@@ -30,6 +30,10 @@ pub const DEFAULT_FLUSH_INTERVAL: f64 = 10.0;
 /// Flush intervals accepted, in seconds.
 pub const MIN_FLUSH_INTERVAL: f64 = 0.05;
 pub const MAX_FLUSH_INTERVAL: f64 = 3_600.0;
+pub const DEFAULT_SNAPSHOT_INTERVAL: f64 = 5.0;
+/// Hot snapshot intervals accepted, in seconds.
+pub const MIN_SNAPSHOT_INTERVAL: f64 = 0.1;
+pub const MAX_SNAPSHOT_INTERVAL: f64 = 3_600.0;
 /// Most recent events kept in memory at most.
 pub const MAX_EVENT_WINDOW: usize = 100_000;
 
@@ -48,6 +52,7 @@ struct FileConfig {
     battle_hz: Option<f64>,
     event_window: Option<usize>,
     flush_interval: Option<f64>,
+    snapshot_interval: Option<f64>,
     redis_url: Option<String>,
     mongodb_uri: Option<String>,
 }
@@ -87,6 +92,8 @@ pub struct ServeConfig {
     pub event_window: usize,
     /// Real time between checkpoint epochs.
     pub flush_interval: std::time::Duration,
+    /// Real time between hot snapshots (SPEC 7), with a lease.
+    pub snapshot_interval: std::time::Duration,
     pub redis_url: Option<String>,
     pub mongodb_uri: Option<String>,
 }
@@ -241,6 +248,14 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
                 .unwrap_or(DEFAULT_FLUSH_INTERVAL),
             MIN_FLUSH_INTERVAL,
             MAX_FLUSH_INTERVAL,
+        )?),
+        snapshot_interval: std::time::Duration::from_secs_f64(check_rate(
+            "snapshot_interval",
+            args.snapshot_interval
+                .or(file.snapshot_interval)
+                .unwrap_or(DEFAULT_SNAPSHOT_INTERVAL),
+            MIN_SNAPSHOT_INTERVAL,
+            MAX_SNAPSHOT_INTERVAL,
         )?),
         redis_url,
         mongodb_uri,

@@ -12,6 +12,7 @@ pub mod bridge;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod hot;
 pub mod journal;
 pub mod logging;
 pub mod metrics;

@@ -35,6 +35,7 @@ use systems::{
     app::{AppSettings, Origin, build_app_with},
     assets::GameData,
     driver::{Driver, MonotonicClock},
+    hot::HotSettings,
     persist::PersistSettings,
     spawn::WorldSettings,
 };
@@ -50,6 +51,7 @@ use crate::{
     accounts::{EmbeddedAccounts, MongoAccounts, RedisAccounts},
     bridge::{Intake, LeaseKeeper, Release, Stream},
     config::{Role, ServeConfig},
+    hot::HotThread,
     journal::JournalThread,
     metrics,
     persister::Persister,
@@ -432,8 +434,39 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
         return Ok(());
     };
     let incarnation = recovery.incarnation;
-    let recovered = recovery.world;
-    let (floor, last_epoch) = match &recovered {
+    let mut recovered = recovery.world;
+    // With a lease, a hot snapshot in Redis newer than MongoDB's checkpoint is where the
+    // world resumes (SPEC 8); its first checkpoint then writes what the store lacks.
+    let mut last_epoch = recovered.as_ref().map_or(0, |r| r.checkpoint.epoch);
+    if let (Some((_, redis)), Some(_)) = (&redis, &lease) {
+        let checkpoint = recovered.as_ref().map(|r| r.checkpoint.clone());
+        let mut redis = redis.clone();
+        let Some(hot) = runtime.block_on(retrying(
+            "read the hot snapshot",
+            &mut signals,
+            async || crate::hot::read_newer(&mut redis, &config.world, checkpoint.as_ref()).await,
+        )) else {
+            info!("stopped before the world was recovered");
+            return Ok(());
+        };
+        if let Some(hot) = hot {
+            info!(
+                lease_epoch = hot.checkpoint.lease_epoch,
+                epoch = hot.checkpoint.epoch,
+                game_seconds = hot.checkpoint.game_seconds,
+                owed_events = hot.events.len(),
+                "recovering from the hot snapshot in Redis, newer than the checkpoint"
+            );
+            last_epoch = last_epoch.max(hot.checkpoint.epoch);
+            recovered = Some(Recovered {
+                checkpoint: hot.checkpoint,
+                entities: hot.entities,
+                incarnation,
+                events: hot.events,
+            });
+        }
+    }
+    let floor = match &recovered {
         Some(r) => {
             info!(
                 epoch = r.checkpoint.epoch,
@@ -444,11 +477,11 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
                 took_ms = started.elapsed().as_millis() as u64,
                 "checkpoint loaded"
             );
-            (r.checkpoint.log_seq, r.checkpoint.epoch)
+            r.checkpoint.log_seq
         }
         None => {
             info!(scenario = %config.scenario, "no checkpoint: a new world from the scenario");
-            (0, 0)
+            0
         }
     };
     let logged = log.after(floor).map_err(anyhow::Error::from)?;
@@ -492,6 +525,23 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     };
     let status = Arc::new(PersistStatus::new(world_store.name()));
     let (batch_tx, batch_rx) = crossbeam_channel::unbounded();
+    // The lease holder's hot snapshots, written off the tick.
+    let hot = match (&release_redis, &lease) {
+        (Some(redis), Some(lease)) => {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let writer =
+                net::hot::HotWriter::new(redis.clone(), &config.world, lease.tenure.clone());
+            let thread = HotThread::start(rx, writer, runtime.handle().clone())?;
+            let settings = HotSettings {
+                sink: tx,
+                interval: config.snapshot_interval,
+                durable_seq: status.durable_seq_cell(),
+            };
+            Some((settings, thread))
+        }
+        _ => None,
+    };
+    let (hot_settings, hot_thread) = hot.unzip();
     let persister = Persister::start(
         batch_rx,
         world_store.clone(),
@@ -514,6 +564,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
             lease_epoch,
             last_epoch,
             incarnation,
+            hot: hot_settings,
         },
         // A lease holder writes a full checkpoint under its epoch before any command.
         checkpoint_first: lease.is_some().then(|| status.clone()),
@@ -522,6 +573,9 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
         Ok(world) => world,
         Err(e) => {
             persister.join();
+            if let Some(thread) = hot_thread {
+                thread.join();
+            }
             return Err(e.into());
         }
     };
@@ -594,6 +648,9 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
         let _ = runtime.block_on(presence);
     }
     persister.join();
+    if let Some(thread) = hot_thread {
+        thread.join();
+    }
     if let Some(lease) = lease {
         lease.release(runtime.handle());
     }

@@ -178,6 +178,22 @@ pub struct Recovered {
     /// The recovering World's incarnation, already made durable by the store (above every
     /// incarnation any earlier run used, so no revision is ever reused).
     pub incarnation: u64,
+    /// Events up to `checkpoint.last_seq` that the store does not hold yet (recovered from a
+    /// hot snapshot): the World's first epoch writes them.
+    pub events: Vec<DomainEvent>,
+}
+
+/// The hot snapshot (SPEC 7 `snapshot:{world}`): the whole World every few seconds, between
+/// checkpoints. `checkpoint` carries its own positions (`stream_id`, `log_seq`, `last_seq`),
+/// its lease epoch and, as `epoch`, the epoch under way when it was taken (so a checkpoint
+/// closed after it has an epoch at least as high); `entities` is every live entity with the
+/// players' order windows; `events` are the events up to `last_seq` that were not yet
+/// durable when it was taken, in sequence order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HotSnapshot {
+    pub checkpoint: Checkpoint,
+    pub entities: Vec<StoredEntity>,
+    pub events: Vec<DomainEvent>,
 }
 
 /// The outcome of a store's recovery: the World's new incarnation, and the last checkpoint

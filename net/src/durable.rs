@@ -6,7 +6,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{
-        Mutex,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
 };
@@ -66,7 +66,8 @@ pub struct PersistStatus {
     buffered: AtomicUsize,
     merged: AtomicU64,
     durable_epoch: AtomicU64,
-    durable_seq: AtomicU64,
+    /// Shared with the World's hot snapshots, which keep the events not yet durable.
+    durable_seq: Arc<AtomicU64>,
 }
 
 /// What `/ready` shows of persistence.
@@ -108,6 +109,11 @@ impl PersistStatus {
     pub fn fence_lost(&self, error: String) {
         self.fenced.store(true, Ordering::Relaxed);
         self.failed(error);
+    }
+
+    /// The sequence of the last durable event, as a cell the World can read between passes.
+    pub fn durable_seq_cell(&self) -> Arc<AtomicU64> {
+        self.durable_seq.clone()
     }
 
     pub fn fenced(&self) -> bool {

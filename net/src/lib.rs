@@ -11,6 +11,7 @@ pub mod durable;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod hot;
 pub mod l2;
 pub mod lease;
 pub mod limits;

@@ -476,6 +476,7 @@ impl EmbeddedStore {
             checkpoint,
             entities,
             incarnation,
+            events: Vec::new(),
         }))
     }
 

@@ -8,6 +8,7 @@ pub mod backlog;
 pub mod command_log;
 pub mod data_dir;
 pub mod embedded;
+pub mod hot;
 pub mod mongo;
 pub mod store;
 pub mod tokens;

@@ -800,6 +800,7 @@ impl MongoStore {
             checkpoint,
             entities,
             incarnation: 0,
+            events: Vec::new(),
         }))
     }
 

@@ -65,6 +65,15 @@ impl Outbox {
         std::mem::take(&mut self.for_store)
     }
 
+    /// Events up to `last_seq` that no store holds yet (recovered from a hot snapshot): the
+    /// next checkpoint epoch takes them first.
+    pub fn owe_to_store(&mut self, events: Vec<DomainEvent>) {
+        let mut events = events;
+        events.retain(|e| e.seq <= self.last_seq);
+        events.append(&mut self.for_store);
+        self.for_store = events;
+    }
+
     /// Events kept for the next checkpoint epoch so far.
     pub fn for_store(&self) -> &[DomainEvent] {
         &self.for_store

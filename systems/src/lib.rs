@@ -12,6 +12,7 @@ pub mod battle;
 pub mod clock;
 pub mod driver;
 pub mod event_log;
+pub mod hot;
 pub mod persist;
 pub mod read_models;
 pub mod rules;

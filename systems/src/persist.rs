@@ -34,6 +34,7 @@ use crate::{
     assets::{Data, GameData},
     battle::{Battle, record::hash_hex, setup::BattleSetup, sim::BattleSim},
     event_log::Outbox,
+    hot::{Hot, HotSettings, take_hot_snapshot},
     read_models::publish_read_models,
     rules::{
         commands::{AppliedEntry, AppliedSeq, apply_logged},
@@ -89,6 +90,8 @@ pub struct PersistSettings {
     pub last_epoch: u64,
     /// The World's incarnation, begun durably by the store's recovery.
     pub incarnation: u64,
+    /// Hot snapshots between epochs (with a lease, SPEC 7).
+    pub hot: Option<HotSettings>,
 }
 
 /// What the World has changed since the last epoch.
@@ -125,6 +128,11 @@ impl Extract {
     pub fn epoch(&self) -> u64 {
         self.epoch
     }
+
+    /// The lease generation stamped on every epoch.
+    pub fn lease_epoch(&self) -> u64 {
+        self.lease_epoch
+    }
 }
 
 pub struct PersistPlugin(pub PersistSettings);
@@ -152,6 +160,10 @@ impl Plugin for PersistPlugin {
                 .chain()
                 .after(publish_read_models),
         );
+        if let Some(hot) = &settings.hot {
+            app.insert_resource(Hot::new(hot.clone()))
+                .add_systems(Publish, take_hot_snapshot.after(close_epoch_when_due));
+        }
     }
 
     fn finish(&self, app: &mut App) {
@@ -266,9 +278,78 @@ fn player_state(orders: &Orders, presence: &Presence, player: &str) -> PlayerSta
     }
 }
 
+/// The state of every live entity (nations, cities, generals, battles, players with their
+/// order windows), taken at game second `now`; with the battles' ids by entity.
+pub(crate) fn every_entity(
+    world: &mut World,
+    now: i64,
+) -> (Vec<Snapshot>, HashMap<Entity, String>) {
+    let mut snapshots = Vec::new();
+    let mut push = |state: EntityState, id: String| {
+        snapshots.push(Snapshot {
+            kind: state.kind(),
+            ref_id: id,
+            state: Some(state),
+            taken_at: now,
+        })
+    };
+    for nation in world.query::<&Nation>().iter(world) {
+        push(EntityState::Nation(nation.clone()), nation.id.clone());
+    }
+    for city in world.query::<&City>().iter(world) {
+        push(EntityState::City(city.clone()), city.id.clone());
+    }
+    for general in world.query::<&General>().iter(world) {
+        push(EntityState::General(general.clone()), general.id.clone());
+    }
+    let mut battle_ids = HashMap::new();
+    for (entity, battle) in world.query::<(Entity, &Battle)>().iter(world) {
+        battle_ids.insert(entity, battle.id.clone());
+        push(battle_state(battle), battle.id.clone());
+    }
+    let players: HashSet<String> = world
+        .resource::<Orders>()
+        .players()
+        .chain(world.resource::<Presence>().players())
+        .cloned()
+        .collect();
+    let orders = world.resource::<Orders>();
+    let presence = world.resource::<Presence>();
+    for player in players {
+        push(
+            EntityState::Player(player_state(orders, presence, &player)),
+            player,
+        );
+    }
+    (snapshots, battle_ids)
+}
+
+/// The checkpoint record of the World as it is now, for `epoch` of `lease_epoch`.
+pub(crate) fn checkpoint_record(world: &World, lease_epoch: u64, epoch: u64) -> Checkpoint {
+    let clock = world.resource::<GameClock>();
+    let info = world.resource::<WorldInfo>();
+    Checkpoint {
+        world: info.name.clone(),
+        lease_epoch,
+        epoch,
+        incarnation: world.resource::<Revision>().0,
+        last_seq: world.resource::<Outbox>().last_taken(),
+        stream_id: world.resource::<AppliedEntry>().0,
+        log_seq: world.resource::<AppliedSeq>().0,
+        game_seconds: clock.game_seconds,
+        tick: clock.tick,
+        data_hash: info.data_hash.clone(),
+        scenario: info.scenario.clone(),
+        updated_at: unix_ms(SystemTime::now()),
+    }
+}
+
 fn build_batch(world: &mut World) -> Batch {
     let now = world.resource::<GameClock>().game_seconds;
     let events = world.resource_mut::<Outbox>().take_for_store();
+    if let Some(mut hot) = world.get_resource_mut::<Hot>() {
+        hot.handed(&events);
+    }
     let full = world.resource::<Extract>().full;
     let mut snapshots: Vec<Snapshot> = Vec::new();
     let dirty_players: HashSet<String> = {
@@ -277,42 +358,8 @@ fn build_batch(world: &mut World) -> Batch {
         players
     };
     if full {
-        let mut push = |state: EntityState, id: String| {
-            snapshots.push(Snapshot {
-                kind: state.kind(),
-                ref_id: id,
-                state: Some(state),
-                taken_at: now,
-            })
-        };
-        for nation in world.query::<&Nation>().iter(world) {
-            push(EntityState::Nation(nation.clone()), nation.id.clone());
-        }
-        for city in world.query::<&City>().iter(world) {
-            push(EntityState::City(city.clone()), city.id.clone());
-        }
-        for general in world.query::<&General>().iter(world) {
-            push(EntityState::General(general.clone()), general.id.clone());
-        }
-        let mut battle_ids = HashMap::new();
-        for (entity, battle) in world.query::<(Entity, &Battle)>().iter(world) {
-            battle_ids.insert(entity, battle.id.clone());
-            push(battle_state(battle), battle.id.clone());
-        }
-        let players: HashSet<String> = world
-            .resource::<Orders>()
-            .players()
-            .chain(world.resource::<Presence>().players())
-            .cloned()
-            .collect();
-        let orders = world.resource::<Orders>();
-        let presence = world.resource::<Presence>();
-        for player in players {
-            push(
-                EntityState::Player(player_state(orders, presence, &player)),
-                player,
-            );
-        }
+        let (all, battle_ids) = every_entity(world, now);
+        snapshots = all;
         let mut extract = world.resource_mut::<Extract>();
         // Battles stored before (a recovered World's) that ended since: their tombstones.
         let ended = std::mem::take(&mut extract.changed)
@@ -352,33 +399,17 @@ fn build_batch(world: &mut World) -> Batch {
             });
         }
     }
-    let clock = world.resource::<GameClock>();
-    let info = world.resource::<WorldInfo>();
-    let last_seq = world.resource::<Outbox>().last_taken();
-    let mut checkpoint = Checkpoint {
-        world: info.name.clone(),
-        lease_epoch: 0,
-        epoch: 0,
-        incarnation: world.resource::<Revision>().0,
-        last_seq,
-        stream_id: world.resource::<AppliedEntry>().0,
-        log_seq: world.resource::<AppliedSeq>().0,
-        game_seconds: clock.game_seconds,
-        tick: clock.tick,
-        data_hash: info.data_hash.clone(),
-        scenario: info.scenario.clone(),
-        updated_at: unix_ms(SystemTime::now()),
+    let (lease_epoch, epoch) = {
+        let mut extract = world.resource_mut::<Extract>();
+        extract.epoch += 1;
+        extract.full = false;
+        extract.urgent = false;
+        extract.scanned = 0;
+        extract.last_close = Instant::now();
+        (extract.lease_epoch, extract.epoch)
     };
-    let mut extract = world.resource_mut::<Extract>();
-    extract.epoch += 1;
-    extract.full = false;
-    extract.urgent = false;
-    extract.scanned = 0;
-    extract.last_close = Instant::now();
-    checkpoint.epoch = extract.epoch;
-    checkpoint.lease_epoch = extract.lease_epoch;
     Batch {
-        checkpoint,
+        checkpoint: checkpoint_record(world, lease_epoch, epoch),
         snapshots,
         events,
         full,
@@ -496,6 +527,7 @@ pub fn restore_world(
         data_hash: data.data_hash.clone(),
     };
     let mut outbox = Outbox::new(checkpoint.last_seq);
+    outbox.owe_to_store(recovered.events);
     outbox.emit(
         clock.game_seconds,
         aggregate("world", &info.name),
@@ -631,6 +663,7 @@ mod tests {
             lease_epoch: 0,
             last_epoch: 0,
             incarnation: 1,
+            hot: None,
         };
         build_app_with(
             data,
@@ -679,6 +712,7 @@ mod tests {
             checkpoint: checkpoint.expect("at least one epoch"),
             entities: entities.into_values().collect(),
             incarnation: 2,
+            events: Vec::new(),
         }
     }
 
@@ -865,5 +899,132 @@ mod tests {
                 "no tombstone for {id}"
             );
         }
+    }
+
+    #[test]
+    fn a_world_recovered_from_a_hot_snapshot_owes_its_store_the_undurable_events() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        use components::persist::HotSnapshot;
+
+        use crate::hot::HotSettings;
+
+        let data = Arc::new(crate::assets::load(&assets(), "190").unwrap());
+        let (sink, batches) = crossbeam_channel::unbounded();
+        let (hot_tx, hot_rx) = crossbeam_channel::bounded::<HotSnapshot>(1);
+        let durable = Arc::new(AtomicU64::new(0));
+        let (bus, inbox) = crossbeam_channel::unbounded();
+        let persist = PersistSettings {
+            sink,
+            flush_interval: Duration::from_secs(3_600),
+            lease_epoch: 3,
+            last_epoch: 0,
+            incarnation: 1,
+            hot: Some(HotSettings {
+                sink: hot_tx,
+                interval: Duration::ZERO,
+                durable_seq: durable.clone(),
+            }),
+        };
+        let mut app = build_app_with(
+            data.clone(),
+            &settings(),
+            ReadHandle::default(),
+            Some(inbox),
+            Origin::Scenario,
+            Some(persist),
+        )
+        .unwrap();
+        let world = app.world_mut();
+        world.run_schedule(Publish);
+        // The first (full) epoch is durable; what follows is not.
+        let first = batches.try_recv().unwrap();
+        durable.store(first.checkpoint.last_seq, Ordering::Relaxed);
+        let _ = hot_rx.try_recv();
+        for (seq, body) in [
+            (
+                1,
+                CommandBody::parse("JOIN", Some(serde_json::json!({"name": "Ann"}))),
+            ),
+            (2, CommandBody::parse("TRAIN", None)),
+        ] {
+            bus.send(components::command::Inbound::Command(Command {
+                id: format!("c{seq}"),
+                issuer: Issuer::Player("ann".into()),
+                general: (seq == 2).then(|| "g-ann".to_string()),
+                body: body.unwrap(),
+                seq,
+                entry: None,
+            }))
+            .unwrap();
+            world.run_schedule(crate::schedule::Intake);
+            world.run_schedule(Publish);
+            let _ = hot_rx.try_recv();
+        }
+        for _ in 0..50 {
+            run_headless_tick(world, 1_200);
+            world.run_schedule(Publish);
+            let _ = hot_rx.try_recv();
+        }
+        // An epoch is handed over (not durable), then more happens before the snapshot.
+        close_epoch(world);
+        for _ in 0..20 {
+            run_headless_tick(world, 1_200);
+        }
+        world.run_schedule(Publish);
+        let hot = hot_rx.try_recv().expect("a hot snapshot each pass");
+        assert_eq!(hot.checkpoint.lease_epoch, 3);
+        assert!(batches.try_iter().count() >= 1);
+        assert_eq!(
+            hot.checkpoint.epoch,
+            world.resource::<Extract>().epoch() + 1,
+            "the epoch under way"
+        );
+        assert_eq!(hot.checkpoint.log_seq, 2);
+        assert_eq!(
+            hot.checkpoint.last_seq,
+            world.resource::<Outbox>().last_taken()
+        );
+        let seqs: Vec<u64> = hot.events.iter().map(|e| e.seq).collect();
+        let expected: Vec<u64> =
+            (first.checkpoint.last_seq + 1..=hot.checkpoint.last_seq).collect();
+        assert_eq!(
+            seqs, expected,
+            "every event after the durable one, in order"
+        );
+
+        // Recovery from it: the same World, and the first epoch writes the owed events.
+        let (sink, batches) = crossbeam_channel::unbounded();
+        let recovered = Recovered {
+            checkpoint: hot.checkpoint.clone(),
+            entities: hot.entities,
+            incarnation: 2,
+            events: hot.events,
+        };
+        let mut restored = persisted(data, None, Origin::Checkpoint(Box::new(recovered)), sink);
+        let copy = restored.world_mut();
+        assert_eq!(
+            components::<General>(world, |g| g.id.clone()),
+            components::<General>(copy, |g| g.id.clone())
+        );
+        assert_eq!(
+            components::<City>(world, |c| c.id.clone()),
+            components::<City>(copy, |c| c.id.clone())
+        );
+        assert_eq!(copy.resource::<AppliedSeq>().0, 2);
+        assert!(copy.resource::<Orders>().get("ann", "c2").is_some());
+        close_epoch(copy);
+        let owed = batches.try_recv().unwrap();
+        assert!(owed.full);
+        assert_eq!(owed.checkpoint.last_seq, hot.checkpoint.last_seq);
+        let written: Vec<u64> = owed.events.iter().map(|e| e.seq).collect();
+        assert_eq!(written, expected);
+        copy.run_schedule(Publish);
+        close_epoch(copy);
+        let next = batches.try_recv().unwrap();
+        assert_eq!(
+            next.events.first().map(|e| (e.seq, e.kind.name())),
+            Some((hot.checkpoint.last_seq + 1, "WorldRecovered"))
+        );
     }
 }

@@ -58,6 +58,15 @@ fn decisions(events: &[Value]) -> BTreeMap<(String, String), usize> {
     decided
 }
 
+/// The hot snapshot of `world` in Redis, decoded, if there is one.
+fn hot_snapshot(redis: &RedisWorld) -> Option<components::persist::HotSnapshot> {
+    let bytes: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(format!("snapshot:{}", redis.world))
+        .query(&mut redis.connection())
+        .unwrap();
+    Some(persistence::hot::decode(&bytes?).expect("the hot snapshot decodes"))
+}
+
 /// A world's backends of the test's own (MongoDB, a Redis world) and quiet designer data:
 /// what every daemon and api of one test is started with.
 struct Deployment {
@@ -91,6 +100,8 @@ impl Deployment {
             &self.root,
             "--flush-interval",
             "0.5",
+            "--snapshot-interval",
+            "0.2",
         ]
     }
 
@@ -283,6 +294,112 @@ fn a_daemon_fenced_out_by_a_newer_one_stops() {
         (ready["persistence"]["durable_epoch"].as_u64()? > before + 1).then_some(())
     });
     assert_eq!(newer.get("/ready").status, 200);
+    // Hot snapshots are the newer daemon's alone: the old one's writes are refused.
+    let newer_epoch = wait_for("the newer daemon's hot snapshot", || {
+        let hot = hot_snapshot(&deployment.redis)?;
+        (hot.checkpoint.lease_epoch > 1).then_some(hot.checkpoint.lease_epoch)
+    });
+    for _ in 0..5 {
+        thread::sleep(Duration::from_millis(200));
+        let hot = hot_snapshot(&deployment.redis).unwrap();
+        assert_eq!(hot.checkpoint.lease_epoch, newer_epoch);
+    }
+}
+
+#[test]
+fn a_daemon_killed_between_checkpoints_resumes_from_its_hot_snapshot() {
+    let deployment = Deployment::new("hot");
+    let (mongo, redis) = (&deployment.mongo, &deployment.redis);
+    let envs = deployment.envs();
+    // Checkpoints only at start: what follows lives in hot snapshots until the kill.
+    let mut args = deployment.args();
+    let at = args.iter().position(|a| *a == "--flush-interval").unwrap();
+    args[at + 1] = "3600";
+    let daemon = Server::start_as("daemon", &args, &envs);
+    daemon.wait_ready();
+    let durable_before = daemon.get("/ready").json["persistence"]["durable_seq"]
+        .as_u64()
+        .unwrap();
+    let mut added = Vec::new();
+    let mut last = String::new();
+    for i in 0..12 {
+        let player = format!("p{i}");
+        redis.xadd_command(&json!({
+            "id": "join", "player": player, "type": "JOIN", "args": {"name": player}
+        }));
+        last = redis.xadd_command(&json!({
+            "id": "train", "player": player, "type": "TRAIN", "general": format!("g-{player}")
+        }));
+        added.push((player.clone(), "join".to_string()));
+        added.push((player, "train".to_string()));
+    }
+    let last: components::stream::EntryId = last.parse().unwrap();
+    let hot = wait_for("a hot snapshot past the last command", || {
+        let hot = hot_snapshot(redis)?;
+        (hot.checkpoint.stream_id >= Some(last)).then_some(hot)
+    });
+    assert!(hot.events.iter().all(|e| e.seq > durable_before));
+    assert!(
+        hot.entities.iter().any(|e| matches!(
+            &e.state,
+            components::persist::EntityState::General(g) if g.id == "g-p11"
+        )),
+        "the snapshot holds the joined generals"
+    );
+    // None of it is in MongoDB yet.
+    assert!(decisions(&durable_events(mongo, &redis.world)).is_empty());
+    let _ = daemon.kill_keeping_dir();
+
+    let next = Server::start_as("daemon", &args, &envs);
+    next.wait_ready();
+    assert!(
+        next.log().contains("recovering from the hot snapshot"),
+        "{}",
+        next.log()
+    );
+    // Its first checkpoint wrote what only the snapshot held: every command decided once,
+    // none applied again (nothing revised), the events contiguous.
+    let expected: BTreeMap<(String, String), usize> =
+        added.iter().map(|k| (k.clone(), 1)).collect();
+    let events = durable_events(mongo, &redis.world);
+    assert_eq!(decisions(&events), expected);
+    assert!(
+        !events.iter().any(|e| e["type"] == "OrderRevised"),
+        "no command was applied again"
+    );
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(
+            event["seq"].as_u64().unwrap(),
+            i as u64 + 1,
+            "gap at {event}"
+        );
+    }
+    assert!(events.len() as u64 >= hot.checkpoint.last_seq);
+    // The world goes on from there: a general joined before the kill takes an order.
+    let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+        .arg(redis.stream())
+        .arg("game-daemon")
+        .query(&mut redis.connection())
+        .unwrap();
+    assert_eq!(
+        pending.count(),
+        0,
+        "the snapshot's entries are acknowledged"
+    );
+    redis.xadd_command(&json!({
+        "id": "again", "player": "p0", "type": "TRAIN", "general": "g-p0"
+    }));
+    wait_for("the command after recovery to be decided", || {
+        next.get("/ready").json["persistence"]["durable_seq"].as_u64()?;
+        let mut connection = redis.connection();
+        let status: Option<String> = redis::cmd("HGET")
+            .arg(format!("order:{}:p0:again", redis.world))
+            .arg("status")
+            .query(&mut connection)
+            .ok()?;
+        (status.as_deref() == Some("rejected") || status.as_deref() == Some("accepted"))
+            .then_some(())
+    });
 }
 
 /// A checkpoint of `world` at `epoch` with no entities.
