@@ -20,6 +20,7 @@ use components::{
 };
 use futures_util::StreamExt;
 use imbl::{OrdMap, Vector};
+use metrics::counter;
 use redis::{RedisResult, aio::ConnectionManager};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
@@ -277,6 +278,9 @@ impl Mirror {
                 // the rest.
                 let hash: std::collections::HashMap<String, String> =
                     redis::from_redis_value(hash).unwrap_or_default();
+                let result = if hash.is_empty() { "miss" } else { "hit" };
+                counter!("tianxia_cache_requests_total", "layer" => "l2", "result" => result)
+                    .increment(1);
                 has_world |= self.apply(key, &hash, models);
             }
         }

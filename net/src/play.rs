@@ -266,8 +266,10 @@ pub async fn order(
     player: Player,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<OrderView>, ApiError> {
-    let models = snapshot(&state)?;
-    if let Some(order) = models.orders.get(&player.id).and_then(|w| w.get(&id)) {
+    let models = snapshot(&state).inspect_err(|_| crate::read::count_l1(false))?;
+    let found = models.orders.get(&player.id).and_then(|w| w.get(&id));
+    crate::read::count_l1(found.is_some());
+    if let Some(order) = found {
         state.bus.published(&player.id, &id);
         return Ok(Json(order.view.clone()));
     }

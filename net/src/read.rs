@@ -11,6 +11,7 @@ use components::{
     read_model::{CityView, GeneralView, NationView, ReadModels, WorldSummary},
 };
 use imbl::OrdMap;
+use metrics::counter;
 use serde::Deserialize;
 
 use crate::{
@@ -29,6 +30,18 @@ fn snapshot(state: &AppState) -> Result<Arc<ReadModels>, ApiError> {
         .read
         .load_full()
         .ok_or_else(|| ApiError::unavailable("the world is not loaded yet"))
+}
+
+/// Counts a read from the in-process read models (L1, SPEC 10
+/// `tianxia_cache_requests_total`): a hit when they held what it asked for.
+pub(crate) fn l1<T>(read: Result<T, ApiError>) -> Result<T, ApiError> {
+    count_l1(read.is_ok());
+    read
+}
+
+pub(crate) fn count_l1(hit: bool) {
+    let result = if hit { "hit" } else { "miss" };
+    counter!("tianxia_cache_requests_total", "layer" => "l1", "result" => result).increment(1);
 }
 
 fn find<T>(map: &OrdMap<String, Arc<T>>, kind: &str, id: &str) -> Result<Arc<T>, ApiError> {
@@ -62,14 +75,14 @@ pub async fn world(
     State(state): State<AppState>,
     _: ApiQuery<NoQuery>,
 ) -> Result<Json<Arc<WorldSummary>>, ApiError> {
-    Ok(Json(snapshot(&state)?.world.clone()))
+    l1(snapshot(&state).map(|m| Json(m.world.clone())))
 }
 
 pub async fn nations(
     State(state): State<AppState>,
     _: ApiQuery<NoQuery>,
 ) -> Result<Json<Vec<Arc<NationView>>>, ApiError> {
-    Ok(Json(snapshot(&state)?.nations.values().cloned().collect()))
+    l1(snapshot(&state).map(|m| Json(m.nations.values().cloned().collect())))
 }
 
 pub async fn nation(
@@ -77,7 +90,7 @@ pub async fn nation(
     ApiPath(id): ApiPath<String>,
     _: ApiQuery<NoQuery>,
 ) -> Result<Json<Arc<NationView>>, ApiError> {
-    Ok(Json(find(&snapshot(&state)?.nations, "nation", &id)?))
+    l1(snapshot(&state).and_then(|m| find(&m.nations, "nation", &id))).map(Json)
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,7 +104,7 @@ pub async fn cities(
     ApiQuery(filter): ApiQuery<CityFilter>,
 ) -> Result<Json<Vec<Arc<CityView>>>, ApiError> {
     let nation = filter_id("nation", filter.nation)?;
-    let models = snapshot(&state)?;
+    let models = l1(snapshot(&state))?;
     let cities = models
         .cities
         .values()
@@ -106,7 +119,7 @@ pub async fn city(
     ApiPath(id): ApiPath<String>,
     _: ApiQuery<NoQuery>,
 ) -> Result<Json<Arc<CityView>>, ApiError> {
-    Ok(Json(find(&snapshot(&state)?.cities, "city", &id)?))
+    l1(snapshot(&state).and_then(|m| find(&m.cities, "city", &id))).map(Json)
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,7 +135,7 @@ pub async fn generals(
 ) -> Result<Json<Vec<Arc<GeneralView>>>, ApiError> {
     let nation = filter_id("nation", filter.nation)?;
     let city = filter_id("city", filter.city)?;
-    let models = snapshot(&state)?;
+    let models = l1(snapshot(&state))?;
     let generals = models
         .generals
         .values()
@@ -138,7 +151,7 @@ pub async fn general(
     ApiPath(id): ApiPath<String>,
     _: ApiQuery<NoQuery>,
 ) -> Result<Json<Arc<GeneralView>>, ApiError> {
-    Ok(Json(find(&snapshot(&state)?.generals, "general", &id)?))
+    l1(snapshot(&state).and_then(|m| find(&m.generals, "general", &id))).map(Json)
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,7 +204,7 @@ pub async fn battles(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<BattleFilter>,
 ) -> Result<Json<Vec<Arc<BattleView>>>, ApiError> {
-    let models = snapshot(&state)?;
+    let models = l1(snapshot(&state))?;
     let battles = models
         .battles
         .values()
@@ -206,7 +219,7 @@ pub async fn battle(
     ApiPath(id): ApiPath<String>,
     _: ApiQuery<NoQuery>,
 ) -> Result<Json<Arc<BattleView>>, ApiError> {
-    Ok(Json(find(&snapshot(&state)?.battles, "battle", &id)?))
+    l1(snapshot(&state).and_then(|m| find(&m.battles, "battle", &id))).map(Json)
 }
 
 pub async fn frame(
@@ -214,14 +227,14 @@ pub async fn frame(
     ApiPath(id): ApiPath<String>,
     _: ApiQuery<NoQuery>,
 ) -> Result<Json<Arc<FrameView>>, ApiError> {
-    let models = snapshot(&state)?;
+    let models = l1(snapshot(&state))?;
     if let Some(frame) = models.frames.get(&id) {
         return Ok(Json(frame.clone()));
     }
-    match models.battles.get(&id) {
+    l1(match models.battles.get(&id) {
         Some(_) => Err(ApiError::not_found(format!(
             "battle \"{id}\" has ended: frames are kept only while a battle is under way"
         ))),
         None => Err(ApiError::not_found(format!("no battle with id \"{id}\""))),
-    }
+    })
 }

@@ -352,7 +352,7 @@ fn build_batch(world: &mut World) -> Batch {
     }
     let full = world.resource::<Extract>().full;
     let mut snapshots: Vec<Snapshot> = Vec::new();
-    let dirty_players: HashSet<String> = {
+    let dirty_players: foldhash::HashSet<String> = {
         let mut players = world.resource_mut::<Orders>().take_dirty();
         players.extend(world.resource_mut::<Presence>().take_dirty());
         players

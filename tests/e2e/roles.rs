@@ -516,6 +516,17 @@ fn a_command_sent_through_one_api_is_read_through_another() {
         json!({"id": "t1", "type": "RECRUIT", "general": "g-dan", "args": {"amount": 1}}),
     );
     assert_eq!(conflict.status, 409, "{}", conflict.text);
+    // Reads count as cache requests: the api's copy (L1) answering or not, and the L2 hashes
+    // it fetched.
+    assert_eq!(second.get("/api/generals/nobody").status, 404);
+    let metrics = second.get("/metrics").text;
+    for series in [
+        r#"tianxia_cache_requests_total{layer="l1",result="hit"}"#,
+        r#"tianxia_cache_requests_total{layer="l1",result="miss"}"#,
+        r#"tianxia_cache_requests_total{layer="l2",result="hit"}"#,
+    ] {
+        assert!(metrics.contains(series), "{series} missing: {metrics}");
+    }
     // Leaderboards and the durable event history (from MongoDB) on either.
     let board = second.get("/api/leaderboard?by=cities").json;
     assert!(board.as_array().is_some_and(|b| !b.is_empty()), "{board}");

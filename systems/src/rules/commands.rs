@@ -676,14 +676,25 @@ fn decide_join(view: &View<'_>, command: &Command, args: &JoinArgs) -> Result<Pl
             (Some(nation_id.clone()), capital)
         }
         None => {
-            let mut cities: Vec<&City> = view
+            // The first neutral city by id, else the first city by id (one pass: every
+            // JOIN without a nation comes here).
+            let mut neutral: Option<&City> = None;
+            let mut first: Option<&City> = None;
+            for city in view
                 .registry
                 .cities
                 .values()
                 .filter_map(|e| view.world.get::<City>(*e))
-                .collect();
-            cities.sort_by(|a, b| a.id.cmp(&b.id));
-            let Some(city) = cities.iter().find(|c| c.owner.is_none()).or(cities.first()) else {
+            {
+                let lower = |best: Option<&City>| best.is_none_or(|b| city.id < b.id);
+                if lower(first) {
+                    first = Some(city);
+                }
+                if city.owner.is_none() && lower(neutral) {
+                    neutral = Some(city);
+                }
+            }
+            let Some(city) = neutral.or(first) else {
                 return reject(Reason::NoPath, "the world has no city to join in");
             };
             (None, city.id.clone())

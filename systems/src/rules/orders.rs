@@ -8,8 +8,11 @@
 
 use std::{
     cmp::Reverse,
-    collections::{BinaryHeap, HashMap, HashSet, VecDeque},
+    collections::{BinaryHeap, VecDeque},
 };
+
+// A fast hasher (seeded per process): a window is looked up for every command.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use bevy_ecs::{entity::Entity, resource::Resource, world::World};
 use components::{
@@ -133,7 +136,13 @@ impl Orders {
     /// Records a new order, or replaces one, evicting the oldest finished orders beyond the
     /// window.
     pub fn put(&mut self, player: &str, record: OrderRecord) {
-        let window = self.players.entry(player.to_string()).or_default();
+        if !self.players.contains_key(player) {
+            self.players
+                .insert(player.to_string(), PlayerWindow::default());
+        }
+        let Some(window) = self.players.get_mut(player) else {
+            return;
+        };
         let id = record.view.order_id.clone();
         let was_finished = window
             .records
