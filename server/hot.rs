@@ -3,18 +3,22 @@
 //! that cannot be written (Redis down, the lease gone) is dropped: the next one replaces it.
 //! Recovery's side is [`read_newer`].
 
-use std::{thread::JoinHandle, time::Instant};
+use std::{
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
 use components::persist::{Checkpoint, HotSnapshot};
 use crossbeam_channel::Receiver;
 use metrics::{counter, gauge, histogram};
-use net::hot::HotWriter;
+use net::hot::{HotWriter, Written};
 use redis::aio::ConnectionManager;
 use tokio::runtime::Handle;
 use tracing::{info, warn};
 
-use crate::bridge::REDIS_TIMEOUT;
+/// How long writing one snapshot may take (on a connection of its own).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The writer's thread; it ends when the World drops its sender.
 pub struct HotThread {
@@ -48,7 +52,7 @@ impl HotThread {
                             Outcome::Written => info!(epoch, "hot snapshots written to Redis"),
                             Outcome::Refused => warn!(
                                 epoch,
-                                "hot snapshot not written: this process does not hold the lease"
+                                "hot snapshot not written: this process does not hold the lease, or a newer snapshot is there"
                             ),
                             Outcome::Failed => {}
                         }
@@ -78,11 +82,21 @@ fn write(snapshot: &HotSnapshot, writer: &HotWriter, runtime: &Handle) -> Outcom
         }
     };
     gauge!("tianxia_hot_snapshot_bytes").set(bytes.len() as f64);
-    let written =
-        runtime.block_on(async { tokio::time::timeout(REDIS_TIMEOUT, writer.write(&bytes)).await });
+    if bytes.len() > persistence::hot::MAX_DECODED {
+        warn!(
+            bytes = bytes.len(),
+            "a hot snapshot is larger than Redis takes; not written"
+        );
+        counter!("tianxia_hot_snapshots_total", "result" => "failed").increment(1);
+        return Outcome::Failed;
+    }
+    let (lease_epoch, epoch) = (snapshot.checkpoint.lease_epoch, snapshot.checkpoint.epoch);
+    let written = runtime.block_on(async {
+        tokio::time::timeout(WRITE_TIMEOUT, writer.write(&bytes, lease_epoch, epoch)).await
+    });
     let (outcome, result) = match written {
-        Ok(Ok(true)) => (Outcome::Written, "written"),
-        Ok(Ok(false)) => (Outcome::Refused, "refused"),
+        Ok(Ok(Written::Written)) => (Outcome::Written, "written"),
+        Ok(Ok(Written::NotHolder | Written::Older)) => (Outcome::Refused, "refused"),
         Ok(Err(e)) => {
             warn!(error = %e, "a hot snapshot could not be written; the next one will be");
             (Outcome::Failed, "failed")
@@ -106,8 +120,17 @@ pub async fn read_newer(
     world: &str,
     checkpoint: Option<&Checkpoint>,
 ) -> redis::RedisResult<Option<HotSnapshot>> {
-    let Some(bytes) = net::hot::read(redis, world).await? else {
-        return Ok(None);
+    let bytes = match net::hot::read(redis, world).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(None),
+        // Redis unreachable: start-up waits for it (the stream needs it too).
+        Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => {
+            return Err(e);
+        }
+        Err(e) => {
+            warn!(error = %e, "the hot snapshot in Redis cannot be read; recovering from the checkpoint");
+            return Ok(None);
+        }
     };
     let snapshot = match persistence::hot::decode(&bytes) {
         Ok(snapshot) => snapshot,

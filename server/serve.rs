@@ -438,7 +438,16 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     // With a lease, a hot snapshot in Redis newer than MongoDB's checkpoint is where the
     // world resumes (SPEC 8); its first checkpoint then writes what the store lacks.
     let mut last_epoch = recovered.as_ref().map_or(0, |r| r.checkpoint.epoch);
-    if let (Some((_, redis)), Some(_)) = (&redis, &lease) {
+    // Hot snapshots are large: they get a connection of their own, so the lease's renewals
+    // never wait behind one.
+    let hot_redis = match (&redis, &lease) {
+        (Some((client, _)), Some(_)) => {
+            let _entered = runtime.enter();
+            Some(crate::bridge::manager(client, crate::hot::WRITE_TIMEOUT)?)
+        }
+        _ => None,
+    };
+    if let Some(redis) = &hot_redis {
         let checkpoint = recovered.as_ref().map(|r| r.checkpoint.clone());
         let mut redis = redis.clone();
         let Some(hot) = runtime.block_on(retrying(
@@ -526,7 +535,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     let status = Arc::new(PersistStatus::new(world_store.name()));
     let (batch_tx, batch_rx) = crossbeam_channel::unbounded();
     // The lease holder's hot snapshots, written off the tick.
-    let hot = match (&release_redis, &lease) {
+    let hot = match (&hot_redis, &lease) {
         (Some(redis), Some(lease)) => {
             let (tx, rx) = crossbeam_channel::bounded(1);
             let writer =

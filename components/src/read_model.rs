@@ -215,21 +215,25 @@ pub struct GeneralView {
     pub version: u64,
 }
 
+/// An id as a read-model key: cloned without allocating, which matters because a persistent
+/// map copies the keys of every node on the path of an insert.
+pub type Key = Arc<str>;
+
 /// Everything the read side serves, as of the end of one tick.
 #[derive(Clone, Debug)]
 pub struct ReadModels {
     pub world: Arc<WorldSummary>,
-    pub nations: OrdMap<String, Arc<NationView>>,
-    pub cities: OrdMap<String, Arc<CityView>>,
-    pub generals: OrdMap<String, Arc<GeneralView>>,
+    pub nations: OrdMap<Key, Arc<NationView>>,
+    pub cities: OrdMap<Key, Arc<CityView>>,
+    pub generals: OrdMap<Key, Arc<GeneralView>>,
     /// Battles under way and the most recently finished ones.
-    pub battles: OrdMap<String, Arc<BattleView>>,
+    pub battles: OrdMap<Key, Arc<BattleView>>,
     /// The latest frame of each battle under way.
-    pub frames: OrdMap<String, Arc<FrameView>>,
+    pub frames: OrdMap<Key, Arc<FrameView>>,
     /// The most recent domain events in sequence order, bounded.
     pub events: Vector<Arc<DomainEvent>>,
     /// Each player's order window (SPEC 2.5), by player id, then order id.
-    pub orders: OrdMap<String, OrdMap<String, Arc<OrderEntry>>>,
+    pub orders: OrdMap<Key, OrdMap<Key, Arc<OrderEntry>>>,
     /// Log position of the last command the World applied: a command at or below it has its
     /// order in `orders` (or had, before the window evicted it).
     pub applied_seq: u64,

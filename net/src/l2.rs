@@ -20,7 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use components::read_model::{OrderEntry, ReadHandle, ReadModels};
+use components::read_model::{Key, OrderEntry, ReadHandle, ReadModels};
 use imbl::{OrdMap, ordmap::DiffItem};
 use redis::{Pipeline, RedisResult, Script, aio::ConnectionManager};
 use serde::Serialize;
@@ -142,8 +142,8 @@ impl Round {
         &mut self,
         world: &str,
         kind: &str,
-        old: Option<&OrdMap<String, Arc<V>>>,
-        new: &OrdMap<String, Arc<V>>,
+        old: Option<&OrdMap<Key, Arc<V>>>,
+        new: &OrdMap<Key, Arc<V>>,
         version: impl Fn(&V) -> u64,
     ) -> bool {
         let before = self.keys.len();

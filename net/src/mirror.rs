@@ -14,7 +14,7 @@ use std::{sync::Arc, time::Duration};
 use components::{
     battle::{BattleStatus, BattleView, FrameView},
     read_model::{
-        CityView, GeneralView, NationView, OrderEntry, OrderView, ReadHandle, ReadModels,
+        CityView, GeneralView, Key, NationView, OrderEntry, OrderView, ReadHandle, ReadModels,
         WorldSummary,
     },
 };
@@ -186,7 +186,7 @@ impl Mirror {
         };
         if let Some(models) = self.read.load_full() {
             let mut next = (*models).clone();
-            next.frames.insert(frame.battle.clone(), frame);
+            next.frames.insert(Key::from(frame.battle.as_str()), frame);
             self.read.store(Some(Arc::new(next)));
         }
     }
@@ -306,8 +306,8 @@ impl Mirror {
             match order_entry(id, hash) {
                 Some(entry) => {
                     let mut window = models.orders.get(player).cloned().unwrap_or_default();
-                    window.insert(id.to_string(), Arc::new(entry));
-                    models.orders.insert(player.to_string(), window);
+                    window.insert(Key::from(id), Arc::new(entry));
+                    models.orders.insert(Key::from(player), window);
                 }
                 None => {
                     if let Some(window) = models.orders.get_mut(player) {
@@ -317,14 +317,10 @@ impl Mirror {
             }
             return false;
         }
-        fn put<T: DeserializeOwned>(
-            map: &mut OrdMap<String, Arc<T>>,
-            id: &str,
-            json: Option<&str>,
-        ) {
+        fn put<T: DeserializeOwned>(map: &mut OrdMap<Key, Arc<T>>, id: &str, json: Option<&str>) {
             match json.and_then(parse::<T>) {
                 Some(view) => {
-                    map.insert(id.to_string(), view);
+                    map.insert(Key::from(id), view);
                 }
                 None => {
                     map.remove(id);

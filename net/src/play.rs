@@ -112,7 +112,10 @@ pub async fn join(
     });
     body.check().map_err(shape_error)?;
     let models = snapshot(&state)?;
-    if models.generals.contains_key(&format!("g-{}", player.id)) {
+    if models
+        .generals
+        .contains_key(format!("g-{}", player.id).as_str())
+    {
         return Err(ApiError::new(
             ErrorCode::AlreadyJoined,
             "you already have a general",
@@ -126,7 +129,11 @@ pub async fn join(
     while Instant::now() < deadline {
         tokio::time::sleep(JOIN_POLL).await;
         let models = snapshot(&state)?;
-        let Some(order) = models.orders.get(&player.id).and_then(|w| w.get(&id)) else {
+        let Some(order) = models
+            .orders
+            .get(player.id.as_str())
+            .and_then(|w| w.get(id.as_str()))
+        else {
             continue;
         };
         state.bus.published(&player.id, &id);
@@ -136,7 +143,7 @@ pub async fn join(
                     .view
                     .general_id
                     .as_ref()
-                    .and_then(|g| models.generals.get(g))
+                    .and_then(|g| models.generals.get(g.as_str()))
                     .ok_or_else(|| ApiError::internal("a completed JOIN without its general"))?;
                 Ok((StatusCode::CREATED, Json(general.as_ref().clone())).into_response())
             }
@@ -210,7 +217,7 @@ pub async fn command(
     if let Some(general) = request
         .general
         .as_ref()
-        .and_then(|g| models.generals.get(g))
+        .and_then(|g| models.generals.get(g.as_str()))
         && general.owner.as_deref() != Some(player.id.as_str())
     {
         return Err(ApiError::new(
@@ -222,8 +229,8 @@ pub async fn command(
     if let Some(id) = &request.id {
         let known = models
             .orders
-            .get(&player.id)
-            .and_then(|w| w.get(id))
+            .get(player.id.as_str())
+            .and_then(|w| w.get(id.as_str()))
             .map(|o| (o.body_hash, o.view.status))
             .or_else(|| {
                 state
@@ -267,7 +274,10 @@ pub async fn order(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<OrderView>, ApiError> {
     let models = snapshot(&state).inspect_err(|_| crate::read::count_l1(false))?;
-    let found = models.orders.get(&player.id).and_then(|w| w.get(&id));
+    let found = models
+        .orders
+        .get(player.id.as_str())
+        .and_then(|w| w.get(id.as_str()));
     crate::read::count_l1(found.is_some());
     if let Some(order) = found {
         state.bus.published(&player.id, &id);

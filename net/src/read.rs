@@ -8,7 +8,7 @@ use components::{
     battle::{BattleStatus, BattleView, FrameView},
     events::DomainEvent,
     ids::is_valid_id,
-    read_model::{CityView, GeneralView, NationView, ReadModels, WorldSummary},
+    read_model::{CityView, GeneralView, Key, NationView, ReadModels, WorldSummary},
 };
 use imbl::OrdMap;
 use metrics::counter;
@@ -44,7 +44,7 @@ pub(crate) fn count_l1(hit: bool) {
     counter!("tianxia_cache_requests_total", "layer" => "l1", "result" => result).increment(1);
 }
 
-fn find<T>(map: &OrdMap<String, Arc<T>>, kind: &str, id: &str) -> Result<Arc<T>, ApiError> {
+fn find<T>(map: &OrdMap<Key, Arc<T>>, kind: &str, id: &str) -> Result<Arc<T>, ApiError> {
     map.get(id).cloned().ok_or_else(|| {
         if is_valid_id(id) {
             ApiError::not_found(format!("no {kind} with id \"{id}\""))
@@ -228,10 +228,10 @@ pub async fn frame(
     _: ApiQuery<NoQuery>,
 ) -> Result<Json<Arc<FrameView>>, ApiError> {
     let models = l1(snapshot(&state))?;
-    if let Some(frame) = models.frames.get(&id) {
+    if let Some(frame) = models.frames.get(id.as_str()) {
         return Ok(Json(frame.clone()));
     }
-    l1(match models.battles.get(&id) {
+    l1(match models.battles.get(id.as_str()) {
         Some(_) => Err(ApiError::not_found(format!(
             "battle \"{id}\" has ended: frames are kept only while a battle is under way"
         ))),

@@ -1,8 +1,10 @@
 //! The hot snapshot as bytes, and when recovery uses it (SPEC 7 `snapshot:{world}`, SPEC 8).
 //!
-//! Bytes: the magic `TXH1`, then the CBOR of the [`HotSnapshot`] compressed as one LZ4 block
-//! with its size in front (little-endian `u32`). Decoding checks every part and never trusts
-//! the stated size beyond what the block could hold.
+//! Bytes: a text header `TXH2 {lease_epoch} {epoch}\n` (so the writing script can refuse to
+//! replace a newer snapshot with an older one), then the CBOR of the [`HotSnapshot`]
+//! compressed as one LZ4 block with its size in front (little-endian `u32`). Decoding checks
+//! every part, the header against the snapshot, and never trusts the stated size beyond
+//! what the block could hold.
 //!
 //! Recovery uses a hot snapshot only over a MongoDB checkpoint of the same world that it is
 //! newer than, by (lease epoch, epoch), and only if its events reach back to that
@@ -12,11 +14,14 @@
 use components::persist::{Checkpoint, HotSnapshot};
 
 /// What every encoded hot snapshot starts with (the format's version is its last byte).
-pub const MAGIC: &[u8; 4] = b"TXH1";
-/// The largest decoded hot snapshot accepted.
-pub const MAX_DECODED: usize = 1 << 30;
-/// An LZ4 block expands at most about 255 times.
-const MAX_RATIO: usize = 256;
+pub const MAGIC: &[u8; 4] = b"TXH2";
+/// The largest decoded hot snapshot accepted (Redis's largest string).
+pub const MAX_DECODED: usize = 512 << 20;
+/// How much larger than its block a decoded snapshot may be (CBOR of game state compresses
+/// far less than this).
+const MAX_RATIO: usize = 64;
+/// The longest header: the magic, two `u64`s, their separators.
+const MAX_HEADER: usize = 4 + 2 * 21 + 1;
 
 /// Why bytes are not a hot snapshot.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -31,16 +36,41 @@ pub enum HotError {
 pub fn encode(snapshot: &HotSnapshot) -> Result<Vec<u8>, HotError> {
     let mut cbor = Vec::new();
     ciborium::into_writer(snapshot, &mut cbor).map_err(|e| HotError::Corrupt(e.to_string()))?;
-    let mut out = Vec::with_capacity(MAGIC.len() + cbor.len() / 2);
-    out.extend_from_slice(MAGIC);
+    let header = format!(
+        "{} {} {}\n",
+        String::from_utf8_lossy(MAGIC),
+        snapshot.checkpoint.lease_epoch,
+        snapshot.checkpoint.epoch
+    );
+    let mut out = Vec::with_capacity(header.len() + cbor.len() / 2);
+    out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(&lz4_flex::compress_prepend_size(&cbor));
     Ok(out)
 }
 
+/// The (lease epoch, epoch) a hot snapshot's header states, and where its block starts.
+fn header(bytes: &[u8]) -> Result<((u64, u64), usize), HotError> {
+    if !bytes.starts_with(MAGIC) {
+        return Err(HotError::Format);
+    }
+    let end = bytes
+        .iter()
+        .take(MAX_HEADER)
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| HotError::Corrupt("no end to the header".into()))?;
+    let text = std::str::from_utf8(&bytes[MAGIC.len()..end])
+        .map_err(|_| HotError::Corrupt("the header is not text".into()))?;
+    let mut numbers = text.split(' ').skip(1).map(str::parse::<u64>);
+    match (numbers.next(), numbers.next(), numbers.next()) {
+        (Some(Ok(lease_epoch)), Some(Ok(epoch)), None) => Ok(((lease_epoch, epoch), end + 1)),
+        _ => Err(HotError::Corrupt(format!("bad header \"{text}\""))),
+    }
+}
+
 /// Decodes what [`encode`] made; anything else is an error, never a panic.
 pub fn decode(bytes: &[u8]) -> Result<HotSnapshot, HotError> {
-    let body = bytes.strip_prefix(MAGIC).ok_or(HotError::Format)?;
-    let (size, block) = body
+    let (stamp, start) = header(bytes)?;
+    let (size, block) = bytes[start..]
         .split_first_chunk::<4>()
         .ok_or_else(|| HotError::Corrupt("truncated".into()))?;
     let size = u32::from_le_bytes(*size) as usize;
@@ -52,7 +82,14 @@ pub fn decode(bytes: &[u8]) -> Result<HotSnapshot, HotError> {
     }
     let cbor =
         lz4_flex::block::decompress(block, size).map_err(|e| HotError::Corrupt(e.to_string()))?;
-    ciborium::from_reader(cbor.as_slice()).map_err(|e| HotError::Corrupt(e.to_string()))
+    let snapshot: HotSnapshot =
+        ciborium::from_reader(cbor.as_slice()).map_err(|e| HotError::Corrupt(e.to_string()))?;
+    if stamp != (snapshot.checkpoint.lease_epoch, snapshot.checkpoint.epoch) {
+        return Err(HotError::Corrupt(
+            "the header does not match the snapshot".into(),
+        ));
+    }
+    Ok(snapshot)
 }
 
 /// The hot snapshot, if recovery should start from it rather than from `checkpoint` (the
@@ -154,14 +191,27 @@ mod tests {
     fn bytes_round_trip_and_garbage_is_an_error() {
         let snapshot = hot(2, 7, 4..=9);
         let bytes = encode(&snapshot).unwrap();
-        assert!(bytes.starts_with(MAGIC));
+        assert!(bytes.starts_with(b"TXH2 2 7\n"));
         assert_eq!(decode(&bytes).unwrap(), snapshot);
 
         assert_eq!(decode(b"").unwrap_err(), HotError::Format);
         assert_eq!(decode(b"{\"json\":1}").unwrap_err(), HotError::Format);
-        assert!(matches!(decode(b"TXH1"), Err(HotError::Corrupt(_))));
+        assert_eq!(decode(b"TXH1 2 7\n").unwrap_err(), HotError::Format);
+        for bad in [
+            &b"TXH2"[..],
+            b"TXH2 2\n",
+            b"TXH2 x 7\n",
+            b"TXH2 2 7 9\n",
+            b"TXH2 2 7\n",
+        ] {
+            assert!(matches!(decode(bad), Err(HotError::Corrupt(_))), "{bad:?}");
+        }
+        // A header that does not match what follows.
+        let mut other = b"TXH2 3 7\n".to_vec();
+        other.extend_from_slice(&bytes[b"TXH2 2 7\n".len()..]);
+        assert!(matches!(decode(&other), Err(HotError::Corrupt(_))));
         // A stated size far beyond what the block could hold is refused before allocating.
-        let mut huge = MAGIC.to_vec();
+        let mut huge = b"TXH2 2 7\n".to_vec();
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
         huge.extend_from_slice(&[0; 8]);
         assert!(matches!(decode(&huge), Err(HotError::Corrupt(_))));
@@ -169,7 +219,7 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err());
         }
-        for at in MAGIC.len()..bytes.len() {
+        for at in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[at] ^= 0x5a;
             let _ = decode(&bad);

@@ -83,6 +83,7 @@ impl Hot {
 
     /// Keeps the events of an epoch just handed to the store.
     pub(crate) fn handed(&mut self, events: &[DomainEvent]) {
+        self.forget_durable();
         self.undurable.extend(events.iter().cloned());
         let excess = self.undurable.len().saturating_sub(MAX_UNDURABLE);
         if excess > 0

@@ -15,7 +15,7 @@ use components::{
     data::PositionsFile,
     events::DomainEvent,
     read_model::{
-        CityView, GeneralView, MarchView, NationView, OrderEntry, PositionView, ReadHandle,
+        CityView, GeneralView, Key, MarchView, NationView, OrderEntry, PositionView, ReadHandle,
         ReadModels, WorldSummary,
     },
     time::GameClock,
@@ -62,15 +62,15 @@ struct Members {
 #[derive(Resource)]
 pub struct ReadPublisher {
     handle: ReadHandle,
-    nations: OrdMap<String, Arc<NationView>>,
-    cities: OrdMap<String, Arc<CityView>>,
-    generals: OrdMap<String, Arc<GeneralView>>,
-    battles: OrdMap<String, Arc<BattleView>>,
-    frames: OrdMap<String, Arc<FrameView>>,
+    nations: OrdMap<Key, Arc<NationView>>,
+    cities: OrdMap<Key, Arc<CityView>>,
+    generals: OrdMap<Key, Arc<GeneralView>>,
+    battles: OrdMap<Key, Arc<BattleView>>,
+    frames: OrdMap<Key, Arc<FrameView>>,
     /// Finished battles in the read models, oldest first.
     finished: VecDeque<String>,
     events: Vector<Arc<DomainEvent>>,
-    orders: OrdMap<String, OrdMap<String, Arc<OrderEntry>>>,
+    orders: OrdMap<Key, OrdMap<Key, Arc<OrderEntry>>>,
     /// Cities and generals of each nation, kept up to date from ownership changes.
     members: HashMap<String, Members>,
     /// Most recent events kept for `GET /api/events`.
@@ -256,7 +256,7 @@ pub fn publish_read_models(
     let mut dirty = BTreeSet::new();
 
     for city in cities.iter().filter(|c| c.is_changed()) {
-        let old = publisher.cities.get(&city.id).cloned();
+        let old = publisher.cities.get(city.id.as_str()).cloned();
         if let Some(view) = next_version(old.as_ref(), city_view(&city)) {
             let old_owner = old.and_then(|o| o.nation.clone());
             publisher.move_member(
@@ -266,11 +266,11 @@ pub fn publish_read_models(
                 |m| &mut m.cities,
                 &mut dirty,
             );
-            publisher.cities.insert(city.id.clone(), view);
+            publisher.cities.insert(Key::from(city.id.as_str()), view);
         }
     }
     for general in generals.iter().filter(|g| g.is_changed()) {
-        let old = publisher.generals.get(&general.id).cloned();
+        let old = publisher.generals.get(general.id.as_str()).cloned();
         let view = general_view(&general, &data.positions, revision.0);
         if let Some(view) = next_version(old.as_ref(), view) {
             let old_nation = old.and_then(|o| o.nation.clone());
@@ -281,17 +281,21 @@ pub fn publish_read_models(
                 |m| &mut m.generals,
                 &mut dirty,
             );
-            publisher.generals.insert(general.id.clone(), view);
+            publisher
+                .generals
+                .insert(Key::from(general.id.as_str()), view);
         }
     }
     let mut active_nations = 0;
     for nation in &nations {
         active_nations += usize::from(nation.status == NationStatus::Active);
         if nation.is_changed() || dirty.contains(&nation.id) {
-            let old = publisher.nations.get(&nation.id).cloned();
+            let old = publisher.nations.get(nation.id.as_str()).cloned();
             let view = nation_view(&nation, publisher.members.get(&nation.id));
             if let Some(view) = next_version(old.as_ref(), view) {
-                publisher.nations.insert(nation.id.clone(), view);
+                publisher
+                    .nations
+                    .insert(Key::from(nation.id.as_str()), view);
             }
         }
     }
@@ -304,52 +308,68 @@ pub fn publish_read_models(
         if !battle.is_changed() {
             continue;
         }
-        let old = publisher.battles.get(&battle.id).cloned();
+        let old = publisher.battles.get(battle.id.as_str()).cloned();
         if let Some(view) = next_version(old.as_ref(), battle.view()) {
-            publisher.battles.insert(battle.id.clone(), view);
+            publisher
+                .battles
+                .insert(Key::from(battle.id.as_str()), view);
         }
-        let last_frame = publisher.frames.get(&battle.id).map(|f| f.tick);
+        let last_frame = publisher.frames.get(battle.id.as_str()).map(|f| f.tick);
         if last_frame.is_none_or(|tick| battle.sim.steps() >= tick + FRAME_EVERY_STEPS) {
             let frame = FrameView {
                 battle: battle.id.clone(),
                 tick: battle.sim.steps(),
                 units: battle.sim.frame_units(),
             };
-            publisher.frames.insert(battle.id.clone(), Arc::new(frame));
+            publisher
+                .frames
+                .insert(Key::from(battle.id.as_str()), Arc::new(frame));
         }
     }
     for view in finished.0.drain(..) {
         debug_assert_eq!(view.status, BattleStatus::Finished);
-        let old = publisher.battles.get(&view.id).cloned();
-        publisher.frames.remove(&view.id);
+        let old = publisher.battles.get(view.id.as_str()).cloned();
+        publisher.frames.remove(view.id.as_str());
         if let Some(view) = next_version(old.as_ref(), view) {
             publisher.finished.push_back(view.id.clone());
-            publisher.battles.insert(view.id.clone(), view);
+            publisher.battles.insert(Key::from(view.id.as_str()), view);
         }
         while publisher.finished.len() > FINISHED_BATTLES_KEPT {
             if let Some(oldest) = publisher.finished.pop_front() {
-                publisher.battles.remove(&oldest);
+                publisher.battles.remove(oldest.as_str());
             }
         }
     }
 
     for (player, id) in orders.take_changed() {
-        let mut window = publisher.orders.get(&player).cloned().unwrap_or_default();
-        match orders.get(&player, &id) {
-            Some(record) => {
-                let entry = OrderEntry {
-                    view: record.view.clone(),
-                    body_hash: record.body_hash,
-                };
-                if window.get(&id).is_none_or(|old| **old != entry) {
-                    window.insert(id, Arc::new(entry));
-                }
+        let entry = orders.get(&player, &id).map(|record| OrderEntry {
+            view: record.view.clone(),
+            body_hash: record.body_hash,
+        });
+        // In place where the player and the order are known (no new keys to allocate).
+        if publisher.orders.get(player.as_str()).is_none() {
+            if entry.is_none() {
+                continue;
             }
+            publisher
+                .orders
+                .insert(Key::from(player.as_str()), OrdMap::new());
+        }
+        let Some(window) = publisher.orders.get_mut(player.as_str()) else {
+            continue;
+        };
+        match entry {
+            Some(entry) => match window.get_mut(id.as_str()) {
+                Some(old) if **old == entry => {}
+                Some(old) => *old = Arc::new(entry),
+                None => {
+                    window.insert(Key::from(id.as_str()), Arc::new(entry));
+                }
+            },
             None => {
-                window.remove(&id);
+                window.remove(id.as_str());
             }
         }
-        publisher.orders.insert(player, window);
     }
 
     for event in outbox.take() {

@@ -106,11 +106,11 @@ fn fight(speed: f64) -> Fought {
         .expect("BattleEnded")
         .kind
         .clone();
-    let view = &models.battles[&id];
+    let view = &models.battles[id.as_str()];
     assert_eq!(view.status, BattleStatus::Finished);
     assert!(view.winner.is_some() && view.ended_at.is_some());
     assert_eq!(models.world.battles_active, 0);
-    assert!(!models.frames.contains_key(&id));
+    assert!(!models.frames.contains_key(id.as_str()));
     let troops = ["xi_jiang", "xi_gong", "bei_jiang", "bei_wei"]
         .iter()
         .map(|g| {
@@ -279,7 +279,7 @@ fn battles_are_served_over_http_while_they_last_and_after() {
     for _ in 0..20_000 {
         h.clock.advance(Duration::from_millis(50));
         h.driver.pump(h.app.world_mut());
-        if h.published().battles[&id].status == BattleStatus::Finished {
+        if h.published().battles[id.as_str()].status == BattleStatus::Finished {
             break;
         }
     }

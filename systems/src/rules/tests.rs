@@ -194,7 +194,10 @@ fn join_creates_the_players_general_once() {
         general.city, "crossroads",
         "a ronin starts in a neutral city"
     );
-    assert_eq!(game.models().generals[&ronin].owner.as_deref(), Some("bob"));
+    assert_eq!(
+        game.models().generals[ronin.as_str()].owner.as_deref(),
+        Some("bob")
+    );
 }
 
 #[test]
@@ -211,7 +214,7 @@ fn move_marches_along_the_road_and_arrives() {
     );
     let order = game.order("alice", "m1");
     assert_eq!(order.status, OrderStatus::Accepted);
-    let view = game.models().generals[&id].clone();
+    let view = game.models().generals[id.as_str()].clone();
     assert_eq!(view.status, GeneralStatus::Marching);
     let march = view.march.clone().unwrap();
     assert_eq!(march.path, vec!["north_gate", "hill_fort"]);
@@ -447,7 +450,7 @@ fn offline_players_are_protected_then_delegated() {
     assert!(!game.general(&id).protected);
     game.advance(3_600, 3_600);
     assert!(game.general(&id).protected);
-    assert!(game.models().generals[&id].protected);
+    assert!(game.models().generals[id.as_str()].protected);
     game.advance(86_400, 3_600);
     let general = game.general(&id);
     assert!(!general.protected && general.ai_delegate);
@@ -572,7 +575,7 @@ fn an_ai_delegate_trains_for_an_offline_player() {
 fn a_busy_defender_goes_back_to_its_order_after_a_battle() {
     let mut game = Game::new("tiny");
     let id = join(&mut game, "alice", Some("north"));
-    let entity = game.app.world().resource::<Registry>().generals[&id];
+    let entity = game.app.world().resource::<Registry>().generals[id.as_str()];
     crate::rules::residents::set_city(game.app.world_mut(), entity, "hill_fort");
     let troops = game.general(&id).troops;
     game.command(
@@ -688,7 +691,7 @@ fn position_cards_give_authority_and_their_holders_change() {
         game.order("alice", "b1").reason.as_deref(),
         Some("no_authority")
     );
-    let entity = game.app.world().resource::<Registry>().generals[&id];
+    let entity = game.app.world().resource::<Registry>().generals[id.as_str()];
     crate::rules::residents::set_city(game.app.world_mut(), entity, "hill_fort");
     game.command(
         Some("alice"),
