@@ -310,8 +310,8 @@ pub(crate) fn every_entity(
     let players: HashSet<String> = world
         .resource::<Orders>()
         .players()
-        .chain(world.resource::<Presence>().players())
-        .cloned()
+        .chain(world.resource::<Presence>().players().map(String::as_str))
+        .map(str::to_string)
         .collect();
     let orders = world.resource::<Orders>();
     let presence = world.resource::<Presence>();
@@ -352,8 +352,13 @@ fn build_batch(world: &mut World) -> Batch {
     }
     let full = world.resource::<Extract>().full;
     let mut snapshots: Vec<Snapshot> = Vec::new();
-    let dirty_players: foldhash::HashSet<String> = {
-        let mut players = world.resource_mut::<Orders>().take_dirty();
+    let dirty_players: HashSet<String> = {
+        let mut players: HashSet<String> = world
+            .resource_mut::<Orders>()
+            .take_dirty()
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect();
         players.extend(world.resource_mut::<Presence>().take_dirty());
         players
     };

@@ -346,28 +346,26 @@ pub fn publish_read_models(
             view: record.view.clone(),
             body_hash: record.body_hash,
         });
-        // In place where the player and the order are known (no new keys to allocate).
-        if publisher.orders.get(player.as_str()).is_none() {
+        // In place where the player is known; keys are the World's own (shared, not copied).
+        if publisher.orders.get(&*player).is_none() {
             if entry.is_none() {
                 continue;
             }
-            publisher
-                .orders
-                .insert(Key::from(player.as_str()), OrdMap::new());
+            publisher.orders.insert(player.clone(), OrdMap::new());
         }
-        let Some(window) = publisher.orders.get_mut(player.as_str()) else {
+        let Some(window) = publisher.orders.get_mut(&*player) else {
             continue;
         };
         match entry {
-            Some(entry) => match window.get_mut(id.as_str()) {
+            Some(entry) => match window.get_mut(&*id) {
                 Some(old) if **old == entry => {}
                 Some(old) => *old = Arc::new(entry),
                 None => {
-                    window.insert(Key::from(id.as_str()), Arc::new(entry));
+                    window.insert(id, Arc::new(entry));
                 }
             },
             None => {
-                window.remove(id.as_str());
+                window.remove(&*id);
             }
         }
     }

@@ -19,7 +19,7 @@ use components::{
     command::{CommandType, Reason},
     events::{EventKind, aggregate},
     persist::StoredOrder,
-    read_model::{OrderStatus, OrderView},
+    read_model::{Key, OrderStatus, OrderView},
     time::GameClock,
     world::{ActiveOrder, General, GeneralStatus},
 };
@@ -46,20 +46,22 @@ pub struct OrderRecord {
 
 #[derive(Default, Debug)]
 struct PlayerWindow {
-    records: HashMap<String, OrderRecord>,
+    /// The player's id, shared by every key that names it.
+    player: Key,
+    records: HashMap<Key, OrderRecord>,
     /// Finished orders, oldest first.
-    finished: VecDeque<String>,
+    finished: VecDeque<Key>,
 }
 
 /// Every player's order window.
 #[derive(Resource, Debug)]
 pub struct Orders {
-    players: HashMap<String, PlayerWindow>,
+    players: HashMap<Key, PlayerWindow>,
     finished_window: usize,
     /// (player, order id) of records added, changed or evicted since the last publish.
-    changed: Vec<(String, String)>,
+    changed: Vec<(Key, Key)>,
     /// Players whose window changed since the last checkpoint epoch took them.
-    dirty: HashSet<String>,
+    dirty: HashSet<Key>,
 }
 
 impl Orders {
@@ -73,12 +75,12 @@ impl Orders {
     }
 
     /// Players with a window.
-    pub fn players(&self) -> impl Iterator<Item = &String> {
-        self.players.keys()
+    pub fn players(&self) -> impl Iterator<Item = &str> {
+        self.players.keys().map(|k| &**k)
     }
 
     /// Players whose window changed since the last call.
-    pub fn take_dirty(&mut self) -> HashSet<String> {
+    pub fn take_dirty(&mut self) -> HashSet<Key> {
         std::mem::take(&mut self.dirty)
     }
 
@@ -137,29 +139,36 @@ impl Orders {
     /// window.
     pub fn put(&mut self, player: &str, record: OrderRecord) {
         if !self.players.contains_key(player) {
-            self.players
-                .insert(player.to_string(), PlayerWindow::default());
+            let key = Key::from(player);
+            let window = PlayerWindow {
+                player: key.clone(),
+                ..PlayerWindow::default()
+            };
+            self.players.insert(key, window);
         }
         let Some(window) = self.players.get_mut(player) else {
             return;
         };
-        let id = record.view.order_id.clone();
-        let was_finished = window
+        // The order's key: the one the window has for it, else a new one.
+        let (id, was_finished) = match window
             .records
-            .get(&id)
-            .is_some_and(|r| r.view.status.is_finished());
+            .get_key_value(record.view.order_id.as_str())
+        {
+            Some((id, old)) => (id.clone(), old.view.status.is_finished()),
+            None => (Key::from(record.view.order_id.as_str()), false),
+        };
         let finished = record.view.status.is_finished();
         window.records.insert(id.clone(), record);
-        self.changed.push((player.to_string(), id.clone()));
+        self.changed.push((window.player.clone(), id.clone()));
         if !self.dirty.contains(player) {
-            self.dirty.insert(player.to_string());
+            self.dirty.insert(window.player.clone());
         }
         if finished && !was_finished {
             window.finished.push_back(id);
             while window.finished.len() > self.finished_window {
                 if let Some(old) = window.finished.pop_front() {
                     window.records.remove(&old);
-                    self.changed.push((player.to_string(), old));
+                    self.changed.push((window.player.clone(), old));
                 }
             }
         }
@@ -175,7 +184,7 @@ impl Orders {
 
     /// (player, order id) of the records that changed since the last call; the current
     /// record (if still in the window) is found with [`Orders::get`].
-    pub fn take_changed(&mut self) -> Vec<(String, String)> {
+    pub fn take_changed(&mut self) -> Vec<(Key, Key)> {
         std::mem::take(&mut self.changed)
     }
 }
