@@ -202,6 +202,12 @@ pub fn token_key(hash: &[u8; 32]) -> String {
     key
 }
 
+/// `tokens:{player}`: a player's token keys by when they were issued, so at most
+/// [`TOKENS_PER_PLAYER`] stay valid (the oldest is revoked).
+pub fn tokens_index(player: &str) -> String {
+    format!("tokens:{player}")
+}
+
 fn redis_unavailable(error: redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("Redis: {error}"))
 }
@@ -223,12 +229,63 @@ impl AccountStore for RedisAccounts {
     fn put_token(&self, hash: [u8; 32], player: &str, expires: SystemTime) -> StoreFuture<'_, ()> {
         let player = player.to_string();
         Box::pin(async move {
-            redis::cmd("SET")
-                .arg(token_key(&hash))
-                .arg(player)
+            let mut redis = self.redis.clone();
+            let key = token_key(&hash);
+            let index = tokens_index(&player);
+            let now = SystemTime::now();
+            // The token and its place in the player's index (oldest first) in one step.
+            let (held,): (Vec<String>,) = redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg(&key)
+                .arg(&player)
                 .arg("PX")
-                .arg(ms_until(expires, SystemTime::now()))
-                .query_async::<()>(&mut self.redis.clone())
+                .arg(ms_until(expires, now))
+                .ignore()
+                .cmd("ZADD")
+                .arg(&index)
+                .arg(unix_ms(now))
+                .arg(&key)
+                .ignore()
+                .cmd("ZRANGE")
+                .arg(&index)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut redis)
+                .await
+                .map_err(redis_unavailable)?;
+            if held.len() <= TOKENS_PER_PLAYER {
+                return Ok(());
+            }
+            // Beyond the limit: forget the tokens that lapsed, then revoke the oldest.
+            let mut exists = redis::pipe();
+            for token in &held {
+                exists.cmd("EXISTS").arg(token);
+            }
+            let alive: Vec<bool> = exists
+                .query_async(&mut redis)
+                .await
+                .map_err(redis_unavailable)?;
+            let live: Vec<&String> = held
+                .iter()
+                .zip(&alive)
+                .filter(|(_, a)| **a)
+                .map(|(t, _)| t)
+                .collect();
+            let revoke = &live[..live.len().saturating_sub(TOKENS_PER_PLAYER)];
+            let forget: Vec<&String> = held
+                .iter()
+                .zip(&alive)
+                .filter(|(_, a)| !**a)
+                .map(|(t, _)| t)
+                .chain(revoke.iter().copied())
+                .collect();
+            let mut trim = redis::pipe();
+            trim.atomic().cmd("ZREM").arg(&index).arg(&forget).ignore();
+            if !revoke.is_empty() {
+                trim.cmd("DEL").arg(revoke).ignore();
+            }
+            trim.query_async::<()>(&mut redis)
                 .await
                 .map_err(redis_unavailable)
         })
@@ -254,12 +311,22 @@ impl AccountStore for RedisAccounts {
 
     fn revoke_token(&self, hash: [u8; 32]) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            redis::cmd("DEL")
-                .arg(token_key(&hash))
-                .query_async::<i64>(&mut self.redis.clone())
+            let mut redis = self.redis.clone();
+            let key = token_key(&hash);
+            let player: Option<String> = redis::cmd("GETDEL")
+                .arg(&key)
+                .query_async(&mut redis)
                 .await
-                .map(|_| ())
-                .map_err(redis_unavailable)
+                .map_err(redis_unavailable)?;
+            if let Some(player) = player {
+                redis::cmd("ZREM")
+                    .arg(tokens_index(&player))
+                    .arg(&key)
+                    .query_async::<i64>(&mut redis)
+                    .await
+                    .map_err(redis_unavailable)?;
+            }
+            Ok(())
         })
     }
 }

@@ -603,7 +603,30 @@ fn a_command_sent_through_one_api_is_read_through_another() {
         .query(&mut redis.connection())
         .unwrap();
     assert_eq!(keys.len(), 1, "{keys:?}");
+    // At most 16 tokens per player stay valid, whichever api issued them: the oldest go.
+    let mut tokens = vec![token.clone()];
+    for i in 0..17 {
+        let api = if i % 2 == 0 { &first } else { &second };
+        let reply = crate::support::post(
+            &api.url("/api/auth/login"),
+            None,
+            &json!({"name": "dan", "password": "correct horse"}),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        tokens.push(reply.json["token"].as_str().unwrap().to_string());
+    }
+    for (i, held) in tokens.iter().enumerate() {
+        let status = get(&first, held, "/api/orders/t1").status;
+        let expected = if i < 2 { 401 } else { 200 };
+        assert_eq!(status, expected, "token {i} of {}", tokens.len());
+    }
+    let token = tokens.last().unwrap().clone();
     let out = crate::support::request("POST", &second.url("/api/auth/logout"), Some(&token), None);
     assert_eq!(out.status, 204, "{}", out.text);
     assert_eq!(get(&first, &token, "/api/orders/t1").status, 401);
+    let held: usize = redis::cmd("ZCARD")
+        .arg("tokens:dan")
+        .query(&mut redis.connection())
+        .unwrap();
+    assert_eq!(held, 15, "the player's index follows revocations");
 }

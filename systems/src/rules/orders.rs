@@ -150,10 +150,7 @@ impl Orders {
             return;
         };
         // The order's key: the one the window has for it, else a new one.
-        let (id, was_finished) = match window
-            .records
-            .get_key_value(record.view.order_id.as_str())
-        {
+        let (id, was_finished) = match window.records.get_key_value(record.view.order_id.as_str()) {
             Some((id, old)) => (id.clone(), old.view.status.is_finished()),
             None => (Key::from(record.view.order_id.as_str()), false),
         };
