@@ -2,7 +2,10 @@
 //! entities with plain data, cross-referenced by id, and the id registry that resolves ids to
 //! entities. Only systems change them; everything else reads published read models.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+// A fast hasher (seeded per process): the registry is looked up for every command.
+use foldhash::HashMap;
 
 use bevy_ecs::{component::Component, entity::Entity, resource::Resource};
 use schemars::JsonSchema;

@@ -4,7 +4,8 @@
 //! that, neither. Activity reaches the World through the command bus (`Inbound::Seen` and
 //! every command a player sends).
 
-use std::collections::{HashMap, HashSet};
+// A fast hasher (seeded per process): presence is noted for every command.
+use foldhash::{HashMap, HashSet};
 
 use bevy_ecs::prelude::*;
 use components::{

@@ -2,7 +2,7 @@
 //! every general. Every change of a general's city goes through [`set_city`], which keeps
 //! the index exact within the tick.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 use bevy_ecs::{entity::Entity, resource::Resource, world::World};
 use components::world::{General, Registry};
@@ -21,7 +21,7 @@ impl Residents {
             }
             None => {
                 self.by_city
-                    .insert(city.to_string(), HashSet::from([entity]));
+                    .insert(city.to_string(), HashSet::from_iter([entity]));
             }
         }
     }
