@@ -137,12 +137,7 @@ impl Mirror {
                     }
                 }
                 _ = check.tick() => {
-                    let (round, writer): (Option<u64>, Option<String>) = redis::cmd("HMGET")
-                        .arg(state_key(&self.world, "world", "summary"))
-                        .arg("round")
-                        .arg("writer")
-                        .query_async(&mut self.redis)
-                        .await?;
+                    let (round, writer) = self.last_round().await?;
                     let current = round.is_none_or(|r| r == self.round) && writer == self.writer;
                     // Behind at two checks in a row: a message was lost, not just late.
                     if !current && behind {
@@ -191,14 +186,19 @@ impl Mirror {
         }
     }
 
-    /// Every key of the world, loaded afresh.
-    async fn reload(&mut self) -> RedisResult<()> {
-        let (round, writer): (Option<u64>, Option<String>) = redis::cmd("HMGET")
+    /// The writer's last round and its id, as the world summary's hash records them.
+    async fn last_round(&mut self) -> RedisResult<(Option<u64>, Option<String>)> {
+        redis::cmd("HMGET")
             .arg(state_key(&self.world, "world", "summary"))
             .arg("round")
             .arg("writer")
             .query_async(&mut self.redis)
-            .await?;
+            .await
+    }
+
+    /// Every key of the world, loaded afresh.
+    async fn reload(&mut self) -> RedisResult<()> {
+        let (round, writer) = self.last_round().await?;
         let summary: Option<String> = redis::cmd("HGET")
             .arg(state_key(&self.world, "world", "summary"))
             .arg("json")

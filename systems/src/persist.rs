@@ -721,6 +721,35 @@ mod tests {
         }
     }
 
+    /// Player ann joins (log sequence 1) and trains (2), each command applied and published
+    /// in a pass of its own; `after` runs after each pass.
+    fn ann_joins_and_trains(
+        world: &mut World,
+        bus: &crossbeam_channel::Sender<components::command::Inbound>,
+        mut after: impl FnMut(),
+    ) {
+        for (seq, body) in [
+            (
+                1,
+                CommandBody::parse("JOIN", Some(serde_json::json!({"name": "Ann"}))),
+            ),
+            (2, CommandBody::parse("TRAIN", None)),
+        ] {
+            bus.send(components::command::Inbound::Command(Command {
+                id: format!("c{seq}"),
+                issuer: Issuer::Player("ann".into()),
+                general: (seq == 2).then(|| "g-ann".to_string()),
+                body: body.unwrap(),
+                seq,
+                entry: None,
+            }))
+            .unwrap();
+            world.run_schedule(crate::schedule::Intake);
+            world.run_schedule(Publish);
+            after();
+        }
+    }
+
     fn components<T: Component + Clone>(
         world: &mut World,
         id: impl Fn(&T) -> String,
@@ -741,25 +770,7 @@ mod tests {
         let world = app.world_mut();
         world.run_schedule(Publish);
         // A player joins and trains; the AI marches, fights and captures.
-        for (seq, body) in [
-            (
-                1,
-                CommandBody::parse("JOIN", Some(serde_json::json!({"name": "Ann"}))),
-            ),
-            (2, CommandBody::parse("TRAIN", None)),
-        ] {
-            bus.send(components::command::Inbound::Command(Command {
-                id: format!("c{seq}"),
-                issuer: Issuer::Player("ann".into()),
-                general: (seq == 2).then(|| "g-ann".to_string()),
-                body: body.unwrap(),
-                seq,
-                entry: None,
-            }))
-            .unwrap();
-            world.run_schedule(crate::schedule::Intake);
-            world.run_schedule(Publish);
-        }
+        ann_joins_and_trains(world, &bus, || {});
         let mut battle_seen = false;
         for _ in 0..2_000 {
             run_headless_tick(world, 1_200);
@@ -946,26 +957,9 @@ mod tests {
         let first = batches.try_recv().unwrap();
         durable.store(first.checkpoint.last_seq, Ordering::Relaxed);
         let _ = hot_rx.try_recv();
-        for (seq, body) in [
-            (
-                1,
-                CommandBody::parse("JOIN", Some(serde_json::json!({"name": "Ann"}))),
-            ),
-            (2, CommandBody::parse("TRAIN", None)),
-        ] {
-            bus.send(components::command::Inbound::Command(Command {
-                id: format!("c{seq}"),
-                issuer: Issuer::Player("ann".into()),
-                general: (seq == 2).then(|| "g-ann".to_string()),
-                body: body.unwrap(),
-                seq,
-                entry: None,
-            }))
-            .unwrap();
-            world.run_schedule(crate::schedule::Intake);
-            world.run_schedule(Publish);
+        ann_joins_and_trains(world, &bus, || {
             let _ = hot_rx.try_recv();
-        }
+        });
         for _ in 0..50 {
             run_headless_tick(world, 1_200);
             world.run_schedule(Publish);

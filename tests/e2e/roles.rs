@@ -43,6 +43,17 @@ fn durable_events(mongo: &Mongo, world: &str) -> Vec<Value> {
     })
 }
 
+/// The durable log runs from seq 1 without a gap.
+fn assert_contiguous(events: &[Value]) {
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(
+            event["seq"].as_u64().unwrap(),
+            i as u64 + 1,
+            "gap at {event}"
+        );
+    }
+}
+
 /// How many times each (player, order id) was decided in the durable log.
 fn decisions(events: &[Value]) -> BTreeMap<(String, String), usize> {
     let mut decided = BTreeMap::new();
@@ -237,13 +248,7 @@ fn a_standby_daemon_takes_over_and_every_added_command_is_applied_once() {
         events.iter().any(|e| e["type"] == "WorldRecovered"),
         "the standby recovered first"
     );
-    for (i, event) in events.iter().enumerate() {
-        assert_eq!(
-            event["seq"].as_u64().unwrap(),
-            i as u64 + 1,
-            "gap at {event}"
-        );
-    }
+    assert_contiguous(&events);
 
     // A graceful stop releases the lease and leaves nothing pending.
     let status = standby.terminate();
@@ -258,12 +263,7 @@ fn a_standby_daemon_takes_over_and_every_added_command_is_applied_once() {
         .query(&mut redis.connection())
         .unwrap();
     assert_eq!(lease, None);
-    let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
-        .arg(redis.stream())
-        .arg("game-daemon")
-        .query(&mut redis.connection())
-        .unwrap();
-    assert_eq!(pending.count(), 0);
+    assert_eq!(redis.pending(), 0);
 }
 
 #[test]
@@ -358,22 +358,11 @@ fn a_daemon_killed_between_checkpoints_resumes_from_its_hot_snapshot() {
         !events.iter().any(|e| e["type"] == "OrderRevised"),
         "no command was applied again"
     );
-    for (i, event) in events.iter().enumerate() {
-        assert_eq!(
-            event["seq"].as_u64().unwrap(),
-            i as u64 + 1,
-            "gap at {event}"
-        );
-    }
+    assert_contiguous(&events);
     assert!(events.len() as u64 >= hot.checkpoint.last_seq);
     // The world goes on from there: a general joined before the kill takes an order.
     wait_for("the snapshot's entries to be acknowledged", || {
-        let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
-            .arg(redis.stream())
-            .arg("game-daemon")
-            .query(&mut redis.connection())
-            .ok()?;
-        (pending.count() == 0).then_some(())
+        (redis.pending() == 0).then_some(())
     });
     redis.xadd_command(&json!({
         "id": "again", "player": "p0", "type": "TRAIN", "general": "g-p0"

@@ -37,15 +37,6 @@ fn order(server: &Server, token: &str, id: &str) -> Value {
     })
 }
 
-fn xpending(redis: &RedisWorld) -> usize {
-    let summary: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
-        .arg(redis.stream())
-        .arg("game-daemon")
-        .query(&mut redis.connection())
-        .unwrap();
-    summary.count()
-}
-
 fn xlen(redis: &RedisWorld, key: &str) -> usize {
     redis::cmd("XLEN")
         .arg(key)
@@ -177,7 +168,7 @@ fn commands_added_straight_to_the_stream_are_applied() {
 
     // Once checkpoints cover them, the entries are acknowledged and trimmed.
     wait_for("the stream to be acknowledged and trimmed", || {
-        (xpending(&redis) == 0 && xlen(&redis, &redis.stream()) == 0).then_some(())
+        (redis.pending() == 0 && xlen(&redis, &redis.stream()) == 0).then_some(())
     });
     let metrics = server.get("/metrics").text;
     assert!(metrics.contains("tianxia_stream_pending 0"), "{metrics}");
@@ -269,7 +260,7 @@ fn entries_that_are_not_commands_go_to_the_dead_letter_stream() {
     );
     // Dead letters are acknowledged at once; the rest once a checkpoint covers them.
     wait_for("the stream to be acknowledged", || {
-        (xpending(&redis) == 0).then_some(())
+        (redis.pending() == 0).then_some(())
     });
 }
 
@@ -347,7 +338,7 @@ fn redis_stopped_and_started_again_loses_nothing() {
     }
     server.wait_durable();
     wait_for("every entry to be acknowledged", || {
-        (xpending(&redis) == 0).then_some(())
+        (redis.pending() == 0).then_some(())
     });
     let events = server.get("/api/events?limit=1000").json;
     for id in &answered {

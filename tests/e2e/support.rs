@@ -426,6 +426,16 @@ impl RedisWorld {
         add.query(&mut self.connection()).unwrap()
     }
 
+    /// Entries read by the daemons' group and not yet acknowledged.
+    pub fn pending(&self) -> usize {
+        let summary: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+            .arg(self.stream())
+            .arg("game-daemon")
+            .query(&mut self.connection())
+            .unwrap();
+        summary.count()
+    }
+
     /// Adds a command with the payload of SPEC 7.
     pub fn xadd_command(&self, payload: &Value) -> String {
         self.xadd(&[("payload", payload.to_string().as_bytes())])
