@@ -1,4 +1,4 @@
-//! `tianxia api` (SPEC 1): a stateless HTTP front end. It holds no World: commands go to the
+//! `tianxia api` (docs/operations.md#api): a stateless HTTP front end. It holds no World: commands go to the
 //! world's Redis stream through the submit script, reads come from an in-process copy of the
 //! L2 read models (kept current by invalidation messages, checked every L1 TTL), accounts
 //! from MongoDB, the durable event history from MongoDB up to the last checkpoint, and
@@ -7,28 +7,33 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
+use components::durable::{EventLog, PersistStatus};
 use net::{
-    Accounts, CommandBus, EventLog, PersistStatus,
-    mirror::Mirror,
-    presence,
-    streams::{StreamJournal, StreamKeys},
+    Accounts, CommandBus,
+    redis::{
+        REDIS_TIMEOUT,
+        mirror::Mirror,
+        presence,
+        stream::{StreamJournal, StreamKeys},
+        tokens::RedisTokens,
+    },
 };
-use persistence::MongoStore;
+use persistence::{MongoAccounts, MongoStore, WorldEvents};
 use tokio::sync::{oneshot, watch};
 use tracing::info;
 
 use crate::{
     Failure,
-    accounts::{MongoAccounts, RedisAccounts},
-    bridge::{REDIS_TIMEOUT, manager},
     config::ServeConfig,
+    http::{HttpParts, Stop, serve_http},
     metrics,
-    serve::{HttpParts, Signals, Stop, StoreEvents, serve_http},
+    recovery::MONGO_TIMEOUT,
+    signals::Signals,
+    writer::runtime,
 };
 
 /// Presence reports waiting to be written at most.
 const PRESENCE_QUEUE: usize = 65_536;
-const MONGO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs `api` until a signal.
 pub fn run(config: ServeConfig) -> Result<(), Failure> {
@@ -38,32 +43,24 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
         ));
     };
     let metrics = metrics::install()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("tianxia-io")
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
+    let runtime = runtime()?;
     let signals = runtime.block_on(async { Signals::install() })?;
     let client = redis::Client::open(redis_url.as_str())
         .map_err(|e| Failure::Usage(format!("REDIS_URL is not a Redis URL: {e}")))?;
     let redis = {
         let _entered = runtime.enter();
-        manager(&client, REDIS_TIMEOUT)?
+        net::redis::connect(&client, REDIS_TIMEOUT).context("cannot set up the Redis connection")?
     };
     let mongo = Arc::new(
         runtime
             .block_on(MongoStore::connect(mongodb_uri, MONGO_TIMEOUT))
             .map_err(|e| Failure::Usage(e.to_string()))?,
     );
-    let accounts = Accounts::new(Arc::new(RedisAccounts::new(
-        MongoAccounts::new(mongo.clone()),
+    let accounts = Accounts::new(Arc::new(RedisTokens::new(
+        Arc::new(MongoAccounts::new(mongo.clone())),
         redis.clone(),
     )));
-    let events: Arc<dyn EventLog> = Arc::new(StoreEvents {
-        store: mongo,
-        world: config.world.clone(),
-    });
+    let events: Arc<dyn EventLog> = Arc::new(WorldEvents::new(mongo, &config.world));
 
     let read = components::read_model::ReadHandle::default();
     let (stop, stop_rx) = watch::channel(false);
@@ -86,6 +83,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     let (_fatal_tx, fatal_rx) = tokio::sync::mpsc::unbounded_channel();
     let served = runtime.block_on(serve_http(
         &config,
+        net::router,
         HttpParts {
             read,
             bus,

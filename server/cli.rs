@@ -121,14 +121,14 @@ pub enum BattleCommand {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Battle throughput against a bare rapier2d world with the same bodies and contacts.
-    Battle(crate::bench::BattleBench),
+    Battle(crate::bench::battle::BattleBench),
     /// Strategy tick cost of the 190 scenario and of a world scaled to 100,000 generals and
     /// 10,000 cities, with the AI on all sides.
-    Strategy(crate::bench_strategy::StrategyBench),
+    Strategy(crate::bench::strategy::StrategyBench),
     /// Persistence: extracting and writing N changed entities to the embedded store (and to
     /// MongoDB against the raw driver), recovery, and the tick's p99 while flushing.
-    Flush(crate::bench_flush::FlushBench),
+    Flush(crate::bench::flush::FlushBench),
     /// Commands from the Redis stream into the World: throughput against a bare
     /// XREADGROUP/XACK loop on the same Redis, and latency from XADD to applied.
-    Commands(crate::bench_commands::CommandsBench),
+    Commands(crate::bench::commands::CommandsBench),
 }

@@ -12,7 +12,7 @@ use anyhow::Context;
 use components::persist::{Checkpoint, HotSnapshot};
 use crossbeam_channel::Receiver;
 use metrics::{counter, gauge, histogram};
-use net::hot::{HotWriter, Written};
+use net::redis::hot::{HotWriter, Written};
 use redis::aio::ConnectionManager;
 use tokio::runtime::Handle;
 use tracing::{info, warn};
@@ -120,7 +120,7 @@ pub async fn read_newer(
     world: &str,
     checkpoint: Option<&Checkpoint>,
 ) -> redis::RedisResult<Option<HotSnapshot>> {
-    let bytes = match net::hot::read(redis, world).await {
+    let bytes = match net::redis::hot::read(redis, world).await {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Ok(None),
         // Redis unreachable: start-up waits for it (the stream needs it too).

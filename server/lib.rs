@@ -1,25 +1,30 @@
-//! The tianxia server: the command line, configuration, and the wiring that runs the World on
-//! its own thread beside a tokio runtime serving HTTP. Game logic lives in `systems`, the
-//! HTTP API in `net`, storage in `persistence`; this crate only connects them.
+//! The tianxia server: the command line, configuration, and the composition that runs each
+//! role. Game logic lives in `systems`, the HTTP API and Redis in `net`, storage in
+//! `persistence`; this crate only connects them (ARCHITECTURE.md has the map).
+//!
+//! The roles: [`serve`] and [`daemon`] run a world's [`writer`] (recovered by [`recovery`],
+//! the World on its [`world_thread`], epochs written by the [`persister`], hot snapshots by
+//! [`hot`]) with the whole API or health routes only; [`api`] runs none, serving from Redis.
+//! Beside them: [`check`], [`replay`], [`simulate`] and the [`bench`]marks.
 
-pub mod accounts;
 pub mod api;
 pub mod bench;
-pub mod bench_commands;
-pub mod bench_flush;
-pub mod bench_strategy;
-pub mod bridge;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod hot;
-pub mod journal;
+mod http;
 pub mod logging;
 pub mod metrics;
 pub mod persister;
+mod recovery;
 pub mod replay;
 pub mod serve;
+mod signals;
 pub mod simulate;
+mod world_thread;
+mod writer;
 
 use std::process::ExitCode;
 

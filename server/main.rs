@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tianxia::{
-    Failure, api, bench, bench_commands, bench_flush, bench_strategy, check,
+    Failure, api, bench, check,
     cli::{BattleCommand, BenchCommand, Cli, Command},
-    config, logging, replay, serve, simulate,
+    config, daemon, logging, replay, serve, simulate,
 };
 
 fn main() -> ExitCode {
@@ -16,16 +16,16 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => config::resolve(*args).and_then(serve::run),
         Command::Daemon(args) => {
-            config::resolve_role(*args, config::Role::Daemon).and_then(serve::run)
+            config::resolve_role(*args, config::Role::Daemon).and_then(daemon::run)
         }
         Command::Api(args) => config::resolve_role(*args, config::Role::Api).and_then(api::run),
         Command::Check { assets } => check::check(&assets),
         Command::Schema { kind } => check::schema(kind.as_deref()),
         Command::Battle(BattleCommand::Run { file }) => replay::run(&file),
-        Command::Bench(BenchCommand::Battle(options)) => bench::battle(&options),
-        Command::Bench(BenchCommand::Strategy(options)) => bench_strategy::strategy(&options),
-        Command::Bench(BenchCommand::Flush(options)) => bench_flush::flush(&options),
-        Command::Bench(BenchCommand::Commands(options)) => bench_commands::commands(&options),
+        Command::Bench(BenchCommand::Battle(options)) => bench::battle::battle(&options),
+        Command::Bench(BenchCommand::Strategy(options)) => bench::strategy::strategy(&options),
+        Command::Bench(BenchCommand::Flush(options)) => bench::flush::flush(&options),
+        Command::Bench(BenchCommand::Commands(options)) => bench::commands::commands(&options),
         Command::Simulate(args) => simulate::run(&args),
     };
     match outcome {

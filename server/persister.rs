@@ -1,8 +1,10 @@
-//! The store's worker (SPEC 8, 10): takes the World's checkpoint epochs from a channel and
-//! writes them in order, each committed before the next; after each, releases the commands
-//! the checkpoint covers (trims the command log, or acknowledges and trims the stream). While the store fails, it retries with backoff and epochs
-//! wait in a bounded buffer; at the bound the two oldest are merged (the newest state of each
-//! entity, every event), so nothing is dropped. `/ready` and metrics see all of it.
+//! The store's worker (docs/storage.md#the-store-worker): takes the World's checkpoint epochs
+//! from a channel and writes them in order, each committed before the next; after each, it
+//! [`Release`]s the commands the checkpoint covers (trims the command log, or acknowledges and
+//! trims the stream). While the store fails, it retries with backoff and epochs wait in a
+//! bounded buffer; at the bound the two oldest are merged (the newest state of each entity,
+//! every event), so nothing is dropped (docs/operations.md#mongodb-down). `/ready` and metrics
+//! see all of it.
 
 use std::{
     sync::Arc,
@@ -11,15 +13,21 @@ use std::{
 };
 
 use anyhow::Context;
-use components::{persist::Batch, time::unix_ms};
+use components::{
+    durable::PersistStatus,
+    persist::{Batch, Checkpoint},
+    time::unix_ms,
+};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use metrics::{counter, gauge, histogram};
-use net::PersistStatus;
-use persistence::{Backlog, WorldStore};
+use net::redis::stream::{StreamKeys, group};
+use persistence::{Backlog, CommandLog, WorldStore};
+use redis::aio::ConnectionManager;
 use tokio::runtime::Handle;
 use tracing::{error, info, warn};
 
-use crate::bridge::Release;
+/// How long acknowledging after a checkpoint may take before it is left to the next one.
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Epochs waiting for the store at most; beyond, the oldest are merged.
 pub const MAX_BUFFERED: usize = 64;
@@ -234,6 +242,62 @@ impl Worker {
                 self.buffer.put_back(batch);
                 self.report();
                 Commit::Failed
+            }
+        }
+    }
+}
+
+/// What a committed checkpoint releases: the command log below its sequence, or the stream
+/// entries it covers (acknowledged and trimmed, docs/redis.md#acknowledging-and-trimming).
+#[derive(Clone)]
+pub enum Release {
+    Log(Arc<CommandLog>),
+    Stream {
+        redis: ConnectionManager,
+        keys: StreamKeys,
+        /// This process's consumer: only its own pending entries are acknowledged.
+        consumer: String,
+    },
+}
+
+impl Release {
+    /// Called by the store's worker after each committed checkpoint.
+    pub fn committed(&self, checkpoint: &Checkpoint, runtime: &Handle) {
+        match self {
+            Release::Log(log) => {
+                if let Err(e) = log.trim(checkpoint.log_seq) {
+                    warn!(error = %e, "the command log could not be trimmed; it will be at the next checkpoint");
+                }
+            }
+            Release::Stream {
+                redis,
+                keys,
+                consumer,
+            } => {
+                let Some(upto) = checkpoint.stream_id else {
+                    return;
+                };
+                let mut redis = redis.clone();
+                let outcome = runtime.block_on(async {
+                    tokio::time::timeout(ACK_TIMEOUT, async {
+                        let acked = group::acknowledge(&mut redis, keys, upto, consumer).await?;
+                        let pending = group::pending(&mut redis, keys).await?;
+                        Ok::<_, redis::RedisError>((acked, pending))
+                    })
+                    .await
+                });
+                match outcome {
+                    Ok(Ok((acked, pending))) => {
+                        gauge!("tianxia_stream_pending").set(pending as f64);
+                        tracing::debug!(acked, pending, upto = %upto, "stream entries acknowledged");
+                    }
+                    Ok(Err(e)) => {
+                        warn!(error = %e, "stream entries could not be acknowledged; they will be after the next checkpoint")
+                    }
+                    Err(_) => warn!(
+                        "acknowledging stream entries took too long; they will be after the next checkpoint"
+                    ),
+                }
             }
         }
     }

@@ -431,8 +431,9 @@ pub struct Command {
     #[serde(flatten)]
     pub body: CommandBody,
     /// Position in the embedded command log (0 when it came another way); commands are
-    /// applied in this order.
-    pub seq: u64,
+    /// applied in this order. (Logs written before the name was `log_seq` call it `seq`.)
+    #[serde(alias = "seq")]
+    pub log_seq: u64,
     /// Position in the command stream (Redis mode); commands are applied in this order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry: Option<crate::stream::EntryId>,

@@ -6,9 +6,11 @@
 //! read-model queries). Systems live in the `systems` crate; I/O lives in `net`, `persistence`
 //! and the server.
 
+pub mod accounts;
 pub mod battle;
 pub mod command;
 pub mod data;
+pub mod durable;
 pub mod events;
 pub mod ids;
 pub mod persist;

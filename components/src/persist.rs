@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     events::DomainEvent,
-    read_model::OrderView,
+    read_model::OrderRecord,
     world::{City, General, Nation},
 };
 
@@ -51,22 +51,13 @@ impl SnapshotKind {
     }
 }
 
-/// An order in a player's window as stored: its view and the hash of the command that made
-/// it (hex, so every store keeps all 64 bits).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StoredOrder {
-    pub view: OrderView,
-    #[serde(with = "hex_u64")]
-    pub body_hash: u64,
-}
-
 /// A player as the World knows it: the order window (open orders, then finished ones oldest
 /// first) and when the player was last active, in game seconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlayerState {
     pub player: String,
     pub last_seen: Option<i64>,
-    pub orders: Vec<StoredOrder>,
+    pub orders: Vec<OrderRecord>,
 }
 
 /// The state of one entity in a snapshot.
@@ -204,19 +195,6 @@ pub struct Recovery {
     pub world: Option<Recovered>,
 }
 
-mod hex_u64 {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub fn serialize<S: Serializer>(value: &u64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{value:016x}"))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        let text = String::deserialize(d)?;
-        u64::from_str_radix(&text, 16).map_err(D::Error::custom)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,8 +259,8 @@ mod tests {
 
     #[test]
     fn order_hashes_keep_all_bits() {
-        let order = StoredOrder {
-            view: OrderView {
+        let order = OrderRecord {
+            view: crate::read_model::OrderView {
                 order_id: "o".into(),
                 command_type: "TRAIN".into(),
                 general: None,
@@ -297,6 +275,6 @@ mod tests {
             body_hash: u64::MAX - 7,
         };
         let json = serde_json::to_string(&order).unwrap();
-        assert_eq!(serde_json::from_str::<StoredOrder>(&json).unwrap(), order);
+        assert_eq!(serde_json::from_str::<OrderRecord>(&json).unwrap(), order);
     }
 }

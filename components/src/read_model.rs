@@ -178,12 +178,30 @@ impl OrderView {
     }
 }
 
-/// An order as published for its player, with the hash of the command that made it (so the
-/// HTTP layer can tell a repeated id with another body before the World does).
-#[derive(Clone, Debug, PartialEq)]
-pub struct OrderEntry {
+/// An order as the World records it in its player's window: its view and the hash of the
+/// command that made it ([`crate::command::Command::body_hash`]), so a repeated id with
+/// another body is told apart, by the World and already by the HTTP layer. The same record is
+/// published in the read models and stored in checkpoints (the hash as hex, so every store
+/// keeps all 64 bits).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderRecord {
     pub view: OrderView,
+    #[serde(with = "hex_u64")]
     pub body_hash: u64,
+}
+
+/// A `u64` as 16 hex digits.
+mod hex_u64 {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(value: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{value:016x}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let text = String::deserialize(d)?;
+        u64::from_str_radix(&text, 16).map_err(D::Error::custom)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -233,10 +251,10 @@ pub struct ReadModels {
     /// The most recent domain events in sequence order, bounded.
     pub events: Vector<Arc<DomainEvent>>,
     /// Each player's order window (SPEC 2.5), by player id, then order id.
-    pub orders: OrdMap<Key, OrdMap<Key, Arc<OrderEntry>>>,
+    pub orders: OrdMap<Key, OrdMap<Key, Arc<OrderRecord>>>,
     /// Log position of the last command the World applied: a command at or below it has its
     /// order in `orders` (or had, before the window evicted it).
-    pub applied_seq: u64,
+    pub applied_log_seq: u64,
     /// The same as a stream entry (Redis mode).
     pub applied_entry: Option<crate::stream::EntryId>,
 }
@@ -268,6 +286,68 @@ impl ReadModels {
             .cloned()
             .collect()
     }
+}
+
+/// What the leaderboard ranks nations by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RankBy {
+    #[default]
+    Cities,
+    Troops,
+    Gold,
+}
+
+impl RankBy {
+    pub const ALL: [RankBy; 3] = [RankBy::Cities, RankBy::Troops, RankBy::Gold];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RankBy::Cities => "cities",
+            RankBy::Troops => "troops",
+            RankBy::Gold => "gold",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rank {
+    pub nation: String,
+    pub name: String,
+    pub value: i64,
+}
+
+/// Active nations ranked by `by`, as of `models`.
+pub fn ranks(models: &ReadModels, by: RankBy) -> Vec<Rank> {
+    let mut troops: BTreeMap<&str, i64> = BTreeMap::new();
+    if matches!(by, RankBy::Troops) {
+        for general in models.generals.values() {
+            if let Some(nation) = &general.nation {
+                *troops.entry(nation).or_default() += i64::from(general.troops);
+            }
+        }
+        for city in models.cities.values() {
+            if let Some(nation) = &city.nation {
+                *troops.entry(nation).or_default() += i64::from(city.garrison);
+            }
+        }
+    }
+    let mut ranks: Vec<Rank> = models
+        .nations
+        .values()
+        .filter(|n| n.status == NationStatus::Active)
+        .map(|n| Rank {
+            nation: n.id.clone(),
+            name: n.name.clone(),
+            value: match by {
+                RankBy::Cities => n.city_ids.len() as i64,
+                RankBy::Troops => troops.get(n.id.as_str()).copied().unwrap_or(0),
+                RankBy::Gold => n.gold,
+            },
+        })
+        .collect();
+    ranks.sort_by(|a, b| b.value.cmp(&a.value).then(a.nation.cmp(&b.nation)));
+    ranks
 }
 
 /// Where the World publishes its read models and the read side finds them: an atomic

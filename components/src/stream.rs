@@ -191,7 +191,7 @@ pub fn command_of(entry: EntryId, payload: Payload) -> Result<Command, EntryErro
         issuer: Issuer::Player(payload.player),
         general,
         body,
-        seq: 0,
+        log_seq: 0,
         entry: Some(entry),
     })
 }

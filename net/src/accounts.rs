@@ -9,59 +9,17 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    future::Future,
-    pin::Pin,
     sync::{Arc, Mutex},
-    time::{Duration, SystemTime},
+    time::SystemTime,
 };
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
+use components::accounts::{
+    AccountError, AccountFuture, AccountStore, PlayerRecord, TOKEN_TTL, TOKENS_PER_PLAYER,
+};
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, ErrorCode};
-
-/// How long a token lives after its last use.
-pub const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Tokens a player may hold at once; logging in again beyond this revokes the oldest.
-pub const TOKENS_PER_PLAYER: usize = 16;
-
-/// The future an account store returns.
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the name is taken")]
-    NameTaken,
-    #[error("the account store is unavailable: {0}")]
-    Unavailable(String),
-}
-
-/// A registered player as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlayerRecord {
-    pub id: String,
-    pub name: String,
-    /// Argon2 PHC string.
-    pub password_hash: String,
-}
-
-/// Where accounts and token hashes are kept.
-pub trait AccountStore: Send + Sync + 'static {
-    /// Stores a new player; `NameTaken` if its id (the name, lower-cased) exists.
-    fn create(&self, player: PlayerRecord) -> StoreFuture<'_, ()>;
-    fn find(&self, id: &str) -> StoreFuture<'_, Option<PlayerRecord>>;
-    /// Stores a token hash for `player`, valid until `expires`.
-    fn put_token(&self, hash: [u8; 32], player: &str, expires: SystemTime) -> StoreFuture<'_, ()>;
-    /// The player a token hash belongs to if it has not expired by `now`; extends its life
-    /// to `refresh_to`.
-    fn use_token(
-        &self,
-        hash: [u8; 32],
-        now: SystemTime,
-        refresh_to: SystemTime,
-    ) -> StoreFuture<'_, Option<String>>;
-    fn revoke_token(&self, hash: [u8; 32]) -> StoreFuture<'_, ()>;
-}
+use crate::http::error::{ApiError, ErrorCode};
 
 #[derive(Default)]
 struct Memory {
@@ -85,10 +43,10 @@ impl MemoryAccounts {
 }
 
 impl AccountStore for MemoryAccounts {
-    fn create(&self, player: PlayerRecord) -> StoreFuture<'_, ()> {
+    fn create(&self, player: PlayerRecord) -> AccountFuture<'_, ()> {
         let result = self.with(|m| {
             if m.players.contains_key(&player.id) {
-                return Err(StoreError::NameTaken);
+                return Err(AccountError::NameTaken);
             }
             m.players.insert(player.id.clone(), player);
             Ok(())
@@ -96,12 +54,17 @@ impl AccountStore for MemoryAccounts {
         Box::pin(async move { result })
     }
 
-    fn find(&self, id: &str) -> StoreFuture<'_, Option<PlayerRecord>> {
+    fn find(&self, id: &str) -> AccountFuture<'_, Option<PlayerRecord>> {
         let found = self.with(|m| m.players.get(id).cloned());
         Box::pin(async move { Ok(found) })
     }
 
-    fn put_token(&self, hash: [u8; 32], player: &str, expires: SystemTime) -> StoreFuture<'_, ()> {
+    fn put_token(
+        &self,
+        hash: [u8; 32],
+        player: &str,
+        expires: SystemTime,
+    ) -> AccountFuture<'_, ()> {
         self.with(|m| {
             let now = SystemTime::now();
             let list = m.by_player.entry(player.to_string()).or_default();
@@ -127,7 +90,7 @@ impl AccountStore for MemoryAccounts {
         hash: [u8; 32],
         now: SystemTime,
         refresh_to: SystemTime,
-    ) -> StoreFuture<'_, Option<String>> {
+    ) -> AccountFuture<'_, Option<String>> {
         let found = self.with(|m| match m.tokens.get_mut(&hash) {
             Some((player, expires)) if *expires > now => {
                 *expires = refresh_to;
@@ -142,7 +105,7 @@ impl AccountStore for MemoryAccounts {
         Box::pin(async move { Ok(found) })
     }
 
-    fn revoke_token(&self, hash: [u8; 32]) -> StoreFuture<'_, ()> {
+    fn revoke_token(&self, hash: [u8; 32]) -> AccountFuture<'_, ()> {
         self.with(|m| {
             if let Some((player, _)) = m.tokens.remove(&hash)
                 && let Some(list) = m.by_player.get_mut(&player)
@@ -185,10 +148,10 @@ fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
-fn store_error(error: StoreError) -> ApiError {
+fn store_error(error: AccountError) -> ApiError {
     match error {
-        StoreError::NameTaken => ApiError::new(ErrorCode::NameTaken, "that name is taken"),
-        StoreError::Unavailable(detail) => {
+        AccountError::NameTaken => ApiError::new(ErrorCode::NameTaken, "that name is taken"),
+        AccountError::Unavailable(detail) => {
             tracing::warn!(%detail, "account store unavailable");
             ApiError::unavailable("accounts are unavailable; try again shortly")
         }
@@ -263,7 +226,7 @@ impl Accounts {
         check_password(password)?;
         let id = player_id(name);
         if self.store.find(&id).await.map_err(store_error)?.is_some() {
-            return Err(store_error(StoreError::NameTaken));
+            return Err(store_error(AccountError::NameTaken));
         }
         let password = password.to_string();
         let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))

@@ -17,15 +17,13 @@ use std::{
 
 use components::{
     command::{Command, CommandBody, Inbound, Issuer},
+    durable::{Appended, Journal, JournalError},
     read_model::{OrderStatus, ReadModels},
     stream::EntryId,
 };
 use crossbeam_channel::Sender;
 
-use crate::{
-    durable::{Appended, Journal, JournalError},
-    error::{ApiError, ErrorCode},
-};
+use crate::http::error::{ApiError, ErrorCode};
 
 /// Presence is sent at most this often per player.
 const SEEN_EVERY: Duration = Duration::from_secs(1);
@@ -39,7 +37,7 @@ pub struct Queued {
     pub general: Option<String>,
     pub body_hash: u64,
     /// Its log position: once the World has applied this far, it has an order of its own.
-    seq: u64,
+    log_seq: u64,
     /// Its stream entry (Redis mode).
     entry: Option<EntryId>,
     since: Instant,
@@ -50,7 +48,7 @@ impl Queued {
     fn waiting(&self, models: Option<&ReadModels>) -> bool {
         self.since.elapsed() < QUEUED_FOR
             && models.is_none_or(|m| {
-                m.applied_seq < self.seq
+                m.applied_log_seq < self.log_seq
                     || self
                         .entry
                         .is_some_and(|e| m.applied_entry.is_none_or(|a| a < e))
@@ -97,7 +95,7 @@ impl CommandBus {
             issuer: Issuer::Player(player.to_string()),
             general,
             body,
-            seq: 0,
+            log_seq: 0,
             entry: None,
         };
         let command = match self.journal.append(command).await {
@@ -116,7 +114,7 @@ impl CommandBus {
             command_type: command.body.command_type().name(),
             general: command.general.clone(),
             body_hash: command.body_hash(),
-            seq: command.seq,
+            log_seq: command.log_seq,
             entry: command.entry,
             since: Instant::now(),
         };

@@ -1,35 +1,24 @@
-//! The network side of tianxia: the axum HTTP API over the read models the World publishes,
-//! readiness of the configured backends and of persistence, and (later) the Redis bridges.
+//! The network side of tianxia: the HTTP API ([`http`]) over the read models the World
+//! publishes, with the account rules ([`accounts`]) and the command bus ([`bus`]) that hands
+//! commands to a journal; and Redis mode ([`redis`]): the command stream, the lease, the L2
+//! read models and the api's copy of them, presence, tokens and the hot snapshot's write.
 //!
-//! Nothing here changes game state: commands go to the World over the command bus. Handlers read the last published
-//! [`components::read_model::ReadModels`] snapshot with one atomic load and never wait for
-//! the World.
+//! Nothing here changes game state or runs inside the tick: commands go to the World over
+//! the command bus or the stream, and handlers read the last published
+//! [`components::read_model::ReadModels`] with one atomic load, never waiting for the World.
+//! It knows nothing of the stores' files or MongoDB.
 
 pub mod accounts;
 pub mod bus;
-pub mod durable;
-pub mod error;
-pub mod extract;
-pub mod health;
-pub mod hot;
-pub mod l2;
-pub mod lease;
-pub mod limits;
-pub mod mirror;
-pub mod play;
-pub mod presence;
-pub mod read;
-pub mod redis_probe;
-pub mod router;
-pub mod streams;
+pub mod http;
+pub mod redis;
 
-pub use accounts::{AccountStore, Accounts, MemoryAccounts};
+pub use accounts::{Accounts, MemoryAccounts};
 pub use bus::CommandBus;
-pub use durable::{
-    Appended, DurableFuture, EventLog, Journal, JournalError, JournalFuture, PersistReport,
-    PersistStatus,
+pub use http::{
+    AppState,
+    error::{ApiError, ErrorCode},
+    health::{Backends, Probe, ProbeFuture},
+    limits::RateLimits,
+    ops_router, router,
 };
-pub use error::{ApiError, ErrorCode};
-pub use health::{Backends, Probe, ProbeFuture};
-pub use limits::RateLimits;
-pub use router::{AppState, ops_router, router};

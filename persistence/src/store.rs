@@ -1,15 +1,17 @@
-//! The world's store behind one trait (SPEC 8): checkpoint epochs, recovery and the durable
-//! event log, kept in the embedded store by default or in MongoDB when `MONGODB_URI` is set.
+//! The world's store behind one trait (docs/storage.md#checkpoint-epochs): checkpoint epochs,
+//! recovery and the durable event log, kept in the embedded store by default or in MongoDB
+//! when `MONGODB_URI` is set; and [`WorldEvents`], the HTTP side's durable event log over it.
 //! Calls may block on I/O: they are futures for the tokio side, never called from the tick.
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use components::{
+    durable::{DurableFuture, EventLog},
     events::DomainEvent,
     persist::{Batch, Recovery},
 };
 
-use crate::{EmbeddedStore, StoreError};
+use crate::StoreError;
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -41,66 +43,33 @@ pub trait WorldStore: Send + Sync + 'static {
 /// checkpoints so the log does not grow without bound.
 pub const KEEP_EVENTS: u64 = 1_000_000;
 
-/// The embedded store as a [`WorldStore`], on the blocking pool.
-#[derive(Clone)]
-pub struct Embedded {
-    store: Arc<EmbeddedStore>,
-    keep_events: u64,
+/// The durable event log of one world (`GET /api/events`), over its store.
+pub struct WorldEvents {
+    store: Arc<dyn WorldStore>,
+    world: String,
 }
 
-impl Embedded {
-    pub fn new(store: Arc<EmbeddedStore>) -> Self {
-        Embedded {
+impl WorldEvents {
+    pub fn new(store: Arc<dyn WorldStore>, world: &str) -> Self {
+        WorldEvents {
             store,
-            keep_events: KEEP_EVENTS,
+            world: world.to_string(),
         }
     }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&EmbeddedStore) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let store = self.store.clone();
-        let path = store.path().to_owned();
-        tokio::task::spawn_blocking(move || work(&store))
-            .await
-            .unwrap_or_else(|e| {
-                Err(StoreError::Io {
-                    path,
-                    message: format!("the store's worker failed: {e}"),
-                })
-            })
-    }
 }
 
-impl WorldStore for Embedded {
-    fn name(&self) -> &'static str {
-        "embedded"
-    }
-
-    fn commit(&self, batch: Arc<Batch>) -> StoreFuture<'_, ()> {
-        let keep = self.keep_events;
-        Box::pin(self.blocking(move |store| store.commit_epoch(&batch, keep)))
-    }
-
-    fn recover<'a>(&'a self, world: &'a str) -> StoreFuture<'a, Recovery> {
-        let world = world.to_string();
-        // One transaction per epoch: nothing uncommitted is ever stored, so there is nothing
-        // to remove first.
-        Box::pin(self.blocking(move |store| store.recover_world(&world)))
-    }
-
+impl EventLog for WorldEvents {
     fn events<'a>(
         &'a self,
-        world: &'a str,
         after: u64,
         limit: usize,
         aggregate: Option<&'a str>,
-    ) -> StoreFuture<'a, Vec<DomainEvent>> {
-        let world = world.to_string();
-        let aggregate = aggregate.map(str::to_string);
-        Box::pin(
-            self.blocking(move |store| store.events(&world, after, limit, aggregate.as_deref())),
-        )
+    ) -> DurableFuture<'a, Vec<DomainEvent>> {
+        Box::pin(async move {
+            self.store
+                .events(&self.world, after, limit, aggregate)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }

@@ -1,5 +1,15 @@
-//! The token rules both account stores follow (SPEC 5): how many a player keeps, and when a
-//! used token's expiry is written again.
+//! The token rules both durable account stores follow (docs/http.md#tokens): how many a
+//! player keeps, and when a used token's expiry is written again.
+
+use std::time::Duration;
+
+use components::accounts::TOKEN_TTL;
+
+/// A token's expiry is written again only when it would move by at least this much.
+pub const REFRESH_AFTER: Duration = Duration::from_secs(3_600);
+
+// The refresh step must stay well below a token's life.
+const _: () = assert!(REFRESH_AFTER.as_secs() * 2 < TOKEN_TTL.as_secs());
 
 /// Of a player's tokens `(expiry in Unix ms, key)`, those to remove: every expired one, and
 /// the oldest live ones beyond the newest `room`.

@@ -16,7 +16,7 @@ use crate::{
     persist::{PersistPlugin, PersistSettings, RestoreError, restore_world},
     read_models::ReadModelPlugin,
     rules::RulesPlugin,
-    schedule::{BattleTick, Intake, Publish, Strategy},
+    schedule::{BattleTick, Intake, Publish, Strategy, configure_sets},
     spawn::{WorldSettings, spawn_world},
 };
 
@@ -91,6 +91,7 @@ pub fn build_app_with(
     add_schedule(&mut app, Strategy);
     add_schedule(&mut app, BattleTick);
     add_schedule(&mut app, Publish);
+    configure_sets(&mut app);
     app.add_plugins((
         ClockPlugin,
         BattlePlugin,
@@ -114,7 +115,7 @@ pub fn build_app_with(
             spawn_world(app.world_mut(), data, &settings.world);
             if let Some(incarnation) = incarnation {
                 app.world_mut()
-                    .insert_resource(crate::rules::orders::Revision(incarnation.max(1)));
+                    .insert_resource(crate::rules::orders::Incarnation(incarnation.max(1)));
             }
         }
         Origin::Checkpoint(recovered) => {

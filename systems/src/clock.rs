@@ -19,19 +19,6 @@ pub struct ClockPlugin;
 impl Plugin for ClockPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<ClockStep>()
-            .configure_sets(
-                Strategy,
-                (
-                    StrategySet::Clock,
-                    StrategySet::Calendar,
-                    StrategySet::Orders,
-                    StrategySet::Economy,
-                    StrategySet::CommandPoints,
-                    StrategySet::Presence,
-                    StrategySet::Ai,
-                )
-                    .chain(),
-            )
             .add_systems(Strategy, advance_clock.in_set(StrategySet::Clock))
             .add_systems(Strategy, announce_new_months.in_set(StrategySet::Calendar));
     }

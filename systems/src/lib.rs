@@ -12,7 +12,6 @@ pub mod battle;
 pub mod clock;
 pub mod driver;
 pub mod event_log;
-pub mod hot;
 pub mod persist;
 pub mod read_models;
 pub mod rules;

@@ -15,7 +15,7 @@ use components::{
     data::PositionsFile,
     events::DomainEvent,
     read_model::{
-        CityView, GeneralView, Key, MarchView, NationView, OrderEntry, PositionView, ReadHandle,
+        CityView, GeneralView, Key, MarchView, NationView, OrderRecord, PositionView, ReadHandle,
         ReadModels, WorldSummary,
     },
     time::GameClock,
@@ -28,10 +28,10 @@ use crate::{
     battle::{Battle, FinishedBattles},
     event_log::Outbox,
     rules::{
-        commands::{AppliedEntry, AppliedSeq},
-        orders::{Orders, Revision, active_view},
+        intake::{AppliedEntry, AppliedLogSeq},
+        orders::{Incarnation, Orders, active_view},
     },
-    schedule::Publish,
+    schedule::{Publish, PublishSet},
 };
 
 /// Battle steps between two frames of a battle: 10 frames per second of battle time.
@@ -48,7 +48,7 @@ pub struct ReadModelPlugin {
 impl Plugin for ReadModelPlugin {
     fn build(&self, app: &mut App) {
         app.insert_resource(ReadPublisher::new(self.handle.clone(), self.event_window))
-            .add_systems(Publish, publish_read_models);
+            .add_systems(Publish, publish_read_models.in_set(PublishSet::ReadModels));
     }
 }
 
@@ -70,7 +70,7 @@ pub struct ReadPublisher {
     /// Finished battles in the read models, oldest first.
     finished: VecDeque<String>,
     events: Vector<Arc<DomainEvent>>,
-    orders: OrdMap<Key, OrdMap<Key, Arc<OrderEntry>>>,
+    orders: OrdMap<Key, OrdMap<Key, Arc<OrderRecord>>>,
     /// Cities and generals of each nation, kept up to date from ownership changes.
     members: HashMap<String, Members>,
     /// Most recent events kept for `GET /api/events`.
@@ -168,7 +168,7 @@ fn city_view(city: &City) -> CityView {
     }
 }
 
-fn general_view(general: &General, positions: &PositionsFile, revision: u64) -> GeneralView {
+fn general_view(general: &General, positions: &PositionsFile, incarnation: u64) -> GeneralView {
     GeneralView {
         id: general.id.clone(),
         name: general.name.clone(),
@@ -201,7 +201,7 @@ fn general_view(general: &General, positions: &PositionsFile, revision: u64) -> 
         order: general
             .order
             .as_ref()
-            .map(|o| Box::new(active_view(o, &general.id, revision))),
+            .map(|o| Box::new(active_view(o, &general.id, incarnation))),
         march: general.march.as_ref().map(|m| {
             Box::new(MarchView {
                 from: m.from().to_string(),
@@ -248,8 +248,8 @@ pub fn publish_read_models(
     battles: Query<Ref<Battle>>,
     mut finished: ResMut<FinishedBattles>,
     mut orders: ResMut<Orders>,
-    revision: Res<Revision>,
-    applied: Option<Res<AppliedSeq>>,
+    incarnation: Res<Incarnation>,
+    applied: Option<Res<AppliedLogSeq>>,
     applied_entry: Option<Res<AppliedEntry>>,
 ) {
     let publisher = &mut *publisher;
@@ -271,7 +271,7 @@ pub fn publish_read_models(
     }
     for general in generals.iter().filter(|g| g.is_changed()) {
         let old = publisher.generals.get(general.id.as_str()).cloned();
-        let view = general_view(&general, &data.positions, revision.0);
+        let view = general_view(&general, &data.positions, incarnation.0);
         if let Some(view) = next_version(old.as_ref(), view) {
             let old_nation = old.and_then(|o| o.nation.clone());
             publisher.move_member(
@@ -342,10 +342,7 @@ pub fn publish_read_models(
     }
 
     for (player, id) in orders.take_changed() {
-        let entry = orders.get(&player, &id).map(|record| OrderEntry {
-            view: record.view.clone(),
-            body_hash: record.body_hash,
-        });
+        let entry = orders.get(&player, &id).cloned();
         // In place where the player is known; keys are the World's own (shared, not copied).
         if publisher.orders.get(&*player).is_none() {
             if entry.is_none() {
@@ -400,7 +397,7 @@ pub fn publish_read_models(
         frames: publisher.frames.clone(),
         events: publisher.events.clone(),
         orders: publisher.orders.clone(),
-        applied_seq: applied.map_or(0, |a| a.0),
+        applied_log_seq: applied.map_or(0, |a| a.0),
         applied_entry: applied_entry.and_then(|a| a.0),
     })));
 }

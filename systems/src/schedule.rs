@@ -1,15 +1,21 @@
-//! The World's schedules (SPEC 1). Each runs at its own fixed rate, driven by
+//! The World's schedules (ARCHITECTURE.md, "Bird's-eye view") and the sets that order the
+//! systems within them. Each schedule runs at its own fixed rate, driven by
 //! [`crate::driver::Driver`]:
 //! - [`Intake`] (20 Hz by default): validates and applies commands.
 //! - [`Strategy`] (1 Hz by default): advances the game clock and runs the strategy systems in
 //!   the order of [`StrategySet`].
-//! - [`BattleTick`] (60 Hz by default): steps battles towards the strategy clock.
-//! - [`Publish`]: after the ticks of each pass of the driver, hands events and read models to
-//!   the outside without blocking.
+//! - [`BattleTick`] (60 Hz by default): steps battles towards the strategy clock, in the order
+//!   of [`BattleSet`].
+//! - [`Publish`]: after the ticks of each pass of the driver, hands read models, epochs and
+//!   hot snapshots to the outside without blocking, in the order of [`PublishSet`].
+//!
+//! Plugins put their systems in these sets and never name another plugin's systems;
+//! [`configure_sets`] is the one place that orders the sets.
 
+use bevy_app::App;
 use bevy_ecs::{
     resource::Resource,
-    schedule::{ScheduleLabel, SystemSet},
+    schedule::{IntoScheduleConfigs, ScheduleLabel, SystemSet},
 };
 
 #[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
@@ -43,6 +49,54 @@ pub enum StrategySet {
     Presence,
     /// AI-driven generals decide.
     Ai,
+}
+
+/// Order of the battle schedule's systems.
+#[derive(SystemSet, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum BattleSet {
+    /// Battles step towards the strategy clock.
+    Step,
+    /// Battles with an outcome end: the losses come off, the generals go back, the result is
+    /// told and kept in [`crate::battle::BattleResults`].
+    Conclude,
+    /// The rules act on the results: cities captured, nations destroyed.
+    Results,
+}
+
+/// Order of the publish step's systems.
+#[derive(SystemSet, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PublishSet {
+    /// The read models are built from what changed and swapped in.
+    ReadModels,
+    /// What changed is noted for the store, and an epoch closes when one is due.
+    Extract,
+    /// A hot snapshot is handed over when one is due (after the epoch, if any, closed).
+    Hot,
+}
+
+/// Orders the sets of every schedule: the one place where plugins' systems meet.
+pub fn configure_sets(app: &mut App) {
+    app.configure_sets(
+        Strategy,
+        (
+            StrategySet::Clock,
+            StrategySet::Calendar,
+            StrategySet::Orders,
+            StrategySet::Economy,
+            StrategySet::CommandPoints,
+            StrategySet::Presence,
+            StrategySet::Ai,
+        )
+            .chain(),
+    )
+    .configure_sets(
+        BattleTick,
+        (BattleSet::Step, BattleSet::Conclude, BattleSet::Results).chain(),
+    )
+    .configure_sets(
+        Publish,
+        (PublishSet::ReadModels, PublishSet::Extract, PublishSet::Hot).chain(),
+    );
 }
 
 /// Game seconds the strategy tick being run advances the clock by. Set by the driver before

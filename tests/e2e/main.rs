@@ -8,6 +8,7 @@
 
 mod battle;
 mod battle_world;
+mod bench;
 mod check;
 mod clock;
 mod config;

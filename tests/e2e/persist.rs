@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{
     play::{command, general, get, join, quiet_assets, register},
-    support::{Mongo, RedisWorld, Server, run, wait_for},
+    support::{Mongo, RedisWorld, Server, post, repo, run, wait_for},
 };
 
 /// Every durable event, in sequence order, page by page.
@@ -335,4 +335,72 @@ fn a_truncated_store_is_refused_with_the_file_named() {
         assert!(!stderr.contains("panicked"), "{stderr}");
         fs::write(&path, backup).unwrap();
     }
+}
+
+/// A data directory written by the code before the structure pass (its checkpoint, order
+/// windows and command log kept the old names; see `tests/fixtures/pre-structure`) recovers:
+/// the accounts log in, the checkpoint's orders come back under the new incarnation, and the
+/// two logged commands after it are applied once each.
+#[test]
+fn a_data_directory_written_before_the_structure_pass_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    fs::create_dir_all(&data).unwrap();
+    let fixture = repo().join("tests/fixtures/pre-structure");
+    for file in ["tianxia.redb", "commands.redb"] {
+        let packed = fs::read(fixture.join(format!("{file}.lz4"))).unwrap();
+        let bytes = lz4_flex::decompress_size_prepended(&packed).unwrap();
+        fs::write(data.join(file), bytes).unwrap();
+    }
+    // No AI, and a clock so slow that the years since the fixture was written are hours of
+    // game time: the train-1 of the checkpoint may have completed, nothing else happens.
+    let (_assets_dir, assets) = quiet_assets(|_, text| text);
+    let server = Server::start_in(
+        dir,
+        &[
+            "--scenario",
+            "tiny",
+            "--speed",
+            "0.001",
+            "--assets",
+            assets.to_str().unwrap(),
+        ],
+        &[],
+    );
+    server.wait_ready();
+    let log = server.log();
+    assert!(log.contains("checkpoint loaded epoch=3"), "{log}");
+    assert!(
+        log.contains("applying the logged commands after the checkpoint commands=2"),
+        "{log}"
+    );
+    let login = |name: &str| {
+        let reply = post(
+            &server.url("/api/auth/login"),
+            None,
+            &json!({"name": name, "password": "correct horse"}),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.json["token"].as_str().unwrap().to_string()
+    };
+    let (alice, bob) = (login("alice"), login("bob"));
+    let order = |token: &str, id: &str| {
+        let reply = get(&server, token, &format!("/api/orders/{id}"));
+        assert_eq!(reply.status, 200, "{id}: {}", reply.text);
+        assert_eq!(reply.json["revision"], 2, "{id}: {}", reply.text);
+        reply.json
+    };
+    let train = order(&alice, "train-1");
+    assert!(
+        ["accepted", "completed"].contains(&train["status"].as_str().unwrap()),
+        "{train}"
+    );
+    let again = order(&alice, "srv-5");
+    assert_eq!(again["status"], "rejected", "{again}");
+    assert_eq!(again["reason"], "busy", "{again}");
+    let march = order(&bob, "move-1");
+    assert_eq!(march["status"], "accepted", "{march}");
+    let bob_general = general(&server, "g-bob");
+    assert_eq!(bob_general["status"], "marching", "{bob_general}");
+    assert_eq!(bob_general["march"]["to"], "crossroads", "{bob_general}");
 }

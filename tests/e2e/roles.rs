@@ -404,17 +404,17 @@ fn a_daemon_killed_between_checkpoints_resumes_from_its_hot_snapshot() {
     runtime.block_on(async {
         let manager = manager().await;
         let elsewhere = format!("{}-elsewhere", redis.world);
-        let lease = net::lease::Lease::try_acquire(&manager, &elsewhere)
+        let lease = net::redis::lease::Lease::try_acquire(&manager, &elsewhere)
             .await
             .unwrap()
             .unwrap();
         let mut foreign = lease.tenure();
-        foreign.key = net::lease::lease_key(&redis.world);
-        let writer = net::hot::HotWriter::new(manager.clone(), &redis.world, foreign);
+        foreign.key = net::redis::keys::lease(&redis.world);
+        let writer = net::redis::hot::HotWriter::new(manager.clone(), &redis.world, foreign);
         let (bytes, l, e) = stamped(current.checkpoint.lease_epoch + 1, 1);
         assert_eq!(
             writer.write(&bytes, l, e).await.unwrap(),
-            net::hot::Written::NotHolder
+            net::redis::hot::Written::NotHolder
         );
         lease.release().await.unwrap();
     });
@@ -424,23 +424,23 @@ fn a_daemon_killed_between_checkpoints_resumes_from_its_hot_snapshot() {
     let last = hot_snapshot(redis).unwrap().checkpoint;
     runtime.block_on(async {
         let manager = manager().await;
-        let lease = net::lease::Lease::try_acquire(&manager, &redis.world)
+        let lease = net::redis::lease::Lease::try_acquire(&manager, &redis.world)
             .await
             .unwrap()
             .expect("the lease was released at the graceful stop");
-        let writer = net::hot::HotWriter::new(manager.clone(), &redis.world, lease.tenure());
+        let writer = net::redis::hot::HotWriter::new(manager.clone(), &redis.world, lease.tenure());
         for (l, e) in [(last.lease_epoch, last.epoch - 1), (0, last.epoch + 99)] {
             let (bytes, l, e) = stamped(l, e);
             assert_eq!(
                 writer.write(&bytes, l, e).await.unwrap(),
-                net::hot::Written::Older
+                net::redis::hot::Written::Older
             );
         }
         assert_eq!(hot_snapshot(redis).unwrap().checkpoint, last);
         let (bytes, l, e) = stamped(last.lease_epoch + 1, 1);
         assert_eq!(
             writer.write(&bytes, l, e).await.unwrap(),
-            net::hot::Written::Written
+            net::redis::hot::Written::Written
         );
         lease.release().await.unwrap();
     });

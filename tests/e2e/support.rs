@@ -695,7 +695,7 @@ impl InProcess {
             bus: std::sync::Arc::new(net::CommandBus::new(journal, bus)),
             limits: std::sync::Arc::new(net::RateLimits::default()),
             events,
-            persist: std::sync::Arc::new(net::PersistStatus::new("none")),
+            persist: std::sync::Arc::new(components::durable::PersistStatus::new("none")),
         };
         runtime.spawn(async move {
             let _ = axum::serve(listener, net::router(state)).await;
@@ -718,17 +718,20 @@ struct ChannelJournal {
     seq: std::sync::atomic::AtomicU64,
 }
 
-impl net::Journal for ChannelJournal {
-    fn append(&self, mut command: components::command::Command) -> net::JournalFuture<'_> {
-        command.seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+impl components::durable::Journal for ChannelJournal {
+    fn append(
+        &self,
+        mut command: components::command::Command,
+    ) -> components::durable::JournalFuture<'_> {
+        command.log_seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         if command.id.is_empty() {
-            command.id = components::command::server_command_id(command.seq);
+            command.id = components::command::server_command_id(command.log_seq);
         }
         let sent = self
             .tx
             .try_send(components::command::Inbound::Command(command.clone()))
-            .map(|()| net::Appended::New(command))
-            .map_err(|e| net::JournalError::Unavailable(e.to_string()));
+            .map(|()| components::durable::Appended::New(command))
+            .map_err(|e| components::durable::JournalError::Unavailable(e.to_string()));
         Box::pin(async move { sent })
     }
 }
@@ -736,13 +739,13 @@ impl net::Journal for ChannelJournal {
 /// The in-process tests' event log: the published window.
 struct WindowEvents(components::read_model::ReadHandle);
 
-impl net::EventLog for WindowEvents {
+impl components::durable::EventLog for WindowEvents {
     fn events<'a>(
         &'a self,
         after: u64,
         limit: usize,
         aggregate: Option<&'a str>,
-    ) -> net::DurableFuture<'a, Vec<components::events::DomainEvent>> {
+    ) -> components::durable::DurableFuture<'a, Vec<components::events::DomainEvent>> {
         let events = self.0.load_full().map_or_else(Vec::new, |m| {
             m.events_after(after, limit, aggregate)
                 .into_iter()

@@ -8,13 +8,16 @@
 //! behind by more than two strategy ticks, the driver holds the clock until they catch up.
 //!
 //! The rules (marches that meet, capture) call [`spawn_battle`] and [`join_battle`]; the
-//! battle's end puts the survivors back into the generals' troops and the city's garrison.
+//! battle's end puts the survivors back into the generals' troops and the city's garrison and
+//! leaves its result in [`BattleResults`] for the rules to act on. This module knows nothing
+//! of the rules.
 
 pub mod baseline;
 pub mod grid;
 pub mod record;
 pub mod setup;
 pub mod sim;
+pub mod stored;
 
 use std::{
     collections::BTreeMap,
@@ -36,8 +39,7 @@ use sim::{BattleSim, seed_from};
 use crate::{
     assets::Data,
     event_log::Outbox,
-    rules::capture::{BattleResults, Concluded},
-    schedule::BattleTick,
+    schedule::{BattleSet, BattleTick},
 };
 
 /// Id of the group a city's garrison forms.
@@ -147,6 +149,22 @@ pub fn backlog_ms(world: &mut World) -> u64 {
         .unwrap_or(0)
 }
 
+/// A battle that ended, as the rules that act on it need it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Concluded {
+    pub battle: String,
+    pub city: String,
+    pub winner: Side,
+    pub attacker_nation: Option<String>,
+    pub attackers: Vec<String>,
+    /// Game second it ended.
+    pub at: i64,
+}
+
+/// Battles concluded since the rules last looked.
+#[derive(Resource, Default, Debug)]
+pub struct BattleResults(pub Vec<Concluded>);
+
 /// Views of battles that ended since the last publish, for the read side.
 #[derive(Resource, Default)]
 pub struct FinishedBattles(pub Vec<BattleView>);
@@ -158,7 +176,8 @@ impl Plugin for BattlePlugin {
         app.init_resource::<BattlePace>()
             .init_resource::<FinishedBattles>()
             .init_resource::<BattleResults>()
-            .add_systems(BattleTick, (step_battles, conclude_battles).chain());
+            .add_systems(BattleTick, step_battles.in_set(BattleSet::Step))
+            .add_systems(BattleTick, conclude_battles.in_set(BattleSet::Conclude));
     }
 }
 

@@ -21,8 +21,9 @@ use components::{
 
 use crate::{
     assets::{Data, GameData},
-    rules::commands::{
-        Cost, apply_command, defenders_in, is_hostile, only_protected_defenders, troop_cap,
+    rules::{
+        commands::{Cost, apply_command, city::troop_cap},
+        hostility::{defenders_in, is_hostile, only_protected_defenders},
     },
     schedule::ClockStep,
 };
@@ -128,7 +129,7 @@ pub fn run_ai(world: &mut World) {
             issuer: Issuer::Ai,
             general: Some(general.id.clone()),
             body,
-            seq: 0,
+            log_seq: 0,
             entry: None,
         };
         apply_command(world, &command);

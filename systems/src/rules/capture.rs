@@ -3,7 +3,7 @@
 //! owner's generals there retreat to their nation's nearest city or turn ronin; a nation left
 //! without cities is destroyed. Each capture is one change within one tick.
 
-use bevy_ecs::{entity::Entity, resource::Resource, world::World};
+use bevy_ecs::{entity::Entity, world::World};
 use components::{
     battle::Side,
     command::Reason,
@@ -12,30 +12,16 @@ use components::{
 };
 
 use crate::{
+    battle::BattleResults,
     event_log::Outbox,
     rules::{
-        commands::set_position, march::halt_march_cancelling, orders::finish_order,
-        paths::shortest_path, relation_between, residents::set_city,
+        commands::court::set_position, hostility::relation_between, orders::finish_order,
+        paths::shortest_path, residents::set_city, timeline::halt_march_cancelling,
     },
 };
 
-/// A battle that ended, as the rules need it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Concluded {
-    pub battle: String,
-    pub city: String,
-    pub winner: Side,
-    pub attacker_nation: Option<String>,
-    pub attackers: Vec<String>,
-    /// Game second it ended.
-    pub at: i64,
-}
-
-/// Battles concluded since the rules last looked.
-#[derive(Resource, Default, Debug)]
-pub struct BattleResults(pub Vec<Concluded>);
-
-/// Battle schedule, after battles conclude: applies their results.
+/// Battle schedule, after battles conclude ([`crate::schedule::BattleSet::Results`]): applies
+/// their results.
 pub fn apply_battle_results(world: &mut World) {
     let results = std::mem::take(&mut world.resource_mut::<BattleResults>().0);
     for result in results {

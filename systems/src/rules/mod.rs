@@ -1,31 +1,37 @@
-//! The rules of the strategy game (SPEC 2): commands and their orders, marches, battles'
-//! consequences, the economy, command points, presence and the AI. [`RulesPlugin`] puts each
-//! in its schedule and set.
+//! The rules of the strategy game (docs/rules.md): commands and their orders, the timeline of
+//! orders and marches, battles' consequences, the economy, command points, presence and the
+//! AI. [`RulesPlugin`] puts each in its schedule and set.
+//!
+//! Where a rule lives:
+//! - intake of commands: [`intake`]; deciding and enacting them, one file per command group:
+//!   [`commands`]; each player's order window and the World's incarnation: [`orders`];
+//! - what comes due each strategy tick (order completion, march legs, arrivals, battles met
+//!   on the way): [`timeline`]; road paths: [`paths`]; who must fight whom: [`hostility`];
+//!   who stands in which city: [`residents`];
+//! - battle results (capture, nation destruction): [`capture`]; production, upkeep and taxes:
+//!   [`economy`]; command points: [`points`]; players' presence and delegates: [`presence`];
+//!   NPC and delegate decisions: [`ai`]; what must hold in every World: [`audit`].
 
 pub mod ai;
 pub mod audit;
 pub mod capture;
 pub mod commands;
 pub mod economy;
-pub mod march;
+pub mod hostility;
+pub mod intake;
 pub mod orders;
 pub mod paths;
 pub mod points;
 pub mod presence;
 pub mod residents;
+pub mod timeline;
 
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
-use components::{
-    command::Inbound,
-    world::{Nation, Registry, Relation},
-};
+use components::command::Inbound;
 use crossbeam_channel::Receiver;
 
-use crate::{
-    battle::conclude_battles,
-    schedule::{BattleTick, Intake, Strategy, StrategySet},
-};
+use crate::schedule::{BattleSet, BattleTick, Intake, Strategy, StrategySet};
 
 /// The rules, fed by `inbox` (the command bus; none for a World nobody commands).
 pub struct RulesPlugin {
@@ -39,20 +45,19 @@ pub struct RulesPlugin {
 
 impl Plugin for RulesPlugin {
     fn build(&self, app: &mut App) {
-        app.insert_resource(commands::CommandInbox {
+        app.insert_resource(intake::CommandInbox {
             rx: self.inbox.clone(),
             max_per_tick: self.max_commands_per_tick,
         })
         .insert_resource(orders::Orders::new(self.finished_window))
-        .init_resource::<orders::Timeline>()
-        .init_resource::<commands::AppliedSeq>()
-        .init_resource::<commands::AppliedEntry>()
-        .init_resource::<orders::Revision>()
+        .init_resource::<timeline::Timeline>()
+        .init_resource::<intake::AppliedLogSeq>()
+        .init_resource::<intake::AppliedEntry>()
+        .init_resource::<orders::Incarnation>()
         .init_resource::<presence::Presence>()
         .init_resource::<ai::AiRoster>()
-        .init_resource::<capture::BattleResults>()
-        .add_systems(Intake, commands::apply_inbound)
-        .add_systems(Strategy, march::run_timeline.in_set(StrategySet::Orders))
+        .add_systems(Intake, intake::apply_inbound)
+        .add_systems(Strategy, timeline::run_timeline.in_set(StrategySet::Orders))
         .add_systems(Strategy, economy::run_economy.in_set(StrategySet::Economy))
         .add_systems(
             Strategy,
@@ -66,19 +71,9 @@ impl Plugin for RulesPlugin {
         .add_systems(Strategy, ai::run_ai.in_set(StrategySet::Ai))
         .add_systems(
             BattleTick,
-            capture::apply_battle_results.after(conclude_battles),
+            capture::apply_battle_results.in_set(BattleSet::Results),
         );
     }
-}
-
-/// The relation of nation `a` towards `b` (`None` if either is unknown or destroyed).
-pub fn relation_between(world: &World, a: &str, b: &str) -> Option<Relation> {
-    let registry = world.resource::<Registry>();
-    let nation = registry
-        .nations
-        .get(a)
-        .and_then(|e| world.get::<Nation>(*e))?;
-    nation.relations.get(b).copied()
 }
 
 #[cfg(test)]

@@ -1,15 +1,12 @@
-//! Orders (SPEC 2.5): each player's window of orders that makes commands idempotent, the
-//! timeline of timed orders and march legs that come due, and the life-cycle transitions
-//! (accepted → completed / cancelled) with their events.
+//! Orders (docs/rules.md#order-life-cycle): each player's window of orders that makes
+//! commands idempotent, the World's incarnation that orders carry as their revision, and the
+//! life-cycle transitions (accepted → completed / cancelled) with their events.
 //!
 //! The window keeps every unfinished order of a player and its last `finished_window`
 //! finished ones, each with the hash of the command that made it. It is part of the World's
 //! state, so a replayed command meets the same window.
 
-use std::{
-    cmp::Reverse,
-    collections::{BinaryHeap, VecDeque},
-};
+use std::collections::VecDeque;
 
 // A fast hasher (seeded per process): a window is looked up for every command.
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
@@ -18,30 +15,22 @@ use bevy_ecs::{entity::Entity, resource::Resource, world::World};
 use components::{
     command::{CommandType, Reason},
     events::{EventKind, aggregate},
-    persist::StoredOrder,
-    read_model::{Key, OrderStatus, OrderView},
+    read_model::{Key, OrderRecord, OrderStatus, OrderView},
     time::GameClock,
     world::{ActiveOrder, General, GeneralStatus},
 };
 
 use crate::event_log::Outbox;
 
-/// The World's incarnation (SPEC 2.5): stamped on every order it writes; recovery raises it.
+/// The World's incarnation (SPEC 2.5): raised by every recovery, and stamped on every order
+/// the World writes as the order's `revision`.
 #[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Revision(pub u64);
+pub struct Incarnation(pub u64);
 
-impl Default for Revision {
+impl Default for Incarnation {
     fn default() -> Self {
-        Revision(1)
+        Incarnation(1)
     }
-}
-
-/// An order in a player's window.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OrderRecord {
-    pub view: OrderView,
-    /// Hash of the command that made it ([`components::command::Command::body_hash`]).
-    pub body_hash: u64,
 }
 
 #[derive(Default, Debug)]
@@ -85,13 +74,9 @@ impl Orders {
     }
 
     /// `player`'s window as stored: open orders by id, then finished ones oldest first.
-    pub fn stored(&self, player: &str) -> Vec<StoredOrder> {
+    pub fn stored(&self, player: &str) -> Vec<OrderRecord> {
         let Some(window) = self.players.get(player) else {
             return Vec::new();
-        };
-        let to_stored = |r: &OrderRecord| StoredOrder {
-            view: r.view.clone(),
-            body_hash: r.body_hash,
         };
         let mut open: Vec<&OrderRecord> = window
             .records
@@ -99,30 +84,19 @@ impl Orders {
             .filter(|r| !r.view.status.is_finished())
             .collect();
         open.sort_by(|a, b| a.view.order_id.cmp(&b.view.order_id));
-        let mut stored: Vec<StoredOrder> = open.into_iter().map(to_stored).collect();
-        stored.extend(
-            window
-                .finished
-                .iter()
-                .filter_map(|id| window.records.get(id))
-                .map(to_stored),
-        );
-        stored
+        let finished = window
+            .finished
+            .iter()
+            .filter_map(|id| window.records.get(id));
+        open.into_iter().chain(finished).cloned().collect()
     }
 
-    /// Puts back a stored window, every order under `revision` (SPEC 2.5: a recovered World
-    /// republishes its windows with its new revision).
-    pub fn restore(&mut self, player: &str, orders: Vec<StoredOrder>, revision: u64) {
-        for order in orders {
-            let mut view = order.view;
-            view.revision = revision;
-            self.put(
-                player,
-                OrderRecord {
-                    view,
-                    body_hash: order.body_hash,
-                },
-            );
+    /// Puts back a stored window, every order under `incarnation` (SPEC 2.5: a recovered
+    /// World republishes its windows with its new incarnation as their revision).
+    pub fn restore(&mut self, player: &str, orders: Vec<OrderRecord>, incarnation: u64) {
+        for mut order in orders {
+            order.view.revision = incarnation;
+            self.put(player, order);
         }
     }
 
@@ -186,50 +160,15 @@ impl Orders {
     }
 }
 
-/// When timed orders and march legs come due: entries of (game second, general). An entry
-/// only says "look at this general then"; what is due is read from the general itself, so
-/// entries left by cancelled orders are harmless.
-#[derive(Resource, Default, Debug)]
-pub struct Timeline {
-    heap: BinaryHeap<Reverse<(i64, u64, Entity)>>,
-    /// Breaks ties in insertion order, so equal times come out deterministically.
-    next: u64,
-}
-
-impl Timeline {
-    pub fn schedule(&mut self, at: i64, general: Entity) {
-        self.next += 1;
-        self.heap.push(Reverse((at, self.next, general)));
-    }
-
-    /// The earliest entry due by `now`.
-    pub fn pop_due(&mut self, now: i64) -> Option<(i64, Entity)> {
-        match self.heap.peek() {
-            Some(Reverse((at, _, _))) if *at <= now => {
-                self.heap.pop().map(|Reverse((at, _, entity))| (at, entity))
-            }
-            _ => None,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
-}
-
 /// The read model of a general's order under way.
-pub fn active_view(order: &ActiveOrder, general: &str, revision: u64) -> OrderView {
+pub fn active_view(order: &ActiveOrder, general: &str, incarnation: u64) -> OrderView {
     OrderView {
         order_id: order.id.clone(),
         command_type: order.command.name().to_string(),
         general: Some(general.to_string()),
         status: OrderStatus::Accepted,
         reason: None,
-        revision,
+        revision: incarnation,
         accepted_at: Some(order.accepted_at),
         completes_at: Some(order.completes_at),
         general_id: None,
@@ -333,21 +272,5 @@ mod tests {
         assert_eq!(orders.len("p"), 2);
         assert!(orders.take_changed().len() >= 8);
         assert!(orders.take_changed().is_empty());
-    }
-
-    #[test]
-    fn timeline_pops_in_time_order() {
-        let mut timeline = Timeline::default();
-        let a = Entity::from_raw_u32(1).unwrap();
-        let b = Entity::from_raw_u32(2).unwrap();
-        timeline.schedule(20, a);
-        timeline.schedule(10, b);
-        timeline.schedule(10, a);
-        assert_eq!(timeline.pop_due(5), None);
-        assert_eq!(timeline.pop_due(15), Some((10, b)));
-        assert_eq!(timeline.pop_due(15), Some((10, a)));
-        assert_eq!(timeline.pop_due(15), None);
-        assert_eq!(timeline.pop_due(20), Some((20, a)));
-        assert!(timeline.is_empty());
     }
 }

@@ -91,7 +91,7 @@ impl Game {
             issuer: player.map_or(Issuer::Ai, |p| Issuer::Player(p.to_string())),
             general: general.map(str::to_string),
             body: CommandBody::parse(kind, Some(args)).unwrap(),
-            seq: self.next_seq,
+            log_seq: self.next_seq,
             entry: None,
         };
         self.bus.send(Inbound::Command(command)).unwrap();
@@ -504,7 +504,7 @@ fn a_fault_while_deciding_rejects_the_command_as_internal_and_changes_nothing() 
             issuer: Issuer::Player("alice".into()),
             general: Some(id.clone()),
             body: CommandBody::parse("TRAIN", None).unwrap(),
-            seq,
+            log_seq: seq,
             entry: None,
         }))
         .unwrap();
@@ -525,7 +525,7 @@ fn intake_applies_at_most_its_cap_per_tick_in_order() {
     let mut game = Game::new("tiny");
     game.app
         .world_mut()
-        .resource_mut::<crate::rules::commands::CommandInbox>()
+        .resource_mut::<crate::rules::intake::CommandInbox>()
         .max_per_tick = 2;
     for (i, player) in ["a1", "a2", "a3", "a4", "a5"].iter().enumerate() {
         game.bus
@@ -534,7 +534,7 @@ fn intake_applies_at_most_its_cap_per_tick_in_order() {
                 issuer: Issuer::Player(player.to_string()),
                 general: None,
                 body: CommandBody::parse("JOIN", Some(json!({"name": player}))).unwrap(),
-                seq: i as u64 + 1,
+                log_seq: i as u64 + 1,
                 entry: None,
             }))
             .unwrap();
@@ -589,7 +589,7 @@ fn a_busy_defender_goes_back_to_its_order_after_a_battle() {
     // A weak raid on the city: the defenders, busy or not, fight it off quickly.
     game.edit_general("xi_jiang", |g| g.troops = 100);
     let defenders: Vec<String> =
-        crate::rules::commands::defenders_in(game.app.world(), "hill_fort", "north")
+        crate::rules::hostility::defenders_in(game.app.world(), "hill_fort", "north")
             .into_iter()
             .map(|g| g.id.clone())
             .collect();
@@ -908,7 +908,7 @@ fn stream_entries_are_applied_once_in_entry_order() {
                 issuer: Issuer::Player(player.to_string()),
                 general: None,
                 body: CommandBody::parse("JOIN", Some(json!({"name": player}))).unwrap(),
-                seq: 0,
+                log_seq: 0,
                 entry: Some(entry),
             }))
             .unwrap();
@@ -929,7 +929,7 @@ fn stream_entries_are_applied_once_in_entry_order() {
         "an entry below the applied one was applied"
     );
     assert_eq!(
-        world.resource::<crate::rules::commands::AppliedEntry>().0,
+        world.resource::<crate::rules::intake::AppliedEntry>().0,
         Some(EntryId::new(100, 1))
     );
     // The same id delivered twice is one order (the second never reached it).

@@ -1,0 +1,129 @@
+//! The HTTP API (docs/http.md): every route, its shared state, and the layers around it
+//! (request tracing, panics turned into `500 internal`, JSON 404 and 405). [`router`] is the
+//! whole API (`serve` and `api`); [`ops_router`] is health, readiness and metrics only (a
+//! `daemon`, which serves no players). Handlers read the last published read models with one
+//! atomic load and never wait for the World; commands go to it over the command bus.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod limits;
+pub mod orders;
+pub mod read;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{Method, Uri},
+    routing::{get, post},
+};
+use components::{
+    durable::{EventLog, PersistStatus},
+    read_model::{ReadHandle, ReadModels},
+};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+
+use self::{
+    error::{ApiError, ErrorCode},
+    extract::MAX_BODY,
+    health::Backends,
+    limits::RateLimits,
+};
+use crate::{accounts::Accounts, bus::CommandBus};
+
+/// What every handler may reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The read models the World publishes.
+    pub read: ReadHandle,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// Reachability of the configured backends, for `/ready`.
+    pub backends: Arc<Backends>,
+    /// Players' accounts and tokens.
+    pub accounts: Accounts,
+    /// Where commands and presence go to the World.
+    pub bus: Arc<CommandBus>,
+    /// Requests per player and per address.
+    pub limits: Arc<RateLimits>,
+    /// The durable event log (`GET /api/events`).
+    pub events: Arc<dyn EventLog>,
+    /// How the world's store is doing (`/ready`).
+    pub persist: Arc<PersistStatus>,
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    ApiError::internal("a request handler panicked").into_response()
+}
+
+/// The last published read models, or 503 while the world is not loaded.
+pub(crate) fn published(state: &AppState) -> Result<Arc<ReadModels>, ApiError> {
+    state
+        .read
+        .load_full()
+        .ok_or_else(|| ApiError::unavailable("the world is not loaded yet"))
+}
+
+/// Health, readiness and metrics: every role serves them.
+fn ops_routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+}
+
+/// The layers around every route: JSON 404 and 405, panics as `500 internal`, tracing.
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Health, readiness and metrics only: the HTTP side of a `daemon`, which serves no players.
+pub fn ops_router(state: AppState) -> Router {
+    finish(ops_routes(), state)
+}
+
+/// The whole API: the HTTP side of `serve` and `api`.
+pub fn router(state: AppState) -> Router {
+    let routes = ops_routes()
+        .route("/api/world", get(read::world))
+        .route("/api/nations", get(read::nations))
+        .route("/api/nations/{id}", get(read::nation))
+        .route("/api/cities", get(read::cities))
+        .route("/api/cities/{id}", get(read::city))
+        .route("/api/generals", get(read::generals))
+        .route("/api/generals/{id}", get(read::general))
+        .route("/api/battles", get(read::battles))
+        .route("/api/battles/{id}", get(read::battle))
+        .route("/api/battles/{id}/frame", get(read::frame))
+        .route("/api/events", get(read::events))
+        .route("/api/leaderboard", get(read::leaderboard))
+        .route("/api/auth/register", post(auth::register))
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/join", post(orders::join))
+        .route("/api/commands", post(orders::command))
+        .route("/api/orders/{id}", get(orders::order))
+        .layer(DefaultBodyLimit::max(MAX_BODY));
+    finish(routes, state)
+}

@@ -1,0 +1,247 @@
+//! Player commands (docs/http.md#commands): joining the world, commands and the caller's
+//! orders. The HTTP layer checks shapes, tokens and what the read model already shows
+//! (docs/http.md#checks-at-the-http-layer); everything else is the World's to decide, and its
+//! answer comes back through the order read model.
+
+use std::time::{Duration, Instant};
+
+use axum::{
+    Json,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use components::{
+    command::{CommandBody, JoinArgs, ShapeCode, check_command_id},
+    ids::is_valid_id,
+    read_model::{OrderStatus, OrderView},
+    world::TroopType,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{
+    AppState,
+    error::{ApiError, ErrorCode},
+    extract::{ApiJson, ApiPath, Player},
+    published,
+    read::count_l1,
+};
+
+/// How long `POST /api/join` waits for the World's answer.
+pub const JOIN_WAIT: Duration = Duration::from_secs(5);
+/// How often a waiting join looks at the published read models.
+const JOIN_POLL: Duration = Duration::from_millis(10);
+
+fn shape_error(error: components::command::ShapeError) -> ApiError {
+    let code = match error.code {
+        ShapeCode::InvalidField => ErrorCode::InvalidField,
+        ShapeCode::UnknownCommand => ErrorCode::UnknownCommand,
+        ShapeCode::InvalidArgs => ErrorCode::InvalidArgs,
+    };
+    ApiError::new(code, error.message)
+}
+
+/// `POST /api/join`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    name: String,
+    #[serde(default)]
+    nation: Option<String>,
+    #[serde(default)]
+    troop_type: Option<TroopType>,
+}
+
+pub async fn join(
+    State(state): State<AppState>,
+    player: Player,
+    ApiJson(body): ApiJson<JoinRequest>,
+) -> Result<Response, ApiError> {
+    let body = CommandBody::Join(JoinArgs {
+        name: body.name,
+        nation: body.nation,
+        troop_type: body.troop_type,
+    });
+    body.check().map_err(shape_error)?;
+    let models = published(&state)?;
+    if models
+        .generals
+        .contains_key(format!("g-{}", player.id).as_str())
+    {
+        return Err(ApiError::new(
+            ErrorCode::AlreadyJoined,
+            "you already have a general",
+        ));
+    }
+    let (id, _) = state
+        .bus
+        .submit(&player.id, None, None, body, Some(&models))
+        .await?;
+    let deadline = Instant::now() + JOIN_WAIT;
+    while Instant::now() < deadline {
+        tokio::time::sleep(JOIN_POLL).await;
+        let models = published(&state)?;
+        let Some(order) = models
+            .orders
+            .get(player.id.as_str())
+            .and_then(|w| w.get(id.as_str()))
+        else {
+            continue;
+        };
+        state.bus.published(&player.id, &id);
+        return match order.view.status {
+            OrderStatus::Completed => {
+                let general = order
+                    .view
+                    .general_id
+                    .as_ref()
+                    .and_then(|g| models.generals.get(g.as_str()))
+                    .ok_or_else(|| ApiError::internal("a completed JOIN without its general"))?;
+                Ok((StatusCode::CREATED, Json(general.as_ref().clone())).into_response())
+            }
+            _ => Err(world_rejection(&order.view)),
+        };
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"order_id": id, "status": "queued"})),
+    )
+        .into_response())
+}
+
+/// The World's rejection of a JOIN as an HTTP error.
+fn world_rejection(order: &OrderView) -> ApiError {
+    let message = order
+        .message
+        .clone()
+        .unwrap_or_else(|| "the World rejected the command".into());
+    match order.reason.as_deref() {
+        Some("already_joined") => ApiError::new(ErrorCode::AlreadyJoined, message),
+        Some("unknown_target") => ApiError::not_found(message),
+        Some("internal") => ApiError::internal(message),
+        _ => ApiError::new(ErrorCode::InvalidArgs, message),
+    }
+}
+
+/// `POST /api/commands`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(rename = "type")]
+    command_type: String,
+    #[serde(default)]
+    general: Option<String>,
+    #[serde(default)]
+    args: Option<Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Submitted {
+    order_id: String,
+    status: OrderStatus,
+}
+
+pub async fn command(
+    State(state): State<AppState>,
+    player: Player,
+    ApiJson(request): ApiJson<CommandRequest>,
+) -> Result<(StatusCode, Json<Submitted>), ApiError> {
+    if let Some(id) = &request.id {
+        check_command_id(id).map_err(shape_error)?;
+    }
+    let body = CommandBody::parse(&request.command_type, request.args).map_err(shape_error)?;
+    let is_join = matches!(body, CommandBody::Join(_));
+    match (&request.general, is_join) {
+        (Some(_), true) => {
+            return Err(ApiError::invalid_field("general: JOIN names no general"));
+        }
+        (None, false) => return Err(ApiError::invalid_field("general: required")),
+        (Some(general), false) if !is_valid_id(general) => {
+            return Err(ApiError::invalid_field(
+                "general: 1-48 characters of [a-z0-9_-]",
+            ));
+        }
+        _ => {}
+    }
+    let models = published(&state)?;
+    if let Some(general) = request
+        .general
+        .as_ref()
+        .and_then(|g| models.generals.get(g.as_str()))
+        && general.owner.as_deref() != Some(player.id.as_str())
+    {
+        return Err(ApiError::new(
+            ErrorCode::NotOwner,
+            format!("general \"{}\" is not yours", general.id),
+        ));
+    }
+    let hash = components::command::body_hash(request.general.as_deref(), &body);
+    if let Some(id) = &request.id {
+        let known = models
+            .orders
+            .get(player.id.as_str())
+            .and_then(|w| w.get(id.as_str()))
+            .map(|o| (o.body_hash, o.view.status))
+            .or_else(|| {
+                state
+                    .bus
+                    .queued(&player.id, id, Some(&models))
+                    .map(|q| (q.body_hash, OrderStatus::Queued))
+            });
+        if let Some((known_hash, status)) = known {
+            if known_hash != hash {
+                return Err(ApiError::new(
+                    ErrorCode::IdConflict,
+                    format!("order id \"{id}\" was already used for another command"),
+                ));
+            }
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(Submitted {
+                    order_id: id.clone(),
+                    status,
+                }),
+            ));
+        }
+    }
+    let (id, status) = state
+        .bus
+        .submit(&player.id, request.id, request.general, body, Some(&models))
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Submitted {
+            order_id: id,
+            status,
+        }),
+    ))
+}
+
+/// `GET /api/orders/{id}`: the caller's order.
+pub async fn order(
+    State(state): State<AppState>,
+    player: Player,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<OrderView>, ApiError> {
+    let models = published(&state).inspect_err(|_| count_l1(false))?;
+    let found = models
+        .orders
+        .get(player.id.as_str())
+        .and_then(|w| w.get(id.as_str()));
+    count_l1(found.is_some());
+    if let Some(order) = found {
+        state.bus.published(&player.id, &id);
+        return Ok(Json(order.view.clone()));
+    }
+    if let Some(queued) = state.bus.queued(&player.id, &id, Some(&models)) {
+        return Ok(Json(OrderView::queued(
+            id,
+            queued.command_type.to_string(),
+            queued.general,
+        )));
+    }
+    Err(ApiError::not_found("you have no order with that id"))
+}

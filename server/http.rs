@@ -1,0 +1,164 @@
+//! The HTTP half of every role (docs/http.md#who-serves-what): probes of the configured
+//! backends for `/ready`, the router the role chose, served until a signal, the World's end
+//! or a fatal report (this process may no longer write the world), then drained.
+
+use std::{io::Write, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::Router;
+use components::{
+    durable::{EventLog, PersistStatus},
+    read_model::ReadHandle,
+};
+use net::{Accounts, AppState, Backends, CommandBus, Probe, ProbeFuture, RateLimits};
+use persistence::MongoProbe;
+use tokio::{net::TcpListener, sync::oneshot};
+use tracing::{error, info};
+
+use crate::{Failure, config::ServeConfig, signals::Signals};
+
+/// How long a backend probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often backends are probed.
+const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// How long in-flight requests get to finish at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The routes a role serves: [`net::router`] (the whole API) or [`net::ops_router`].
+pub(crate) type Routes = fn(AppState) -> Router;
+
+/// What the HTTP side serves from.
+pub(crate) struct HttpParts {
+    pub(crate) read: ReadHandle,
+    pub(crate) bus: Arc<CommandBus>,
+    pub(crate) accounts: Accounts,
+    pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub(crate) events: Arc<dyn EventLog>,
+    pub(crate) persist: Arc<PersistStatus>,
+}
+
+/// Why serving stopped.
+pub(crate) enum Stop {
+    Signal(&'static str),
+    WorldEnded,
+    /// This process may no longer write the world (lease lost, or fenced out).
+    Fatal(String),
+}
+
+/// Adapts the MongoDB client to a readiness probe.
+struct MongoReadiness(MongoProbe);
+
+impl Probe for MongoReadiness {
+    fn name(&self) -> &'static str {
+        "mongodb"
+    }
+
+    fn check(&self) -> ProbeFuture<'_> {
+        Box::pin(async move { self.0.ping().await.map_err(|e| e.to_string()) })
+    }
+}
+
+async fn probes(config: &ServeConfig) -> Result<Vec<Arc<dyn Probe>>, Failure> {
+    let mut probes: Vec<Arc<dyn Probe>> = Vec::new();
+    if let Some(url) = &config.redis_url {
+        let probe = net::redis::probe::RedisProbe::new(url)
+            .map_err(|e| Failure::Usage(format!("REDIS_URL is not a Redis URL: {e}")))?;
+        probes.push(Arc::new(probe));
+    }
+    if let Some(uri) = &config.mongodb_uri {
+        let probe = MongoProbe::new(uri, PROBE_TIMEOUT)
+            .await
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        probes.push(Arc::new(MongoReadiness(probe)));
+    }
+    Ok(probes)
+}
+
+/// Serves `routes` on the configured address until a signal, the World's end or a fatal
+/// report; then stops taking requests and lets those in flight finish.
+pub(crate) async fn serve_http(
+    config: &ServeConfig,
+    routes: Routes,
+    parts: HttpParts,
+    mut signals: Signals,
+    world_exited: oneshot::Receiver<()>,
+    mut fatal: tokio::sync::mpsc::UnboundedReceiver<String>,
+) -> Result<Stop, Failure> {
+    let HttpParts {
+        read,
+        bus,
+        accounts,
+        metrics,
+        events,
+        persist,
+    } = parts;
+    let backends = Arc::new(Backends::new(probes(config).await?, PROBE_TIMEOUT));
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let monitor = backends.clone().spawn_monitor(PROBE_INTERVAL);
+    let upkeep_handle = metrics.clone();
+    let limits = Arc::new(RateLimits::default());
+    let upkeep_limits = limits.clone();
+    let upkeep = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            ticker.tick().await;
+            upkeep_handle.run_upkeep();
+            upkeep_limits.forget_idle();
+        }
+    });
+
+    let app = routes(AppState {
+        read,
+        metrics,
+        backends,
+        accounts,
+        bus,
+        limits: limits.clone(),
+        events,
+        persist,
+    });
+    let (stop_http, stop_http_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_http_rx.await;
+        })
+        .await
+    });
+    info!(%addr, "listening");
+    println!("tianxia listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+
+    let stop = tokio::select! {
+        name = signals.recv() => Stop::Signal(name),
+        _ = world_exited => Stop::WorldEnded,
+        Some(why) = fatal.recv() => Stop::Fatal(why),
+    };
+    match &stop {
+        Stop::Signal(name) => info!(signal = name, "shutting down"),
+        Stop::WorldEnded => error!("the world thread ended; shutting down"),
+        Stop::Fatal(why) => {
+            error!(reason = %why, "this process may no longer write the world; shutting down")
+        }
+    }
+    let _ = stop_http.send(());
+    match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => error!(error = %e, "HTTP server failed"),
+        Ok(Err(e)) => error!(error = %e, "HTTP server task failed"),
+        Err(_) => {
+            error!("in-flight requests did not finish within {DRAIN_TIMEOUT:?}; dropping them")
+        }
+    }
+    monitor.abort();
+    upkeep.abort();
+    Ok(stop)
+}

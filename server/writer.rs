@@ -1,0 +1,309 @@
+//! A world's single writer: what `serve` and `daemon` run (docs/operations.md#start-up).
+//! [`run`] is the list of start-up steps, each in the module that owns it:
+//!
+//! 1. load the designer data, lock the data directory, open the embedded store and the
+//!    command log, start the runtime and install the signal handlers;
+//! 2. choose the store; with Redis, take the lease (standing by while another daemon holds
+//!    it) and the lease epoch ([`recovery::choose_store`]);
+//! 3. recover the world: the store's last checkpoint, or a newer hot snapshot
+//!    ([`recovery::recover`]);
+//! 4. find the command source and what must be applied again ([`recovery::command_source`]);
+//! 5. start the store's worker ([`Persister`]) and, under a lease, the hot snapshot's writer
+//!    ([`HotThread`]);
+//! 6. start the World ([`WorldThread`]): built from what was recovered, a full checkpoint
+//!    first under a lease, the commands replayed, the downtime owed to the clock;
+//! 7. start the intake (the journal thread over the command log, or the stream reader) and,
+//!    with Redis, the L2 writer and the presence feed;
+//! 8. serve HTTP ([`serve_http`]) until a signal, the World's end, or a lost lease.
+//!
+//! Shutdown runs the other way: no more requests, no more commands taken in, the World's
+//! last pass and final epoch (not when another writer has the world), the store takes what
+//! waits, the lease is released, the data directory unlocked.
+
+use std::{sync::Arc, time::Duration, time::Instant};
+
+use anyhow::Context;
+use components::{
+    durable::{EventLog, Journal, PersistStatus},
+    read_model::ReadHandle,
+};
+use net::{
+    CommandBus,
+    redis::{l2::L2Writer, presence, stream::ReaderTask},
+};
+use persistence::{CommandLog, DataDir, EmbeddedStore, JournalThread, WorldEvents};
+use systems::{assets::GameData, persist::HotSettings, persist::PersistSettings};
+use tokio::{runtime::Runtime, sync::oneshot};
+use tracing::info;
+
+use crate::{
+    Failure,
+    config::ServeConfig,
+    hot::{self, HotThread},
+    http::{HttpParts, Routes, Stop, serve_http},
+    metrics,
+    persister::Persister,
+    recovery::{self, RedisLink},
+    signals::Signals,
+    world_thread::{Start, WorldThread},
+};
+
+/// Commands waiting for the World at most; beyond, `POST /api/commands` answers 503.
+const COMMAND_QUEUE: usize = 100_000;
+
+/// How commands come in.
+enum Intake {
+    Log(JournalThread),
+    Stream(ReaderTask),
+}
+
+impl Intake {
+    /// No more commands reach the World after this.
+    fn stop(self, runtime: &tokio::runtime::Handle) {
+        match self {
+            Intake::Log(thread) => thread.join(),
+            Intake::Stream(reader) => reader.stop(runtime),
+        }
+    }
+}
+
+/// Loads the designer data of the configured scenario.
+pub(crate) fn load_data(config: &ServeConfig) -> Result<Arc<GameData>, Failure> {
+    let data = Arc::new(systems::assets::load(&config.assets, &config.scenario)?);
+    info!(
+        assets = %config.assets.display(),
+        scenario = %config.scenario,
+        data_hash = %data.data_hash,
+        "designer data loaded"
+    );
+    Ok(data)
+}
+
+/// The tokio runtime beside the World: two workers for HTTP, Redis and MongoDB.
+pub(crate) fn runtime() -> Result<Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("tianxia-io")
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?)
+}
+
+/// Runs the world's writer, serving `routes`, until a signal or until it may no longer run.
+pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
+    // 1. The data, the data directory and what it holds, the runtime, the signals.
+    let data = load_data(&config)?;
+    let data_dir = DataDir::lock(&config.data_dir).map_err(anyhow::Error::from)?;
+    info!(data_dir = %data_dir.path().display(), "data directory locked");
+    let embedded = Arc::new(EmbeddedStore::open(&data_dir).map_err(anyhow::Error::from)?);
+    info!(store = %embedded.path().display(), "embedded store open");
+    let log = Arc::new(CommandLog::open(&data_dir, &config.world).map_err(anyhow::Error::from)?);
+    let metrics = metrics::install()?;
+    let runtime = runtime()?;
+    let mut signals = runtime.block_on(async { Signals::install() })?;
+    let (fatal_tx, fatal_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let redis = {
+        let _entered = runtime.enter();
+        config
+            .redis_url
+            .as_deref()
+            .map(RedisLink::open)
+            .transpose()?
+    };
+
+    // 2. The store; with Redis, the lease and the lease epoch first.
+    let Some(store) = runtime.block_on(recovery::choose_store(
+        &config,
+        &embedded,
+        redis.as_ref(),
+        &mut signals,
+        fatal_tx.clone(),
+    ))?
+    else {
+        return Ok(());
+    };
+    let started = Instant::now();
+
+    // 3. The world as it was: the checkpoint, or a newer hot snapshot. Hot snapshots are
+    // large: they get a connection of their own, so the lease's renewals never wait behind
+    // one.
+    let hot_redis = match (&redis, &store.lease) {
+        (Some(link), Some(_)) => {
+            let _entered = runtime.enter();
+            Some(
+                net::redis::connect(&link.client, hot::WRITE_TIMEOUT)
+                    .context("cannot set up the Redis connection")?,
+            )
+        }
+        _ => None,
+    };
+    let Some(resumed) = runtime.block_on(recovery::recover(
+        &config,
+        &store,
+        hot_redis.as_ref(),
+        &mut signals,
+    )) else {
+        return Ok(());
+    };
+
+    // 4. Where commands come from, and what is applied again first.
+    let Some(source) = runtime.block_on(recovery::command_source(
+        &resumed,
+        &log,
+        &data_dir,
+        redis.as_ref(),
+        &config,
+        store.lease_epoch,
+        &mut signals,
+    ))?
+    else {
+        return Ok(());
+    };
+
+    // 5. The store's worker, and the lease holder's hot snapshots, written off the tick.
+    let status = Arc::new(PersistStatus::new(store.world.name()));
+    let (batch_tx, batch_rx) = crossbeam_channel::unbounded();
+    let hot = match (&hot_redis, &store.lease) {
+        (Some(redis), Some(lease)) => {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let writer =
+                net::redis::hot::HotWriter::new(redis.clone(), &config.world, lease.tenure.clone());
+            let thread = HotThread::start(rx, writer, runtime.handle().clone())?;
+            let settings = HotSettings {
+                sink: tx,
+                interval: config.snapshot_interval,
+                durable_seq: status.durable_seq_cell(),
+            };
+            Some((settings, thread))
+        }
+        _ => None,
+    };
+    let (hot_settings, hot_thread) = hot.unzip();
+    let release_redis = source.stream.as_ref().map(|(s, _)| s.redis.clone());
+    let persister = Persister::start(
+        batch_rx,
+        store.world.clone(),
+        Some(source.release),
+        status.clone(),
+        runtime.handle().clone(),
+        Some(fatal_tx),
+    )?;
+
+    // 6. The World, on its own thread.
+    let read = ReadHandle::default();
+    let (exited_tx, exited_rx) = oneshot::channel();
+    let (bus_tx, bus_rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
+    let floor = resumed.log_seq();
+    let start = Start {
+        data,
+        recovered: resumed.recovered,
+        replay: source.replay,
+        persist: PersistSettings {
+            sink: batch_tx,
+            flush_interval: config.flush_interval,
+            lease_epoch: store.lease_epoch,
+            last_epoch: resumed.last_epoch,
+            incarnation: resumed.incarnation,
+            hot: hot_settings,
+        },
+        // A lease holder writes a full checkpoint under its epoch before any command.
+        checkpoint_first: store.lease.is_some().then(|| status.clone()),
+    };
+    let world = match WorldThread::start(start, &config, read.clone(), bus_rx, exited_tx) {
+        Ok(world) => world,
+        Err(e) => {
+            persister.join();
+            if let Some(thread) = hot_thread {
+                thread.join();
+            }
+            return Err(e.into());
+        }
+    };
+    info!(
+        took_ms = started.elapsed().as_millis() as u64,
+        "world ready"
+    );
+
+    // 7. The intake; with Redis, the L2 read models, live events and battle frames follow
+    // the World, and players active on api processes count as active in it.
+    let (journal, intake): (Arc<dyn Journal>, Intake) = match source.stream {
+        Some((stream, after)) => {
+            let tenure = store.lease.as_ref().map(|l| l.tenure.clone());
+            let (journal, reader) = stream.start(runtime.handle(), bus_tx.clone(), after, tenure);
+            (Arc::new(journal), Intake::Stream(reader))
+        }
+        None => {
+            let (journal, thread) =
+                JournalThread::start(log.clone(), floor, bus_tx.clone(), COMMAND_QUEUE)
+                    .context("cannot start the journal thread")?;
+            (Arc::new(journal), Intake::Log(thread))
+        }
+    };
+    let bus = Arc::new(CommandBus::new(journal, bus_tx));
+    let l2 = release_redis.map(|redis| {
+        let tenure = store.lease.as_ref().map(|l| l.tenure.clone());
+        let writer = L2Writer::new(redis.clone(), &config.world, read.clone(), tenure);
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let presence = runtime.spawn(presence::feed(
+            redis,
+            config.world.clone(),
+            bus.sender(),
+            stop_rx.clone(),
+        ));
+        (stop, runtime.spawn(writer.run(stop_rx)), presence)
+    });
+
+    // 8. HTTP, until a signal, the World's end or a lost lease.
+    let events: Arc<dyn EventLog> = Arc::new(WorldEvents::new(store.world, &config.world));
+    let served = runtime.block_on(serve_http(
+        &config,
+        routes,
+        HttpParts {
+            read,
+            bus,
+            accounts: store.accounts,
+            metrics,
+            events,
+            persist: status,
+        },
+        signals,
+        exited_rx,
+        fatal_rx,
+    ));
+
+    // Shutdown. A process that may no longer write the world (fenced out, lease taken)
+    // writes nothing more: no final checkpoint, no last L2 round.
+    let writer = !matches!(served, Ok(Stop::Fatal(_)));
+    intake.stop(runtime.handle());
+    let stopped = world.stop(writer);
+    if let Some((stop, task, presence)) = l2 {
+        if writer {
+            // One last round, with the World's final state.
+            let _ = stop.send(true);
+            let _ = runtime.block_on(task);
+        } else {
+            task.abort();
+            let _ = stop.send(true);
+        }
+        let _ = runtime.block_on(presence);
+    }
+    persister.join();
+    if let Some(thread) = hot_thread {
+        thread.join();
+    }
+    if let Some(lease) = store.lease {
+        lease.release(runtime.handle());
+    }
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    drop(data_dir);
+    let stop = served?;
+    stopped?;
+    match stop {
+        Stop::Signal(name) => {
+            info!(signal = name, "shutdown complete");
+            Ok(())
+        }
+        Stop::WorldEnded => Err(anyhow::anyhow!("the world thread stopped unexpectedly").into()),
+        Stop::Fatal(why) => Err(anyhow::anyhow!("stopped: {why}").into()),
+    }
+}

@@ -1,0 +1,86 @@
+//! A battle as its stores keep it (docs/storage.md#battles): its sides and setup and the
+//! steps it has run, from which the simulation is rebuilt step for step (deterministic on the
+//! same build, docs/rules.md#determinism-and-recordings).
+
+use components::{battle::SideView, persist::EntityState};
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use super::{Battle, record::hash_hex, setup::BattleSetup, sim::BattleSim};
+
+/// A battle under way as stored: enough to rebuild its simulation step for step.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredBattle {
+    id: String,
+    city: String,
+    attacker: SideView,
+    defender: SideView,
+    garrison: u32,
+    started_at: i64,
+    /// The JSON of the [`BattleSetup`] (as text: its seed uses all 64 bits, which not every
+    /// store keeps as a number).
+    setup: String,
+    steps: u32,
+    state_hash: String,
+}
+
+impl StoredBattle {
+    /// The battle as stored.
+    pub fn of(battle: &Battle) -> StoredBattle {
+        StoredBattle {
+            id: battle.id.clone(),
+            city: battle.city.clone(),
+            attacker: battle.attacker.clone(),
+            defender: battle.defender.clone(),
+            garrison: battle.garrison,
+            started_at: battle.started_at,
+            setup: serde_json::to_string(battle.sim.setup()).unwrap_or_default(),
+            steps: battle.sim.steps(),
+            state_hash: hash_hex(battle.sim.state_hash()),
+        }
+    }
+
+    /// As a snapshot's state.
+    pub fn state(&self) -> EntityState {
+        EntityState::Battle(serde_json::to_value(self).unwrap_or_default())
+    }
+
+    /// From a snapshot's state; `(id, why)` if it cannot be read.
+    pub fn from_state(value: serde_json::Value) -> Result<StoredBattle, (String, String)> {
+        serde_json::from_value(value).map_err(|e| ("?".to_string(), e.to_string()))
+    }
+
+    /// The battle rebuilt by replaying its steps; `(id, why)` if its setup cannot be.
+    pub fn rebuild(self) -> Result<Battle, (String, String)> {
+        let state = self;
+        let id = state.id.clone();
+        let fail = |message: String| (id.clone(), message);
+        let setup: BattleSetup =
+            serde_json::from_str(&state.setup).map_err(|e| fail(e.to_string()))?;
+        let mut sim = BattleSim::new(setup).map_err(|e| fail(e.to_string()))?;
+        while sim.steps() < state.steps && sim.outcome().is_none() {
+            sim.step();
+        }
+        let hash = hash_hex(sim.state_hash());
+        if hash != state.state_hash || sim.steps() != state.steps {
+            // Another build steps differently: the battle goes on from where this one got.
+            warn!(
+                battle = %id,
+                steps = state.steps,
+                reached = sim.steps(),
+                hash,
+                stored = %state.state_hash,
+                "a stored battle replayed to another state; it goes on from the replayed one"
+            );
+        }
+        Ok(Battle {
+            id: state.id,
+            city: state.city,
+            attacker: state.attacker,
+            defender: state.defender,
+            garrison: state.garrison,
+            started_at: state.started_at,
+            sim: Box::new(sim),
+        })
+    }
+}

@@ -1,0 +1,167 @@
+//! City work (docs/rules.md#command-table): TRAIN (training up to its maximum), RECRUIT
+//! (soldiers paid for by the general's city, up to the troop cap) and BUILD (a city's
+//! agriculture, commerce or walls). Each is a timed order; its effect comes when it completes
+//! on the timeline.
+
+use bevy_ecs::entity::Entity;
+use components::{
+    command::{BuildKind, Command, CommandType, Reason},
+    world::{General, OrderEffect, PositionKind},
+};
+
+use super::{Cost, Plan, Rejection, View, authority, reject, timed};
+use crate::assets::GameData;
+
+/// TRAIN: training below its maximum.
+pub(super) fn decide_train(
+    view: &View<'_>,
+    command: &Command,
+    entity: Entity,
+    general: &General,
+    cost: Cost,
+) -> Result<Plan, Rejection> {
+    let max = view.data.balance.training.max.clamp(0, 100) as u8;
+    if general.training >= max {
+        return reject(Reason::InvalidArgs, format!("training is already {max}"));
+    }
+    Ok(timed(
+        view,
+        command,
+        entity,
+        CommandType::Train,
+        cost,
+        OrderEffect::Train,
+    ))
+}
+
+/// The most troops `general` may have.
+pub fn troop_cap(data: &GameData, general: &General) -> u32 {
+    let multiplier = general
+        .position
+        .as_ref()
+        .map_or(1.0, |p| data.positions.get(p.kind).recruit_cap_multiplier);
+    let cap = f64::from(general.stats.leadership)
+        * data.balance.recruit.troops_per_leadership as f64
+        * multiplier;
+    cap.clamp(0.0, f64::from(u32::MAX)) as u32
+}
+
+/// RECRUIT: soldiers up to the troop cap, paid by the general's city in gold and people.
+pub(super) fn decide_recruit(
+    view: &View<'_>,
+    command: &Command,
+    entity: Entity,
+    general: &General,
+    amount: u32,
+    cost: Cost,
+) -> Result<Plan, Rejection> {
+    let Some(nation) = general.nation.as_deref() else {
+        return reject(Reason::NoAuthority, "a ronin cannot recruit");
+    };
+    let Some((city_entity, city)) = view.city(&general.city) else {
+        return reject(Reason::UnknownTarget, "the general's city is gone");
+    };
+    if city.owner.as_deref() != Some(nation) {
+        return reject(
+            Reason::NoAuthority,
+            format!(
+                "{} does not belong to {nation}: recruit in a city of your own",
+                city.id
+            ),
+        );
+    }
+    let recruit = &view.data.balance.recruit;
+    if i64::from(amount) > recruit.amount_max {
+        return reject(
+            Reason::InvalidArgs,
+            format!("a RECRUIT may ask for at most {}", recruit.amount_max),
+        );
+    }
+    let room = troop_cap(view.data, general).saturating_sub(general.troops);
+    let amount = amount.min(room);
+    if amount == 0 {
+        return reject(
+            Reason::InvalidArgs,
+            format!("{} is at its troop cap", general.id),
+        );
+    }
+    let gold = (f64::from(amount) * recruit.gold_per_soldier).ceil() as i64;
+    let population = (f64::from(amount) * recruit.population_per_soldier).ceil() as u32;
+    if city.gold < gold || city.population < population {
+        return reject(
+            Reason::InvalidArgs,
+            format!(
+                "{} cannot pay for {amount} soldiers ({gold} gold, {population} people)",
+                city.id
+            ),
+        );
+    }
+    let mut plan = timed(
+        view,
+        command,
+        entity,
+        CommandType::Recruit,
+        cost,
+        OrderEffect::Recruit { amount },
+    );
+    if let Plan::Timed { city_pays, .. } = &mut plan {
+        *city_pays = Some((city_entity, gold, population));
+    }
+    Ok(plan)
+}
+
+/// BUILD: one step of a city's agriculture, commerce or walls, by its governor or higher.
+pub(super) fn decide_build(
+    view: &View<'_>,
+    command: &Command,
+    entity: Entity,
+    general: &General,
+    kind: BuildKind,
+    cost: Cost,
+) -> Result<Plan, Rejection> {
+    let (_, nation) = authority(view, general, CommandType::Build)?;
+    if let Some(position) = &general.position
+        && position.kind == PositionKind::Governor
+        && position.city.as_deref() != Some(general.city.as_str())
+    {
+        return reject(
+            Reason::NoAuthority,
+            format!(
+                "a governor builds only in the city it governs, not in {}",
+                general.city
+            ),
+        );
+    }
+    let Some((_, city)) = view.city(&general.city) else {
+        return reject(Reason::UnknownTarget, "the general's city is gone");
+    };
+    if city.owner.as_deref() != Some(nation) {
+        return reject(
+            Reason::NoAuthority,
+            format!("{} does not belong to {nation}", city.id),
+        );
+    }
+    let build = &view.data.balance.build;
+    let (current, max) = match kind {
+        BuildKind::Agriculture => (city.agriculture, build.agriculture_max),
+        BuildKind::Commerce => (city.commerce, build.commerce_max),
+        BuildKind::Walls => (city.walls, build.walls_max),
+    };
+    if i64::from(current) >= max {
+        return reject(
+            Reason::InvalidArgs,
+            format!("{} is at its maximum", city.id),
+        );
+    }
+    Ok(timed(
+        view,
+        command,
+        entity,
+        CommandType::Build,
+        cost,
+        OrderEffect::Build {
+            city: city.id.clone(),
+            build: kind,
+        },
+    ))
+}

@@ -1,0 +1,207 @@
+//! The court (docs/rules.md#position-cards-and-authority): APPOINT gives a general of the
+//! same nation a position card (replacing its holder where there is one per nation or city),
+//! DISMISS takes one away; a card may appoint and dismiss only the positions it lists. A
+//! general's command-point maxima follow its card ([`set_position`]).
+
+use bevy_ecs::{entity::Entity, world::World};
+use components::{
+    command::{AppointArgs, CommandType, Reason, TargetArgs},
+    events::{EventKind, aggregate},
+    world::{General, MilliCp, Position, PositionKind},
+};
+
+use super::{Cost, Plan, Rejection, View, authority, general_id, pay, reject};
+use crate::{assets::Data, spawn::cp_maxima};
+
+/// APPOINT: `args.target` of the issuer's nation receives `args.position`.
+pub(super) fn decide_appoint(
+    view: &View<'_>,
+    entity: Entity,
+    general: &General,
+    args: &AppointArgs,
+    cost: Cost,
+) -> Result<Plan, Rejection> {
+    let (card, nation) = authority(view, general, CommandType::Appoint)?;
+    if !card.appoints.contains(&args.position) {
+        return reject(
+            Reason::NoAuthority,
+            format!("your card may not appoint a {}", args.position.name()),
+        );
+    }
+    let Some((target, target_general)) = view.general(&args.target) else {
+        return reject(
+            Reason::UnknownTarget,
+            format!("no general \"{}\"", args.target),
+        );
+    };
+    if target == entity {
+        return reject(Reason::InvalidArgs, "a general does not appoint itself");
+    }
+    if target_general.nation.as_deref() != Some(nation) {
+        return reject(
+            Reason::NoAuthority,
+            format!("{} does not serve your nation", args.target),
+        );
+    }
+    if let Some(current) = &target_general.position
+        && !card.appoints.contains(&current.kind)
+    {
+        return reject(
+            Reason::NoAuthority,
+            format!("{} holds a card yours may not take away", args.target),
+        );
+    }
+    if let Some(city_id) = &args.city {
+        match view.city(city_id) {
+            None => return reject(Reason::UnknownTarget, format!("no city \"{city_id}\"")),
+            Some((_, city)) if city.owner.as_deref() != Some(nation) => {
+                return reject(
+                    Reason::NoAuthority,
+                    format!("{city_id} does not belong to {nation}"),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    let holders: Vec<(Entity, &General)> = view
+        .generals_of(nation)
+        .into_iter()
+        .filter(|(e, g)| {
+            *e != target
+                && g.position
+                    .as_ref()
+                    .is_some_and(|p| p.kind == args.position && p.city == args.city)
+        })
+        .collect();
+    let replaced = match args.position {
+        PositionKind::CorpsCommander => {
+            let max = view.data.balance.nation.corps_commanders_max.max(0) as usize;
+            if holders.len() >= max {
+                return reject(
+                    Reason::InvalidArgs,
+                    format!("{nation} already has {max} corps commanders"),
+                );
+            }
+            None
+        }
+        _ => holders.first().map(|(e, _)| *e),
+    };
+    Ok(Plan::Appoint {
+        issuer: entity,
+        cost,
+        target,
+        position: Position {
+            kind: args.position,
+            city: args.city.clone(),
+        },
+        replaced,
+    })
+}
+
+/// DISMISS: `args.target` loses its card.
+pub(super) fn decide_dismiss(
+    view: &View<'_>,
+    entity: Entity,
+    general: &General,
+    args: &TargetArgs,
+    cost: Cost,
+) -> Result<Plan, Rejection> {
+    let (issuer_card, _nation) = authority(view, general, CommandType::Dismiss)?;
+    let Some((target, target_general)) = view.general(&args.target) else {
+        return reject(
+            Reason::UnknownTarget,
+            format!("no general \"{}\"", args.target),
+        );
+    };
+    if target_general.nation != general.nation {
+        return reject(
+            Reason::NoAuthority,
+            format!("{} does not serve your nation", args.target),
+        );
+    }
+    let Some(position) = &target_general.position else {
+        return reject(
+            Reason::InvalidArgs,
+            format!("{} holds no position", args.target),
+        );
+    };
+    if !issuer_card.appoints.contains(&position.kind) {
+        return reject(
+            Reason::NoAuthority,
+            format!("your card may not dismiss a {}", position.kind.name()),
+        );
+    }
+    Ok(Plan::Dismiss {
+        issuer: entity,
+        cost,
+        target,
+    })
+}
+
+pub(super) fn enact_appoint(
+    world: &mut World,
+    issuer: Entity,
+    cost: Cost,
+    target: Entity,
+    position: Position,
+    replaced: Option<Entity>,
+    events: &mut Vec<(String, EventKind)>,
+) {
+    pay(world, issuer, cost);
+    if let Some(replaced) = replaced {
+        set_position(world, replaced, None);
+    }
+    events.push((
+        aggregate("general", &general_id(world, target)),
+        EventKind::GeneralAppointed {
+            general: general_id(world, target),
+            position: position.kind,
+            city: position.city.clone(),
+            by: general_id(world, issuer),
+            replaced: replaced.map(|e| general_id(world, e)),
+        },
+    ));
+    set_position(world, target, Some(position));
+}
+
+pub(super) fn enact_dismiss(
+    world: &mut World,
+    issuer: Entity,
+    cost: Cost,
+    target: Entity,
+    events: &mut Vec<(String, EventKind)>,
+) {
+    pay(world, issuer, cost);
+    let position = world
+        .get::<General>(target)
+        .and_then(|g| g.position.as_ref().map(|p| p.kind));
+    if let Some(position) = position {
+        events.push((
+            aggregate("general", &general_id(world, target)),
+            EventKind::GeneralDismissed {
+                general: general_id(world, target),
+                position,
+                by: general_id(world, issuer),
+            },
+        ));
+    }
+    set_position(world, target, None);
+}
+
+/// Gives `entity` a card (or none) and recomputes its command-point maxima.
+pub fn set_position(world: &mut World, entity: Entity, position: Option<Position>) {
+    let data = world.resource::<Data>().0.clone();
+    if let Some(mut general) = world.get_mut::<General>(entity) {
+        let (pcp_max, mcp_max) = cp_maxima(
+            &general.stats,
+            position.as_ref().map(|p| p.kind),
+            &data.balance,
+            &data.positions,
+        );
+        general.position = position;
+        general.pcp_max = MilliCp::from_points(pcp_max);
+        general.mcp_max = MilliCp::from_points(mcp_max);
+        general.pcp = general.pcp.min(general.pcp_max);
+        general.mcp = general.mcp.min(general.mcp_max);
+    }
+}

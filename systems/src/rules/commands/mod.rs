@@ -1,0 +1,604 @@
+//! Applying commands (docs/rules.md#commands-and-orders). [`apply_command`] validates one
+//! command against the World and either rejects it with a reason code or accepts it: its
+//! cost is paid and its order starts, in one change; a repeated id with the same body is the
+//! recorded answer (docs/rules.md#order-ids-and-idempotency).
+//!
+//! Validation ([`decide`]) only reads the World and produces a [`Plan`]; only [`enact`]
+//! writes, and it does nothing that can fail on external data. A fault while deciding is
+//! caught and rejects the command with `internal`, leaving the World unchanged. Players and
+//! the AI go through the same path, so the AI can never do what a player could not.
+//!
+//! One file per command group, each with its decide and enact: [`join`] (JOIN), [`march`]
+//! (MOVE), [`city`] (TRAIN, RECRUIT, BUILD), [`court`] (APPOINT, DISMISS), [`state`]
+//! (DECLARE_WAR, MAKE_PEACE, SET_TAX). Intake (draining the bus) is [`crate::rules::intake`].
+
+pub mod city;
+pub mod court;
+mod join;
+mod march;
+mod state;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use bevy_ecs::{entity::Entity, world::World};
+use components::{
+    command::{Command, CommandBody, CommandType, Issuer, Reason},
+    data::PositionCard,
+    events::{EventKind, aggregate},
+    read_model::{OrderRecord, OrderStatus, OrderView},
+    time::GameClock,
+    world::{
+        ActiveOrder, City, General, GeneralStatus, March, MilliCp, Nation, OrderEffect, Position,
+        Registry, Relation,
+    },
+};
+use metrics::counter;
+use tracing::error;
+
+use crate::{
+    assets::{Data, GameData},
+    event_log::Outbox,
+    rules::orders::{Incarnation, Orders, is_timed},
+    rules::timeline::Timeline,
+};
+
+/// What applying a command came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Accepted,
+    Rejected(Reason),
+    /// The same id with the same body was applied before: nothing changed.
+    Repeated,
+}
+
+/// A rejection: its code and a message for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: Reason,
+    pub message: String,
+}
+
+fn reject<T>(reason: Reason, message: impl Into<String>) -> Result<T, Rejection> {
+    Err(Rejection {
+        reason,
+        message: message.into(),
+    })
+}
+
+/// Command points to pay, in thousandths.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cost {
+    pub pcp: u32,
+    pub mcp: u32,
+}
+
+impl Cost {
+    /// What a command of this type costs under `data` (JOIN: nothing).
+    pub fn of(data: &GameData, command: CommandType) -> Cost {
+        data.commands
+            .get(command)
+            .map_or(Cost::default(), |s| Cost {
+                pcp: MilliCp::from_points(s.pcp.clamp(0, u32::MAX as i64) as u32).0,
+                mcp: MilliCp::from_points(s.mcp.clamp(0, u32::MAX as i64) as u32).0,
+            })
+    }
+
+    pub fn affordable_by(&self, general: &General) -> bool {
+        general.pcp.0 >= self.pcp && general.mcp.0 >= self.mcp
+    }
+}
+
+/// What an accepted command changes, decided while reading the World. Each group's file
+/// decides its variants and enacts them; timed orders (MOVE and city work) share one.
+#[derive(Debug)]
+pub enum Plan {
+    /// [`join`].
+    Join { general: Box<General> },
+    /// A timed order: MOVE ([`march`]), TRAIN, RECRUIT, BUILD ([`city`]).
+    Timed {
+        general: Entity,
+        cost: Cost,
+        order: ActiveOrder,
+        march: Option<March>,
+        /// Gold and population the city pays (RECRUIT).
+        city_pays: Option<(Entity, i64, u32)>,
+    },
+    /// [`court`].
+    Appoint {
+        issuer: Entity,
+        cost: Cost,
+        target: Entity,
+        position: Position,
+        /// Who loses the card to the target.
+        replaced: Option<Entity>,
+    },
+    Dismiss {
+        issuer: Entity,
+        cost: Cost,
+        target: Entity,
+    },
+    /// [`state`].
+    Relation {
+        issuer: Entity,
+        cost: Cost,
+        nation: Entity,
+        other: Entity,
+        relation: Relation,
+    },
+    SetTax {
+        issuer: Entity,
+        cost: Cost,
+        nation: Entity,
+        rate: u8,
+    },
+}
+
+/// Validates and applies one command, recording its outcome in the issuing
+/// player's window and telling it as an event.
+pub fn apply_command(world: &mut World, command: &Command) -> Applied {
+    let hash = command.body_hash();
+    if let Some(player) = command.issuer.player()
+        && let Some(existing) = world.resource::<Orders>().get(player, &command.id)
+    {
+        if existing.body_hash == hash {
+            counter!("tianxia_commands_total", "result" => "repeated").increment(1);
+            return Applied::Repeated;
+        }
+        let rejection = Rejection {
+            reason: Reason::IdConflict,
+            message: format!(
+                "order id \"{}\" was already used for another command",
+                command.id
+            ),
+        };
+        // The window keeps the first command's record: the conflict is only told.
+        emit_rejected(world, command, &rejection);
+        counter!("tianxia_commands_total", "result" => "rejected").increment(1);
+        return Applied::Rejected(Reason::IdConflict);
+    }
+    let decided = catch_unwind(AssertUnwindSafe(|| decide(world, command)));
+    let plan = match decided {
+        Ok(Ok(plan)) => plan,
+        Ok(Err(rejection)) => return rejected(world, command, hash, rejection),
+        Err(_) => {
+            error!(order_id = %command.id, command = command.body.command_type().name(),
+                "fault while applying a command; it is rejected and the World is unchanged");
+            let rejection = Rejection {
+                reason: Reason::Internal,
+                message: "the server failed to apply this command".into(),
+            };
+            return rejected(world, command, hash, rejection);
+        }
+    };
+    enact(world, command, hash, plan);
+    counter!("tianxia_commands_total", "result" => "accepted").increment(1);
+    Applied::Accepted
+}
+
+fn emit_rejected(world: &mut World, command: &Command, rejection: &Rejection) {
+    let now = world.resource::<GameClock>().game_seconds;
+    let aggregate_id = match (&command.general, command.issuer.player()) {
+        (Some(general), _) => aggregate("general", general),
+        (None, Some(player)) => aggregate("player", player),
+        (None, None) => aggregate(
+            "world",
+            &world.resource::<components::world::WorldInfo>().name,
+        ),
+    };
+    world.resource_mut::<Outbox>().emit(
+        now,
+        aggregate_id,
+        EventKind::CommandRejected {
+            order_id: command.id.clone(),
+            player: command.issuer.player().map(str::to_string),
+            general: command.general.clone(),
+            command: command.body.command_type(),
+            reason: rejection.reason,
+            message: rejection.message.clone(),
+        },
+    );
+}
+
+fn rejected(world: &mut World, command: &Command, hash: u64, rejection: Rejection) -> Applied {
+    if let Some(player) = command.issuer.player() {
+        let revision = world.resource::<Incarnation>().0;
+        let record = OrderRecord {
+            view: OrderView {
+                order_id: command.id.clone(),
+                command_type: command.body.command_type().name().to_string(),
+                general: command.general.clone(),
+                status: OrderStatus::Rejected,
+                reason: Some(rejection.reason.code().to_string()),
+                revision,
+                accepted_at: None,
+                completes_at: None,
+                general_id: None,
+                message: Some(rejection.message.clone()),
+            },
+            body_hash: hash,
+        };
+        world.resource_mut::<Orders>().put(player, record);
+    }
+    emit_rejected(world, command, &rejection);
+    counter!("tianxia_commands_total", "result" => "rejected").increment(1);
+    Applied::Rejected(rejection.reason)
+}
+
+/// Reads of the World a decision needs.
+struct View<'w> {
+    world: &'w World,
+    registry: &'w Registry,
+    data: &'w GameData,
+    now: i64,
+}
+
+impl<'w> View<'w> {
+    fn new(world: &'w World) -> Self {
+        View {
+            world,
+            registry: world.resource::<Registry>(),
+            data: &world.resource::<Data>().0,
+            now: world.resource::<GameClock>().game_seconds,
+        }
+    }
+
+    fn general(&self, id: &str) -> Option<(Entity, &'w General)> {
+        let entity = *self.registry.generals.get(id)?;
+        Some((entity, self.world.get::<General>(entity)?))
+    }
+
+    fn city(&self, id: &str) -> Option<(Entity, &'w City)> {
+        let entity = *self.registry.cities.get(id)?;
+        Some((entity, self.world.get::<City>(entity)?))
+    }
+
+    fn nation(&self, id: &str) -> Option<(Entity, &'w Nation)> {
+        let entity = *self.registry.nations.get(id)?;
+        Some((entity, self.world.get::<Nation>(entity)?))
+    }
+
+    fn card(&self, general: &General) -> Option<&'w PositionCard> {
+        general
+            .position
+            .as_ref()
+            .map(|p| self.data.positions.get(p.kind))
+    }
+
+    fn cost(&self, command: CommandType) -> Cost {
+        Cost::of(self.data, command)
+    }
+
+    fn duration(&self, command: CommandType) -> i64 {
+        self.data
+            .commands
+            .get(command)
+            .map_or(0, |s| s.duration.max(0))
+    }
+
+    /// Generals of `nation` (a scan; used by the rarer state commands).
+    fn generals_of(&self, nation: &str) -> Vec<(Entity, &'w General)> {
+        let mut found: Vec<(Entity, &General)> = self
+            .registry
+            .generals
+            .values()
+            .filter_map(|e| self.world.get::<General>(*e).map(|g| (*e, g)))
+            .filter(|(_, g)| g.nation.as_deref() == Some(nation))
+            .collect();
+        found.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+        found
+    }
+}
+
+/// Validates a command against the World without changing it: the checks every command
+/// shares (its general, ownership, whether a timed order may start, the cost), and its
+/// group's own.
+pub fn decide(world: &World, command: &Command) -> Result<Plan, Rejection> {
+    let view = View::new(world);
+    if let CommandBody::Join(args) = &command.body {
+        return join::decide(&view, command, args);
+    }
+    let Some(general_id) = &command.general else {
+        return reject(Reason::UnknownGeneral, "this command needs a general");
+    };
+    let Some((entity, general)) = view.general(general_id) else {
+        return reject(
+            Reason::UnknownGeneral,
+            format!("no general \"{general_id}\""),
+        );
+    };
+    match &command.issuer {
+        Issuer::Player(player) if general.owner.as_deref() != Some(player.as_str()) => {
+            return reject(
+                Reason::NotOwner,
+                format!("general \"{general_id}\" is not yours"),
+            );
+        }
+        Issuer::Ai if general.owner.is_some() && !general.ai_delegate => {
+            return reject(
+                Reason::NotOwner,
+                format!("general \"{general_id}\" is commanded by its player"),
+            );
+        }
+        _ => {}
+    }
+    let kind = command.body.command_type();
+    if is_timed(kind) {
+        match general.status {
+            GeneralStatus::Idle if general.order.is_some() || general.march.is_some() => {
+                return reject(
+                    Reason::Busy,
+                    format!("{general_id} is carrying out another order"),
+                );
+            }
+            GeneralStatus::Idle => {}
+            GeneralStatus::InBattle => {
+                return reject(Reason::InBattle, format!("{general_id} is in a battle"));
+            }
+            GeneralStatus::Busy | GeneralStatus::Marching => {
+                return reject(
+                    Reason::Busy,
+                    format!("{general_id} is carrying out another order"),
+                );
+            }
+        }
+    }
+    let cost = view.cost(kind);
+    let plan = match &command.body {
+        CommandBody::Join(_) => unreachable!("handled above"),
+        CommandBody::Move(args) => march::decide(&view, command, entity, general, &args.to, cost)?,
+        CommandBody::Train(_) => city::decide_train(&view, command, entity, general, cost)?,
+        CommandBody::Recruit(args) => {
+            city::decide_recruit(&view, command, entity, general, args.amount, cost)?
+        }
+        CommandBody::Build(args) => {
+            city::decide_build(&view, command, entity, general, args.kind, cost)?
+        }
+        CommandBody::Appoint(args) => court::decide_appoint(&view, entity, general, args, cost)?,
+        CommandBody::Dismiss(args) => court::decide_dismiss(&view, entity, general, args, cost)?,
+        CommandBody::DeclareWar(args) | CommandBody::MakePeace(args) => {
+            state::decide_relation(&view, entity, general, kind, args, cost)?
+        }
+        CommandBody::SetTax(args) => state::decide_tax(&view, entity, general, args, cost)?,
+    };
+    if general.pcp.0 < cost.pcp {
+        return reject(
+            Reason::InsufficientPcp,
+            format!(
+                "{} needs {} PCP, {general_id} has {}",
+                kind.name(),
+                cost.pcp / MilliCp::PER_POINT,
+                general.pcp.points()
+            ),
+        );
+    }
+    if general.mcp.0 < cost.mcp {
+        return reject(
+            Reason::InsufficientMcp,
+            format!(
+                "{} needs {} MCP, {general_id} has {}",
+                kind.name(),
+                cost.mcp / MilliCp::PER_POINT,
+                general.mcp.points()
+            ),
+        );
+    }
+    Ok(plan)
+}
+
+/// The issuer's card if it may issue `kind`, and its nation.
+fn authority<'w>(
+    view: &View<'w>,
+    general: &'w General,
+    kind: CommandType,
+) -> Result<(&'w PositionCard, &'w str), Rejection> {
+    let Some(nation) = general.nation.as_deref() else {
+        return reject(Reason::NoAuthority, "a ronin serves no nation");
+    };
+    match view.card(general) {
+        Some(card) if card.may_issue.contains(&kind) => Ok((card, nation)),
+        _ => reject(
+            Reason::NoAuthority,
+            format!("{}'s position may not issue {}", general.id, kind.name()),
+        ),
+    }
+}
+
+fn timed(
+    view: &View<'_>,
+    command: &Command,
+    general: Entity,
+    kind: CommandType,
+    cost: Cost,
+    effect: OrderEffect,
+) -> Plan {
+    Plan::Timed {
+        general,
+        cost,
+        order: ActiveOrder {
+            id: command.id.clone(),
+            player: command.issuer.player().map(str::to_string),
+            command: kind,
+            accepted_at: view.now,
+            completes_at: view.now + view.duration(kind),
+            effect,
+        },
+        march: None,
+        city_pays: None,
+    }
+}
+
+fn pay(world: &mut World, general: Entity, cost: Cost) {
+    if let Some(mut general) = world.get_mut::<General>(general) {
+        general.pcp.0 = general.pcp.0.saturating_sub(cost.pcp);
+        general.mcp.0 = general.mcp.0.saturating_sub(cost.mcp);
+    }
+}
+
+fn general_id(world: &World, entity: Entity) -> String {
+    world
+        .get::<General>(entity)
+        .map(|g| g.id.clone())
+        .unwrap_or_default()
+}
+
+/// Applies an accepted command's plan: its group's changes, then the order record in the
+/// player's window and the events (`CommandAccepted`, the group's, `OrderCompleted` for an
+/// order that takes no time).
+fn enact(world: &mut World, command: &Command, hash: u64, plan: Plan) {
+    let now = world.resource::<GameClock>().game_seconds;
+    let incarnation = world.resource::<Incarnation>().0;
+    let kind = command.body.command_type();
+    let mut record = OrderView {
+        order_id: command.id.clone(),
+        command_type: kind.name().to_string(),
+        general: command.general.clone(),
+        status: OrderStatus::Completed,
+        reason: None,
+        revision: incarnation,
+        accepted_at: Some(now),
+        completes_at: Some(now),
+        general_id: None,
+        message: None,
+    };
+    let mut events: Vec<(String, EventKind)> = Vec::new();
+    let actor = command.general.clone().map(|g| aggregate("general", &g));
+    match plan {
+        Plan::Join { general } => {
+            record.general_id = Some(join::enact(world, *general, now, &mut events));
+        }
+        Plan::Timed {
+            general,
+            cost,
+            order,
+            march,
+            city_pays,
+        } => {
+            record.status = OrderStatus::Accepted;
+            record.completes_at = Some(order.completes_at);
+            enact_timed(world, general, cost, order, march, city_pays, &mut events);
+        }
+        Plan::Appoint {
+            issuer,
+            cost,
+            target,
+            position,
+            replaced,
+        } => court::enact_appoint(world, issuer, cost, target, position, replaced, &mut events),
+        Plan::Dismiss {
+            issuer,
+            cost,
+            target,
+        } => court::enact_dismiss(world, issuer, cost, target, &mut events),
+        Plan::Relation {
+            issuer,
+            cost,
+            nation,
+            other,
+            relation,
+        } => state::enact_relation(world, issuer, cost, nation, other, relation, &mut events),
+        Plan::SetTax {
+            issuer,
+            cost,
+            nation,
+            rate,
+        } => state::enact_tax(world, issuer, cost, nation, rate, &mut events),
+    }
+    let finished = record.status.is_finished();
+    if let Some(player) = command.issuer.player() {
+        world.resource_mut::<Orders>().put(
+            player,
+            OrderRecord {
+                view: record.clone(),
+                body_hash: hash,
+            },
+        );
+    }
+    let aggregate_id = actor
+        .or_else(|| record.general_id.as_ref().map(|g| aggregate("general", g)))
+        .unwrap_or_else(|| aggregate("world", ""));
+    let player = command.issuer.player().map(str::to_string);
+    let mut outbox = world.resource_mut::<Outbox>();
+    outbox.emit(
+        now,
+        aggregate_id.clone(),
+        EventKind::CommandAccepted {
+            order_id: command.id.clone(),
+            player: player.clone(),
+            general: command.general.clone().or(record.general_id.clone()),
+            command: kind,
+        },
+    );
+    for (aggregate_id, event) in events {
+        outbox.emit(now, aggregate_id, event);
+    }
+    if finished {
+        outbox.emit(
+            now,
+            aggregate_id,
+            EventKind::OrderCompleted {
+                order_id: command.id.clone(),
+                player,
+                general: command.general.clone().or(record.general_id),
+                command: kind,
+            },
+        );
+    }
+}
+
+/// Starts a timed order (MOVE and city work): the cost paid, the city paid (RECRUIT), the
+/// general busy or marching, its next entry on the timeline.
+#[allow(clippy::too_many_arguments)] // the fields of a timed plan
+fn enact_timed(
+    world: &mut World,
+    general: Entity,
+    cost: Cost,
+    order: ActiveOrder,
+    march: Option<March>,
+    city_pays: Option<(Entity, i64, u32)>,
+    events: &mut Vec<(String, EventKind)>,
+) {
+    pay(world, general, cost);
+    if let Some((city, gold, population)) = city_pays
+        && let Some(mut city) = world.get_mut::<City>(city)
+    {
+        city.gold -= gold;
+        city.population = city.population.saturating_sub(population);
+        let city = city.id.clone();
+        if let OrderEffect::Recruit { amount } = order.effect {
+            let id = general_id(world, general);
+            events.push((
+                aggregate("general", &id),
+                EventKind::RecruitStarted {
+                    general: id,
+                    city,
+                    soldiers: amount,
+                    gold,
+                    population,
+                },
+            ));
+        }
+    }
+    let due = march.as_ref().map_or(order.completes_at, |m| m.next_at);
+    if let Some(march) = &march {
+        events.push((
+            aggregate("general", &general_id(world, general)),
+            EventKind::MarchStarted {
+                general: general_id(world, general),
+                from: march.from().to_string(),
+                to: march.to().to_string(),
+                path: march.path.clone(),
+                eta: march.eta,
+            },
+        ));
+    }
+    if let Some(mut g) = world.get_mut::<General>(general) {
+        g.status = if march.is_some() {
+            GeneralStatus::Marching
+        } else {
+            GeneralStatus::Busy
+        };
+        g.order = Some(Box::new(order));
+        g.march = march.map(Box::new);
+    }
+    world.resource_mut::<Timeline>().schedule(due, general);
+}
