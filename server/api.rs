@@ -1,8 +1,9 @@
-//! `tianxia api` (docs/operations.md#api): a stateless HTTP front end. It holds no World: commands go to the
-//! world's Redis stream through the submit script, reads come from an in-process copy of the
-//! L2 read models (kept current by invalidation messages, checked every L1 TTL), accounts
-//! from MongoDB, the durable event history from MongoDB up to the last checkpoint, and
-//! players' activity goes to `presence:{world}`. Any number of them serve one world.
+//! `tianxia api` (docs/operations.md#api): a stateless HTTP front end. It holds no World:
+//! commands go to the world's Redis stream through the submit script, reads come from an
+//! in-process copy of the L2 read models (kept current by invalidation messages, checked every
+//! L1 TTL), accounts from MongoDB, the durable event history from MongoDB up to the last
+//! checkpoint, and players' activity goes to `presence:{world}`. Any number of them serve one
+//! world.
 
 use std::{sync::Arc, time::Duration};
 

@@ -1,4 +1,4 @@
-//! `tianxia check` and `tianxia schema` (SPEC 4).
+//! `tianxia check` and `tianxia schema` (docs/data-files.md#checking-the-data).
 
 use std::path::Path;
 

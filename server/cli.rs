@@ -1,5 +1,6 @@
-//! The command line (SPEC 9). Serve options are all optional here so configuration can
-//! layer them: command line, then environment, then config file, then defaults.
+//! The command line (docs/operations.md#command-line). Serve options are all optional here so
+//! configuration can layer them: command line, then environment, then config file, then
+//! defaults.
 
 use std::{net::SocketAddr, path::PathBuf};
 

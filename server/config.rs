@@ -1,6 +1,6 @@
-//! Configuration of `serve` (SPEC 9): command line beats environment beats config file beats
-//! defaults. Every value is checked here, before anything starts; a bad one is a usage error
-//! (exit status 2) that says which value and why.
+//! Configuration of `serve`, `daemon` and `api` (docs/operations.md#precedence): command line
+//! beats environment beats config file beats defaults. Every value is checked here, before
+//! anything starts; a bad one is a usage error (exit status 2) that says which value and why.
 
 use std::{
     fs,
@@ -57,7 +57,7 @@ struct FileConfig {
     mongodb_uri: Option<String>,
 }
 
-/// Which part of the system a process plays (SPEC 1).
+/// Which part of the system a process plays (docs/operations.md#roles).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     /// Everything in one process.
@@ -92,7 +92,7 @@ pub struct ServeConfig {
     pub event_window: usize,
     /// Real time between checkpoint epochs.
     pub flush_interval: std::time::Duration,
-    /// Real time between hot snapshots (SPEC 7), with a lease.
+    /// Real time between hot snapshots (docs/redis.md#the-hot-snapshot), with a lease.
     pub snapshot_interval: std::time::Duration,
     pub redis_url: Option<String>,
     pub mongodb_uri: Option<String>,

@@ -1,7 +1,7 @@
-//! The hot snapshot writer (SPEC 7 `snapshot:{world}`): takes the World's hot snapshots from
-//! a channel of one, encodes them off the tick and writes them under the lease. A snapshot
-//! that cannot be written (Redis down, the lease gone) is dropped: the next one replaces it.
-//! Recovery's side is [`read_newer`].
+//! The hot snapshot writer (docs/redis.md#writing-the-snapshot): takes the World's hot
+//! snapshots from a channel of one, encodes them off the tick and writes them under the lease.
+//! A snapshot that cannot be written (Redis down, the lease gone) is dropped: the next one
+//! replaces it. Recovery's side is [`read_newer`].
 
 use std::{
     thread::JoinHandle,
@@ -114,7 +114,7 @@ fn write(snapshot: &HotSnapshot, writer: &HotWriter, runtime: &Handle) -> Outcom
 }
 
 /// The hot snapshot of `world` in Redis, if recovery should start from it rather than from
-/// `checkpoint` (SPEC 8): its events cut to those the store lacks. Logs why not otherwise.
+/// `checkpoint` (docs/redis.md#when-recovery-uses-it): its events cut to those the store lacks. Logs why not otherwise.
 pub async fn read_newer(
     redis: &mut ConnectionManager,
     world: &str,

@@ -1,4 +1,5 @@
-//! The Prometheus recorder behind `GET /metrics` (SPEC 10), installed once per process.
+//! The Prometheus recorder behind `GET /metrics` (docs/operations.md#metrics), installed once
+//! per process.
 
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};

@@ -1,10 +1,11 @@
-//! `tianxia simulate` (SPEC 9): a headless fast-forward of a new world with the AI on all
-//! sides, as fast as the CPU allows. Prints a table of the nations at the start of each game
-//! month (cities, generals, troops, gold), then one JSON line with what happened and whether
-//! the world stayed consistent; optionally draws the nations' territory over time as SVG.
+//! `tianxia simulate` (docs/operations.md#subcommands): a headless fast-forward of a new world
+//! with the AI on all sides, as fast as the CPU allows. Prints a table of the nations at the
+//! start of each game month (cities, generals, troops, gold), then one JSON line with what
+//! happened and whether the world stayed consistent; optionally draws the nations' territory
+//! over time as SVG.
 //!
-//! The seed names the world, and battles are seeded from the world's name and their own id,
-//! so one seed gives one history and another seed another.
+//! The seed names the world, and battles are seeded from the world's name and their own id, so
+//! one seed gives one history and another seed another.
 
 use std::{collections::BTreeMap, fmt::Write as _, path::PathBuf, sync::Arc, time::Instant};
 

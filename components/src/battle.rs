@@ -1,5 +1,6 @@
-//! Battles as the API shows them (SPEC 3): which side is which, the battle read model and the
-//! frames clients draw.
+//! Battles as the API shows them (docs/rules.md#battle-read-model-and-frames): which side is
+//! which, the battle read model and the frames clients draw. The simulation that produces them
+//! is `systems::battle`; nothing here steps a battle.
 
 use std::collections::BTreeMap;
 

@@ -1,9 +1,10 @@
-//! Commands (SPEC 2.5): their types, their arguments, and the checks of shape that happen
-//! before a command reaches the World (JSON types, unknown fields, id shapes, ranges). Every
-//! other check (ownership, status, costs, authority, paths, relations) is the World's.
+//! Commands (docs/rules.md#commands-and-orders): their types, their arguments, and the checks
+//! of shape that happen before a command reaches the World (JSON types, unknown fields, id
+//! shapes, ranges). Every other check (ownership, status, costs, authority, paths, relations)
+//! is the World's, in `systems::rules::commands`: nothing here reads game state.
 //!
-//! Shared by the HTTP layer, the command bus and the World, so a command parsed anywhere is
-//! the same value everywhere.
+//! Shared by the HTTP layer, the command bus, the stream and the World, so a command parsed
+//! anywhere is the same value everywhere.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -66,9 +67,9 @@ impl CommandType {
     }
 }
 
-/// Largest amount one RECRUIT may ask for (SPEC 2.5); the balance file may lower it.
+/// Largest amount one RECRUIT may ask for (docs/rules.md#command-table); the balance file may lower it.
 pub const RECRUIT_AMOUNT_MAX: u32 = 5_000;
-/// Highest tax rate, in percent (SPEC 2.2).
+/// Highest tax rate, in percent (docs/rules.md#nations).
 pub const TAX_RATE_MAX: u8 = 50;
 /// Longest display name of a general created by JOIN, in characters.
 pub const GENERAL_NAME_MAX: usize = 32;
@@ -165,7 +166,7 @@ pub enum CommandBody {
     SetTax(TaxArgs),
 }
 
-/// Why a command was refused before it reached the World (SPEC 2.5, "HTTP layer").
+/// Why a command was refused before it reached the World (docs/http.md#checks-at-the-http-layer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShapeCode {
@@ -350,7 +351,7 @@ pub fn server_command_id(seq: u64) -> String {
     format!("{SERVER_ID_PREFIX}{seq}")
 }
 
-/// Why the World rejected a command or cancelled an order (SPEC 2.5 reason codes).
+/// Why the World rejected a command or cancelled an order (docs/rules.md#validation-and-reason-codes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {

@@ -1,9 +1,9 @@
-//! Types of the designer data files under `assets/` (SPEC 4), one struct per file kind.
-//! Numbers a designer may get wrong are read as wide integers or floats so that `check` can
-//! report them as out-of-range entries rather than as type errors. Entries of scenario files
-//! keep their position in the file ([`Spanned`]) so errors can point at them.
+//! Types of the designer data files under `assets/` (docs/data-files.md), one struct per file
+//! kind. Numbers a designer may get wrong are read as wide integers or floats so that `check`
+//! can report them as out-of-range entries rather than as type errors. Entries of scenario
+//! files keep their position in the file ([`Spanned`]) so errors can point at them.
 //!
-//! These are the shapes only; loading and validation live in `systems::assets`.
+//! These are the shapes only; reading and validating the files live in `systems::assets`.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -56,7 +56,7 @@ pub struct TroopSpec {
     pub cooldown: f64,
 }
 
-/// `positions.toml`: the five position cards of SPEC 2.3.
+/// `positions.toml`: the five position cards (docs/data-files.md#position-cards).
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PositionsFile {
@@ -202,7 +202,7 @@ pub struct JoinBalance {
     pub morale: i64,
 }
 
-/// The AI of NPC generals and offline players' delegates (SPEC 2.6.7).
+/// The AI of NPC generals and offline players' delegates (docs/data-files.md#ai).
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AiBalance {
@@ -287,7 +287,7 @@ pub struct BuildBalance {
     pub walls_max: i64,
 }
 
-/// Presence thresholds of SPEC 2.6.7, in game seconds.
+/// Presence thresholds (docs/rules.md#presence-and-ai-delegates), in game seconds.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PresenceBalance {

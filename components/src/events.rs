@@ -1,6 +1,7 @@
-//! Domain events (SPEC 2.6): every state change of the World is told as a past-tense event
-//! with a per-world monotonic sequence number. Systems emit them into the World's outbox;
-//! the read side serves them and later the persistence layer makes them durable.
+//! Domain events (docs/rules.md#domain-events): every state change of the World is told as a
+//! past-tense event with a per-world monotonic sequence number (`seq`). Systems emit them into
+//! the World's outbox (`systems::event_log`), which alone gives out sequence numbers; the read
+//! side serves them and the stores make them durable. An event is never changed once emitted.
 
 use serde::{Deserialize, Serialize};
 

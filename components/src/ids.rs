@@ -1,5 +1,6 @@
-//! Entity ids: strings of `[a-z0-9_-]`, 1–48 characters (SPEC 2.2). Scenario entities use
-//! their scenario ids; entities created in play derive theirs from what created them.
+//! Entity ids (docs/rules.md#ids): strings of `[a-z0-9_-]`, 1–48 characters. Scenario entities
+//! use their scenario ids; entities created in play derive theirs from what created them, so a
+//! replay creates the same ids.
 
 /// Longest id an entity may have.
 pub const MAX_ID_LEN: usize = 48;

@@ -1,9 +1,10 @@
-//! What the World hands to its stores (SPEC 8): checkpoint epochs made of the snapshots of
-//! the entities that changed, the domain events of the epoch and the checkpoint record that
-//! commits them; and what recovery reads back.
+//! What the World hands to its stores (docs/storage.md#checkpoint-epochs): checkpoint epochs
+//! made of the snapshots of the entities that changed, the domain events of the epoch and the
+//! checkpoint record that commits them; the hot snapshot; and what recovery reads back.
 //!
-//! These are plain data: the World builds them without I/O, the persistence layer writes
-//! them, and recovery turns them back into a World.
+//! Plain data: the World builds them without I/O (`systems::persist`), `persistence` writes and
+//! reads them, and recovery turns them back into a World. Their serialized field names are what
+//! stores hold: a rename here must still read what older code wrote.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +16,7 @@ use crate::{
     world::{City, General, Nation},
 };
 
-/// The kinds of snapshot documents (`kind` in SPEC 8).
+/// The kinds of snapshot documents (`kind`, docs/storage.md#snapshots).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotKind {
@@ -104,7 +105,7 @@ pub struct StoredEntity {
     pub state: EntityState,
 }
 
-/// The checkpoint record (SPEC 8 `checkpoints`): the commit point of an epoch.
+/// The checkpoint record (docs/storage.md#checkpoints): the commit point of an epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub world: String,
@@ -143,7 +144,7 @@ pub struct Batch {
 
 impl Batch {
     /// Folds a later batch into this one: the newest state per entity, every event, the
-    /// later checkpoint. Used when batches wait too long for their store (SPEC 10).
+    /// later checkpoint. Used when batches wait too long for their store (docs/operations.md#mongodb-down).
     pub fn merge(&mut self, later: Batch) {
         let mut by_key: BTreeMap<(SnapshotKind, String), Snapshot> = self
             .snapshots
@@ -174,7 +175,7 @@ pub struct Recovered {
     pub events: Vec<DomainEvent>,
 }
 
-/// The hot snapshot (SPEC 7 `snapshot:{world}`): the whole World every few seconds, between
+/// The hot snapshot (docs/redis.md#the-hot-snapshot): the whole World every few seconds, between
 /// checkpoints. `checkpoint` carries its own positions (`stream_id`, `log_seq`, `last_seq`),
 /// its lease epoch and, as `epoch`, the epoch under way when it was taken (so a checkpoint
 /// closed after it has an epoch at least as high); `entities` is every live entity with the

@@ -1,7 +1,8 @@
-//! Read models (SPEC 5): the immutable views the World publishes at the end of each tick and
-//! the read side serves. A published [`ReadModels`] is never changed; the World builds the next
-//! one from it with structural sharing (the maps and the event window are persistent
-//! collections), so building views and snapshots costs what changed.
+//! Read models (docs/http.md#world-state): the immutable views the World publishes at the end
+//! of each tick and the read side serves, with the leaderboard's ranking over them. A published
+//! [`ReadModels`] is never changed; the World builds the next one from it with structural
+//! sharing (the maps and the event window are persistent collections), so building views and
+//! snapshots costs what changed. Views are what clients see: their field names are the API's.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -100,7 +101,7 @@ pub enum OrderStatus {
     Cancelled,
 }
 
-/// An order and where it is in its life cycle (SPEC 2.5).
+/// An order and where it is in its life cycle (docs/rules.md#order-life-cycle).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OrderView {
     pub order_id: String,
@@ -250,7 +251,7 @@ pub struct ReadModels {
     pub frames: OrdMap<Key, Arc<FrameView>>,
     /// The most recent domain events in sequence order, bounded.
     pub events: Vector<Arc<DomainEvent>>,
-    /// Each player's order window (SPEC 2.5), by player id, then order id.
+    /// Each player's order window (docs/rules.md#order-ids-and-idempotency), by player id, then order id.
     pub orders: OrdMap<Key, OrdMap<Key, Arc<OrderRecord>>>,
     /// Log position of the last command the World applied: a command at or below it has its
     /// order in `orders` (or had, before the window evicted it).

@@ -1,7 +1,8 @@
-//! Commands as stream entries (SPEC 7): the entry ids of `cmd:game:{world}` and the `payload`
-//! field any producer writes, `{id, player, type, general, args, ts}`. Parsing an entry gives
-//! the same [`Command`] the HTTP layer builds, or says why it cannot (the entry then goes to
-//! the dead-letter stream).
+//! Commands as stream entries (docs/redis.md#entry-payload): the entry ids of
+//! `cmd:game:{world}` and the `payload` field any producer writes, `{id, player, type, general,
+//! args, ts}`. Parsing an entry gives the same [`Command`] the HTTP layer builds, or says why
+//! it cannot (the entry then goes to the dead-letter stream). No Redis here:
+//! `net::redis::stream` reads and writes the stream.
 
 use std::{fmt, str::FromStr};
 
@@ -166,7 +167,7 @@ pub fn parse_entry<'a>(
     command_of(entry, payload)
 }
 
-/// Checks a payload as the HTTP layer checks a request (SPEC 2.5) and builds its command.
+/// Checks a payload as the HTTP layer checks a request (docs/http.md#checks-at-the-http-layer) and builds its command.
 pub fn command_of(entry: EntryId, payload: Payload) -> Result<Command, EntryError> {
     if !is_valid_id(&payload.player) {
         return Err(EntryError::Player(

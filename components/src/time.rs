@@ -1,6 +1,7 @@
-//! Game time (SPEC 2.1): whole game seconds since the scenario's start, a calendar of years of
-//! 12 months of 30 days, and the World's clock resource. The clock is advanced only by the
-//! strategy schedule, from the server's own measurement of real time.
+//! Game time (docs/rules.md#game-time): whole game seconds since the scenario's start, a
+//! calendar of years of 12 months of 30 days, and the World's clock resource. The clock is
+//! advanced only by the strategy schedule, from the server's own measurement of real time;
+//! nothing here reads a wall clock but [`unix_ms`], for stamps outside the game.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -1,6 +1,7 @@
-//! ECS components and resources of the game state (SPEC 2.2): nations, cities and generals as
-//! entities with plain data, cross-referenced by id, and the id registry that resolves ids to
-//! entities. Only systems change them; everything else reads published read models.
+//! ECS components and resources of the game state (docs/rules.md#entities-and-ids): nations,
+//! cities and generals as entities with plain data, cross-referenced by id, and the id registry
+//! that resolves ids to entities. Only the World's systems change them; everything else reads
+//! the published read models. Their serialized shape is what checkpoints hold.
 
 use std::collections::BTreeMap;
 
@@ -48,7 +49,7 @@ pub enum GeneralStatus {
     InBattle,
 }
 
-/// The five position cards of SPEC 2.3, by name.
+/// The five position cards (docs/rules.md#position-cards-and-authority), by name.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
@@ -194,9 +195,9 @@ pub struct General {
     pub order: Option<Box<ActiveOrder>>,
     /// The march under way, if any.
     pub march: Option<Box<March>>,
-    /// Protected from attack: its player went offline less than a game day ago (SPEC 2.6.7).
+    /// Protected from attack: its player went offline less than a game day ago (docs/rules.md#presence-and-ai-delegates).
     pub protected: bool,
-    /// An AI delegate acts for its offline player (SPEC 2.6.7).
+    /// An AI delegate acts for its offline player (docs/rules.md#presence-and-ai-delegates).
     pub ai_delegate: bool,
 }
 
@@ -230,7 +231,7 @@ pub struct ActiveOrder {
     pub effect: OrderEffect,
 }
 
-/// A march along roads (SPEC 2.5).
+/// A march along roads (docs/rules.md#marches).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct March {
     /// Cities from the start to the destination, both included.

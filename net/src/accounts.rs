@@ -1,11 +1,11 @@
-//! Players' accounts (SPEC 2.2, 5): registration, login with Argon2 password hashes, and
-//! bearer tokens that are random (256 bits), stored only as SHA-256 hashes, valid for 24 real
-//! hours and refreshed on use. Accounts are not game state: they live in an
-//! [`AccountStore`] beside the World (in memory here; durable and shared stores implement
+//! Players' accounts (docs/http.md#accounts, docs/http.md#tokens): registration, login with
+//! Argon2 password hashes, and bearer tokens that are random (256 bits), stored only as SHA-256
+//! hashes, valid for 24 real hours and refreshed on use. Accounts are not game state: they live
+//! in an [`AccountStore`] beside the World (in memory here; durable and shared stores implement
 //! the same trait).
 //!
-//! Password hashing is deliberately slow, so it runs on the blocking pool, never on the
-//! async workers.
+//! Password hashing is deliberately slow, so it runs on the blocking pool, never on the async
+//! workers.
 
 use std::{
     collections::{HashMap, VecDeque},

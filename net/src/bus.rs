@@ -1,8 +1,8 @@
-//! The command bus as the HTTP side sees it (SPEC 1, 2.5, 8): a command goes to the
-//! [`Journal`], which makes it durable (the embedded command log, synced) and hands it on to
-//! the World in log order; the 202 follows. Presence goes to the World through a bounded
-//! channel, never waiting. Commands sent without an id get one derived from their log
-//! sequence (`srv-N`).
+//! The command bus as the HTTP side sees it (docs/http.md#submitting-a-command): a command
+//! goes to the [`Journal`], which makes it durable (the embedded command log, synced, or the
+//! Redis stream) and hands it on to the World in order; the 202 follows. Presence goes to the
+//! World through a bounded channel, never waiting. Commands sent without an id get one
+//! derived from their log sequence or stream entry (`srv-...`).
 //!
 //! Between the 202 and the World's first look at a command, its order is `queued`: the bus
 //! remembers such commands until the published read models say the World has applied their

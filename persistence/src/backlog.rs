@@ -1,7 +1,7 @@
-//! Epochs waiting for their store (SPEC 10): in order, at most a bound; beyond it the two
-//! oldest are merged into one (the newest state of each entity, every event, the later
-//! checkpoint), so nothing is dropped and memory stays bounded by the entities, not by how
-//! long the store is out.
+//! Epochs waiting for their store (docs/operations.md#mongodb-down): in order, at most a bound;
+//! beyond it the two oldest are merged into one (the newest state of each entity, every event,
+//! the later checkpoint), so nothing is dropped and memory stays bounded by the entities, not
+//! by how long the store is out.
 
 use std::collections::VecDeque;
 

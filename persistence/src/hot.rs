@@ -1,15 +1,16 @@
-//! The hot snapshot as bytes, and when recovery uses it (SPEC 7 `snapshot:{world}`, SPEC 8).
+//! The hot snapshot as bytes, and when recovery uses it (docs/redis.md#snapshot-bytes,
+//! docs/redis.md#when-recovery-uses-it).
 //!
 //! Bytes: a text header `TXH2 {lease_epoch} {epoch}\n` (so the writing script can refuse to
-//! replace a newer snapshot with an older one), then the CBOR of the [`HotSnapshot`]
-//! compressed as one LZ4 block with its size in front (little-endian `u32`). Decoding checks
-//! every part, the header against the snapshot, and never trusts the stated size beyond
-//! what the block could hold.
+//! replace a newer snapshot with an older one), then the CBOR of the [`HotSnapshot`] compressed
+//! as one LZ4 block with its size in front (little-endian `u32`). Decoding checks every part,
+//! the header against the snapshot, and never trusts the stated size beyond what the block
+//! could hold.
 //!
 //! Recovery uses a hot snapshot only over a MongoDB checkpoint of the same world that it is
-//! newer than, by (lease epoch, epoch), and only if its events reach back to that
-//! checkpoint's: then the World starts from the snapshot's state and positions and its first
-//! (full) checkpoint writes the events the store does not hold yet.
+//! newer than, by (lease epoch, epoch), and only if its events reach back to that checkpoint's:
+//! then the World starts from the snapshot's state and positions and its first (full)
+//! checkpoint writes the events the store does not hold yet.
 
 use components::persist::{Checkpoint, HotSnapshot};
 

@@ -1,6 +1,8 @@
-//! The headless bevy app: the three schedules, the plugins that fill them, and a World built
-//! from a scenario. The server runs it with [`crate::driver::Driver::run`]; tests drive it
-//! pass by pass with a [`crate::driver::ManualClock`].
+//! The headless bevy app: the four schedules ([`crate::schedule`]), their sets ordered in one
+//! place, the plugins that fill them, and a World built from a scenario or a checkpoint. The
+//! server runs it with [`crate::driver::Driver::run`]; tests drive it pass by pass with a
+//! [`crate::driver::ManualClock`]. No plugin orders itself against another plugin's systems:
+//! they meet only through the sets.
 
 use std::sync::Arc;
 
@@ -26,7 +28,7 @@ pub struct AppSettings {
     pub world: WorldSettings,
     /// Most recent domain events kept for the read side.
     pub event_window: usize,
-    /// Most commands applied per intake tick (SPEC 2.5).
+    /// Most commands applied per intake tick (docs/rules.md#intake-cap).
     pub max_commands_per_tick: usize,
     /// Whether the AI drives NPC generals and offline players' delegates (tests of single
     /// rules turn it off).

@@ -1,5 +1,6 @@
-//! The game clock within the World (SPEC 2.1): each strategy tick advances it by the step the
-//! driver measured from real time, and announces calendar boundaries it crossed.
+//! The game clock within the World (docs/rules.md#game-time): each strategy tick advances it by
+//! the step the driver measured from real time, and announces calendar boundaries it crossed.
+//! Nothing else moves the clock.
 
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;

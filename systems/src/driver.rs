@@ -1,12 +1,13 @@
 //! The driver: runs the World's schedules at their fixed rates from the server's own
-//! measurement of real time (SPEC 2.1), not from an engine clock that drops large deltas.
+//! measurement of real time (docs/rules.md#speed-and-catch-up), not from an engine clock that
+//! drops large deltas.
 //!
 //! Real time owes the game clock `speed` game seconds per real second, counted exactly in
 //! integers from the driver's start (speed to a thousandth), so no rounding accumulates. Each
-//! strategy tick pays at most one tick's worth of that debt, so after a stall the world catches up in
-//! bounded steps, tick after tick, as fast as the CPU allows, with intake ticks and publishes
-//! interleaved. Tick durations and overruns are measured and counted; a pass never sleeps —
-//! [`Driver::run`] waits between passes, and wakes at once on shutdown.
+//! strategy tick pays at most one tick's worth of that debt, so after a stall the world catches
+//! up in bounded steps, tick after tick, as fast as the CPU allows, with intake ticks and
+//! publishes interleaved. Tick durations and overruns are measured and counted; a pass never
+//! sleeps — [`Driver::run`] waits between passes, and wakes at once on shutdown.
 
 use std::{
     collections::VecDeque,
@@ -96,7 +97,7 @@ impl RealClock for ManualClock {
     }
 }
 
-/// Rates of the schedules and the game speed (SPEC 9 configuration).
+/// Rates of the schedules and the game speed (docs/operations.md#configuration-keys).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TickRates {
     pub intake_hz: f64,
@@ -258,7 +259,7 @@ impl<C: RealClock> Driver<C> {
             }
         }
         // Battles may fall behind the clock by two strategy ticks at most; beyond that the
-        // clock waits for them (SPEC 2.1).
+        // clock waits for them (docs/rules.md#speed-and-catch-up).
         let battle_slack_ms = 2 * self.max_step as u64 * 1_000;
         while pass.strategy_ticks < self.max_catchup_ticks {
             // A tick is due on schedule, or the clock owes more than a tick's worth from

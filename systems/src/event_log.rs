@@ -1,7 +1,7 @@
-//! The domain event outbox (SPEC 2.6): systems emit events here with the next per-world
-//! sequence number; the publish step takes them for the read side and, in a World with a
-//! store, keeps them for the next checkpoint epoch (SPEC 8: events are durable with their
-//! epoch). Sequence numbers are never reused.
+//! The domain event outbox (docs/rules.md#domain-events): systems emit events here with the
+//! next per-world sequence number; the publish step takes them for the read side and, in a
+//! World with a store, keeps them for the next checkpoint epoch (docs/storage.md#what-counts:
+//! events are durable with their epoch). Sequence numbers are never reused.
 
 use bevy_ecs::resource::Resource;
 use components::events::{DomainEvent, EventKind};

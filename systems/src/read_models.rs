@@ -1,4 +1,4 @@
-//! Publishing read models (SPEC 5, "read consistency"): after each pass of ticks the World
+//! Publishing read models (docs/http.md#read-consistency): after each pass of ticks the World
 //! turns what changed into immutable views and swaps a new [`ReadModels`] into the shared
 //! handle. Only changed entities are rebuilt; the persistent maps share the rest with the
 //! previous snapshot, and readers holding an old snapshot are never disturbed.

@@ -1,6 +1,6 @@
-//! Battles (SPEC 3) as the rules and operators use them: the simulation's outcomes, its
-//! determinism, recordings and their replay from the command line, battles inside the World
-//! at different speeds, and their read models over HTTP.
+//! Battles (docs/rules.md#battles) as the rules and operators use them: the simulation's
+//! outcomes, its determinism, recordings and their replay from the command line, battles inside
+//! the World at different speeds, and their read models over HTTP.
 
 use components::{battle::Side, world::TroopType};
 use systems::battle::{

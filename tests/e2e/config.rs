@@ -1,5 +1,6 @@
-//! Configuration as an operator meets it (SPEC 9): precedence of command line, environment,
-//! config file and defaults; refusals with exit status 2; readiness of configured backends.
+//! Configuration as an operator meets it (docs/operations.md#configuration): precedence of
+//! command line, environment, config file and defaults; refusals with exit status 2; readiness
+//! of configured backends.
 
 use std::fs;
 

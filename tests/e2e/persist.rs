@@ -1,6 +1,6 @@
-//! Persistence and recovery (SPEC 8, 10) with the real binary: commands answered 202 survive
-//! a SIGKILL and are applied exactly once, in both store modes; a MongoDB outage loses
-//! nothing; a damaged store is refused with the file named.
+//! Persistence and recovery (docs/storage.md#recovery, docs/operations.md#reliability) with the
+//! real binary: commands answered 202 survive a SIGKILL and are applied exactly once, in both
+//! store modes; a MongoDB outage loses nothing; a damaged store is refused with the file named.
 
 use std::{collections::HashMap, fs, time::Duration};
 

@@ -1,5 +1,6 @@
-//! Playing the game over HTTP as a client (SPEC 2, 5): accounts, joining, commands and their
-//! orders, marches, training, recruiting, a captured city, and every kind of bad input.
+//! Playing the game over HTTP as a client (docs/rules.md, docs/http.md): accounts, joining,
+//! commands and their orders, marches, training, recruiting, a captured city, and every kind of
+//! bad input.
 //!
 //! These servers run the `tiny` scenario from a copy of the designer data in which the AI
 //! thinks so rarely that it never acts during a test (`[ai] think_every`), so only the test's

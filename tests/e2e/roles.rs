@@ -1,7 +1,8 @@
-//! The roles of SPEC 1 and the single-writer rules of SPEC 7 with the real binary: one active
-//! `daemon` per world holds the Redis lease and a standby takes over when it lapses,
-//! recovering first; every command added to the stream is applied exactly once across the
-//! takeover; a daemon fenced out by a newer one stops.
+//! The roles (docs/operations.md#roles) and the single-writer rules (docs/redis.md#the-lease,
+//! docs/redis.md#fencing) with the real binary: one active `daemon` per world holds the Redis
+//! lease and a standby takes over when it lapses, recovering first; every command added to the
+//! stream is applied exactly once across the takeover; a daemon fenced out by a newer one
+//! stops.
 
 use std::{
     collections::BTreeMap,

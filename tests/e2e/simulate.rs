@@ -1,7 +1,7 @@
-//! `tianxia simulate` (SPEC 9, 12): a game year of the 190 scenario with the AI on all
-//! sides, headless, as an operator runs it: the world stays consistent (every city held by
-//! one active nation or none, no negative stocks, command points within bounds, events in
-//! sequence) and things happen (marches, battles, captures).
+//! `tianxia simulate` (docs/operations.md#subcommands): a game year of the 190 scenario with
+//! the AI on all sides, headless, as an operator runs it: the world stays consistent (every
+//! city held by one active nation or none, no negative stocks, command points within bounds,
+//! events in sequence) and things happen (marches, battles, captures).
 
 use serde_json::Value;
 

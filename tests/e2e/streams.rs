@@ -1,7 +1,7 @@
-//! The Redis command stream (SPEC 7) with the real binary: producers `XADD` commands straight
-//! into `cmd:game:{world}` and the World applies them; entries that are not commands go to
-//! the dead-letter stream and change nothing; entries are acknowledged and trimmed once a
-//! checkpoint covers them; commands answered 202 survive a SIGKILL.
+//! The Redis command stream (docs/redis.md#the-command-stream) with the real binary: producers
+//! `XADD` commands straight into `cmd:game:{world}` and the World applies them; entries that
+//! are not commands go to the dead-letter stream and change nothing; entries are acknowledged
+//! and trimmed once a checkpoint covers them; commands answered 202 survive a SIGKILL.
 
 use serde_json::{Value, json};
 
@@ -66,7 +66,7 @@ fn commands_added_straight_to_the_stream_are_applied() {
         .subscribe(format!("channel:cache:invalidate:{}", redis.world))
         .unwrap();
 
-    // Another service adds commands with the payload of SPEC 7, with and without an id.
+    // Another service adds commands with the stream payload (docs/redis.md#entry-payload), with and without an id.
     redis.xadd_command(&json!({
         "id": "x-1", "player": "ann", "type": "TRAIN", "general": "g-ann", "args": {}, "ts": 1
     }));

@@ -9,7 +9,7 @@ use axum::{
 };
 use serde::Serialize;
 
-/// Stable error codes (SPEC 5).
+/// Stable error codes (docs/http.md#error-codes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {

@@ -58,7 +58,7 @@ where
     }
 }
 
-/// Largest request body accepted (SPEC 5).
+/// Largest request body accepted (docs/http.md#requests-and-answers).
 pub const MAX_BODY: usize = 16 * 1024;
 
 /// A JSON body: over 16 KiB is `413 payload_too_large`, bad JSON (or invalid UTF-8) is

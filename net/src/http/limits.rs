@@ -1,8 +1,9 @@
-//! Rate limits (SPEC 10): per player on every authenticated route, and per client address on
-//! the routes anyone may call that cost the server work (registering and logging in, where
-//! passwords are hashed) and on requests with a bad token (guessing tokens). Over the limit
-//! is `429 rate_limited`. Public reads are not limited per address: they are served from the
-//! published read models, and the read benchmark (SPEC 11) drives them from one address.
+//! Rate limits (docs/http.md#rate-limits): per player on every authenticated route, and per
+//! client address on the routes anyone may call that cost the server work (registering and
+//! logging in, where passwords are hashed) and on requests with a bad token (guessing
+//! tokens). Over the limit is `429 rate_limited`. Public reads are not limited per address:
+//! they are served from the published read models without waiting for anything, and a load
+//! test drives them from one address.
 //!
 //! The limiters keep one bucket per key; [`RateLimits::forget_idle`] drops the buckets of
 //! keys not seen lately and runs on the server's upkeep timer, so they do not grow without

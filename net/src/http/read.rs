@@ -27,7 +27,7 @@ pub const MAX_EVENTS_LIMIT: usize = 1_000;
 /// Events returned when `limit` is not given.
 pub const DEFAULT_EVENTS_LIMIT: usize = 100;
 
-/// Counts a read from the in-process read models (L1, SPEC 10
+/// Counts a read from the in-process read models (L1, docs/operations.md#metrics
 /// `tianxia_cache_requests_total`): a hit when they held what it asked for.
 pub(crate) fn l1<T>(read: Result<T, ApiError>) -> Result<T, ApiError> {
     count_l1(read.is_ok());

@@ -1,7 +1,7 @@
-//! `snapshot:{world}` in Redis (SPEC 7): the hot snapshot, written only by the lease holder
-//! (one script compares the lease's token and sets the key in the same step, so a daemon
-//! that lost its lease cannot overwrite a newer holder's snapshot) and read at recovery.
-//! The bytes are `persistence::hot`'s.
+//! `snapshot:{world}` in Redis (docs/redis.md#writing-the-snapshot): the hot snapshot, written
+//! only by the lease holder (one script compares the lease's token and sets the key in the same
+//! step, so a daemon that lost its lease cannot overwrite a newer holder's snapshot) and read
+//! at recovery. The bytes are `persistence::hot`'s.
 
 use redis::{Script, aio::ConnectionManager};
 

@@ -1,10 +1,11 @@
-//! The L2 read models in Redis (SPEC 7), written by the world's writer from the read models
-//! the World publishes, never by the World itself (the tick never waits on Redis):
+//! The L2 read models in Redis (docs/redis.md#l2-read-models), written by the world's writer
+//! from the read models the World publishes, never by the World itself (the tick never waits on
+//! Redis):
 //!
 //! - `state:{world}:{kind}:{id}` hashes with `version` and `json` for the changed world
 //!   summary, nations, cities, generals, battles and leaderboards, removed ones deleted;
-//! - each round's changed keys on `channel:cache:invalidate:{world}` as
-//!   `{"round": N, "keys": [...]}` (`"keys": "*"` on a writer's first round: drop everything);
+//! - each round's changed keys on `channel:cache:invalidate:{world}` as `{"round": N, "keys":
+//!   [...]}` (`"keys": "*"` on a writer's first round: drop everything);
 //! - orders advanced in `order:{world}:{player}:{id}` by (revision, stage), never backwards,
 //!   expiring 24 hours after they finish;
 //! - live domain events on `channel:game:events:{world}` and battle frames (at most 10 a
@@ -36,7 +37,7 @@ use super::{keys, lease::Tenure, scan_hashes};
 pub const ROUND_EVERY: Duration = Duration::from_millis(50);
 /// Battle frames go out at most this often.
 const FRAMES_EVERY: Duration = Duration::from_millis(100);
-/// A finished order's hash lives this long (SPEC 7).
+/// A finished order's hash lives this long (docs/redis.md#advancing-an-order).
 pub const FINISHED_ORDER_TTL: Duration = Duration::from_secs(24 * 3_600);
 
 /// Advances an order hash if (revision, stage) is higher than what it holds.

@@ -1,7 +1,7 @@
-//! The single-writer lease of a world (SPEC 7): `lease:daemon:{world}` holds a random token,
-//! set with `SET NX PX 10000` and renewed every 3 s by its holder; released only by its holder
-//! (compare-and-delete). The lease is liveness only: fencing epochs come from MongoDB, so a
-//! holder that lost its lease without knowing finds its next checkpoint refused.
+//! The single-writer lease of a world (docs/redis.md#the-lease): `lease:daemon:{world}` holds a
+//! random token, set with `SET NX PX 10000` and renewed every 3 s by its holder; released only
+//! by its holder (compare-and-delete). The lease is liveness only: fencing epochs come from
+//! MongoDB, so a holder that lost its lease without knowing finds its next checkpoint refused.
 
 use std::{
     sync::{

@@ -1,12 +1,13 @@
-//! The L1 read models of an `api` process (SPEC 5, 7): an in-process copy of the world's L2
-//! read models in Redis, published through the same [`ReadHandle`] the `serve` handlers read,
-//! so every read route works unchanged.
+//! The L1 read models of an `api` process (docs/redis.md#the-api-mirror,
+//! docs/http.md#read-consistency): an in-process copy of the world's L2 read models in Redis,
+//! published through the same [`ReadHandle`] the `serve` handlers read, so every read route
+//! works unchanged.
 //!
-//! It subscribes to `channel:cache:invalidate:{world}` before loading everything, then
-//! fetches the keys each message names (a `*`, or a message out of sequence, reloads
-//! everything). Pub/Sub may drop messages, so every [`L1_TTL`] it compares the round the
-//! writer last announced (`round` in the world summary's hash) with its own and reloads when
-//! they differ: a read is never staler than that TTL plus a tick. Battle frames come from
+//! It subscribes to `channel:cache:invalidate:{world}` before loading everything, then fetches
+//! the keys each message names (a `*`, or a message out of sequence, reloads everything).
+//! Pub/Sub may drop messages, so every [`L1_TTL`] it compares the round the writer last
+//! announced (`round` in the world summary's hash) with its own and reloads when they differ: a
+//! read is never staler than that TTL plus a tick. Battle frames come from
 //! `channel:game:battle:{world}`. While Redis is out of reach the last copy keeps serving.
 
 use std::{sync::Arc, time::Duration};

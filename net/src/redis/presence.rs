@@ -1,6 +1,6 @@
-//! Presence across processes (SPEC 7): `api` processes record each active player's last
-//! activity (real ms) in `presence:{world}`; every second the world's writer takes what it
-//! holds (emptying it) and tells the World who was active.
+//! Presence across processes (docs/redis.md#presence): `api` processes record each active
+//! player's last activity (real ms) in `presence:{world}`; every second the world's writer
+//! takes what it holds (emptying it) and tells the World who was active.
 
 use std::{collections::HashMap, time::Duration};
 

@@ -1,10 +1,11 @@
-//! The embedded command log (SPEC 8): without Redis, every command is appended here with the
-//! next log sequence and synced before its 202. The World applies commands in log order;
-//! each checkpoint records the highest sequence applied, and the log is trimmed up to it.
-//! After a crash, recovery applies the entries after the checkpoint's sequence, once each.
+//! The embedded command log (docs/storage.md#the-command-log): without Redis, every command is
+//! appended here with the next log sequence and synced before its 202. The World applies
+//! commands in log order; each checkpoint records the highest sequence applied, and the log is
+//! trimmed up to it. After a crash, recovery applies the entries after the checkpoint's
+//! sequence, once each.
 //!
-//! A file of its own, `commands.redb` in the data directory, so that writing a large
-//! checkpoint epoch never holds up a command's append.
+//! A file of its own, `commands.redb` in the data directory, so that writing a large checkpoint
+//! epoch never holds up a command's append.
 
 use std::path::Path;
 

@@ -1,13 +1,13 @@
-//! The embedded store (SPEC 8, the default without MongoDB): one redb database file under
-//! the data directory, `tianxia.redb`, crash-safe (every commit is synced before it returns).
-//! It holds what must outlive the process: the players' accounts and token hashes (SPEC 2.2,
-//! 5) and the world's checkpoints, snapshots and durable events (SPEC 8). An epoch is written
-//! in one transaction (events, snapshots, then the checkpoint that commits them), so nothing
-//! of a half-written epoch is ever read back; the command log has a file of its own
+//! The embedded store (docs/storage.md#the-embedded-store, the default without MongoDB): one
+//! redb database file under the data directory, `tianxia.redb`, crash-safe (every commit is
+//! synced before it returns). It holds what must outlive the process: the players' accounts and
+//! token hashes and the world's checkpoints, snapshots and durable events. An epoch is written
+//! in one transaction (events, snapshots, then the checkpoint that commits them), so nothing of
+//! a half-written epoch is ever read back; the command log has a file of its own
 //! ([`crate::CommandLog`]), so a large epoch never holds up a command's 202.
 //!
-//! Every call does file I/O and may block on a sync: callers on an async runtime run it on
-//! the blocking pool, and the World never calls it. A file that is not a redb database, or is
+//! Every call does file I/O and may block on a sync: callers on an async runtime run it on the
+//! blocking pool, and the World never calls it. A file that is not a redb database, or is
 //! damaged, is an error that names the file.
 
 mod accounts;
@@ -40,7 +40,7 @@ pub(crate) const SNAPSHOTS: TableDefinition<SnapshotKey, Stamped> =
     TableDefinition::new("snapshots");
 /// Durable events by (world, seq): (lease epoch, epoch, JSON of the [`DomainEvent`]).
 pub(crate) const EVENTS: TableDefinition<(&str, u64), Stamped> = TableDefinition::new("events");
-/// The last incarnation each world's recovery began (SPEC 2.5 revisions).
+/// The last incarnation each world's recovery began (docs/storage.md#names).
 pub(crate) const INCARNATIONS: TableDefinition<&str, u64> = TableDefinition::new("incarnations");
 /// Event sequence numbers by (world, aggregate, seq), for `aggregate=` queries.
 pub(crate) const EVENTS_BY_AGGREGATE: TableDefinition<(&str, &str, u64), ()> =

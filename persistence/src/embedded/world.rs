@@ -129,7 +129,7 @@ impl EmbeddedStore {
             .map_err(|e| self.corrupt(format!("checkpoint of world {world}"), e))
     }
 
-    /// Begins a new incarnation of `world` (SPEC 2.5, 8): one above every incarnation
+    /// Begins a new incarnation of `world` (docs/storage.md#clean-up): one above every incarnation
     /// begun or checkpointed before, made durable before it is returned.
     pub fn begin_incarnation(&self, world: &str) -> Result<u64, StoreError> {
         let checkpointed = self.checkpoint(world)?.map_or(0, |c| c.incarnation);

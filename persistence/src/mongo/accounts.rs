@@ -17,7 +17,7 @@ use crate::{
 };
 
 impl MongoStore {
-    /// Stores a new player (`players`, SPEC 8); `false` if the id or the name is taken.
+    /// Stores a new player (`players`); `false` if the id or the name is taken.
     pub async fn create_player(&self, player: &PlayerRecord) -> Result<bool, StoreError> {
         let doc = doc! {
             "_id": &player.id,

@@ -1,13 +1,9 @@
 //! What `bench flush` needs of MongoDB beside the store: the raw driver's insert of the same
 //! documents (its baseline) and the removal of a benchmark's world.
 
-use mongodb::{
-    IndexModel,
-    bson::{Document, doc},
-    options::IndexOptions,
-};
+use mongodb::bson::{Document, doc};
 
-use super::{CHUNK, MongoStore, mongo};
+use super::{CHUNK, MongoStore, mongo, snapshots_index};
 use crate::StoreError;
 
 impl MongoStore {
@@ -21,12 +17,7 @@ impl MongoStore {
         let collection = self.db.collection::<Document>(collection);
         // The same unique index as `snapshots`: its upkeep is the schema's, not the store's.
         collection
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"world": 1, "kind": 1, "ref_id": 1, "lease_epoch": 1, "epoch": 1})
-                    .options(IndexOptions::builder().unique(true).build())
-                    .build(),
-            )
+            .create_index(snapshots_index())
             .await
             .map_err(mongo)?;
         for chunk in docs.chunks(CHUNK) {

@@ -133,6 +133,19 @@ fn from_bson<T: serde::de::DeserializeOwned>(value: Bson) -> Result<T, String> {
     }
 }
 
+/// An index on `keys`.
+fn index(keys: Document, options: Option<IndexOptions>) -> IndexModel {
+    IndexModel::builder().keys(keys).options(options).build()
+}
+
+/// The unique index of `snapshots`: one document per entity, lease epoch and epoch.
+pub(crate) fn snapshots_index() -> IndexModel {
+    index(
+        doc! {"world": 1, "kind": 1, "ref_id": 1, "lease_epoch": 1, "epoch": 1},
+        Some(IndexOptions::builder().unique(true).build()),
+    )
+}
+
 impl MongoStore {
     /// A store in the database of `uri` (default `tianxia`). Connecting is lazy: recovery
     /// creates the indexes and reads first.
@@ -145,60 +158,27 @@ impl MongoStore {
         })
     }
 
-    /// Creates the indexes of SPEC 8 (at start-up, before recovery reads anything).
+    /// Creates the indexes of the collections (docs/storage.md#mongodb), at start-up before
+    /// recovery reads anything.
     pub async fn create_indexes(&self) -> Result<(), StoreError> {
-        let driver = mongo;
-        self.snapshots()
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"world": 1, "kind": 1, "ref_id": 1, "lease_epoch": 1, "epoch": 1})
-                    .options(IndexOptions::builder().unique(true).build())
-                    .build(),
-            )
-            .await
-            .map_err(driver)?;
-        self.events()
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"world": 1, "aggregate": 1, "seq": 1})
-                    .build(),
-            )
-            .await
-            .map_err(driver)?;
-        self.events()
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"world": 1, "seq": 1})
-                    .build(),
-            )
-            .await
-            .map_err(driver)?;
-        self.players()
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"name": 1})
-                    .options(IndexOptions::builder().unique(true).build())
-                    .build(),
-            )
-            .await
-            .map_err(driver)?;
-        self.tokens()
-            .create_index(
-                IndexModel::builder()
-                    .keys(doc! {"expires_at": 1})
-                    .options(
-                        IndexOptions::builder()
-                            .expire_after(Duration::from_secs(0))
-                            .build(),
-                    )
-                    .build(),
-            )
-            .await
-            .map_err(driver)?;
-        self.tokens()
-            .create_index(IndexModel::builder().keys(doc! {"player": 1}).build())
-            .await
-            .map_err(driver)?;
+        let unique = || IndexOptions::builder().unique(true).build();
+        let expiring = IndexOptions::builder()
+            .expire_after(Duration::from_secs(0))
+            .build();
+        let indexes = [
+            (self.snapshots(), snapshots_index()),
+            (
+                self.events(),
+                index(doc! {"world": 1, "aggregate": 1, "seq": 1}, None),
+            ),
+            (self.events(), index(doc! {"world": 1, "seq": 1}, None)),
+            (self.players(), index(doc! {"name": 1}, Some(unique()))),
+            (self.tokens(), index(doc! {"expires_at": 1}, Some(expiring))),
+            (self.tokens(), index(doc! {"player": 1}, None)),
+        ];
+        for (collection, index) in indexes {
+            collection.create_index(index).await.map_err(mongo)?;
+        }
         Ok(())
     }
 

@@ -20,7 +20,7 @@ use super::{CHUNK, MongoStore, from_bson, int, is_duplicate, mongo, to_bson};
 use crate::{StoreError, StoreFuture, WorldStore};
 
 impl MongoStore {
-    /// Takes this writer's lease epoch for `world` (SPEC 7 fencing): increments the
+    /// Takes this writer's lease epoch for `world` (docs/redis.md#fencing): increments the
     /// checkpoint document's `fence` (creating the document if needed) and keeps the result.
     /// Called by the lease holder before it reads anything else; every checkpoint it writes
     /// afterwards requires `fence` to be unchanged.
@@ -76,7 +76,7 @@ impl MongoStore {
                 Ok(_) => {}
                 Err(e) if is_duplicate(&e) => {
                     // Written before (a retried epoch, or a crashed run above the committed
-                    // log): replace only what SPEC 8 lets this writer replace.
+                    // log): replace only what this writer may replace (docs/storage.md#fencing-rules).
                     let committed = self.committed_seq();
                     for doc in docs {
                         let id = doc.get_str("_id").unwrap_or_default().to_string();
@@ -119,7 +119,7 @@ impl MongoStore {
         Ok(())
     }
 
-    /// The `snapshots` documents of an epoch (SPEC 8 shape).
+    /// The `snapshots` documents of an epoch (docs/storage.md#snapshots).
     pub fn snapshot_documents(&self, batch: &Batch) -> Vec<Document> {
         let checkpoint = &batch.checkpoint;
         let world = checkpoint.world.as_str();

@@ -1,6 +1,6 @@
-//! Designer data (SPEC 4): reading the text files under `assets/`, validating them, and the
-//! validated [`GameData`] the World is built from. Every error names its file, and its line
-//! and column or entry; validation reports every error it finds, not only the first.
+//! Designer data (docs/data-files.md): reading the text files under `assets/`, validating them,
+//! and the validated [`GameData`] the World is built from. Every error names its file, and its
+//! line and column or entry; validation reports every error it finds, not only the first.
 
 mod load;
 mod validate;

@@ -1,16 +1,17 @@
-//! Battles in the World (SPEC 3): a battle is an entity holding its own simulation, stepped
-//! by the [`BattleTick`] schedule independently of other battles and of the strategy tick.
+//! Battles in the World (docs/rules.md#battles): a battle is an entity holding its own
+//! simulation, stepped by the [`BattleTick`] schedule independently of other battles and of the
+//! strategy tick.
 //!
-//! Battle time is tied to game time: a battle started at game second `s` is owed
-//! `(now - s) / game_seconds_per_step` steps, where `now` is the strategy clock, so its
-//! outcome does not depend on the speed. Battles never run ahead of the strategy clock (so a
-//! reinforcement arriving at game time `t` always joins at the same step); when they fall
-//! behind by more than two strategy ticks, the driver holds the clock until they catch up.
+//! Battle time is tied to game time: a battle started at game second `s` is owed `(now - s) /
+//! game_seconds_per_step` steps, where `now` is the strategy clock, so its outcome does not
+//! depend on the speed. Battles never run ahead of the strategy clock (so a reinforcement
+//! arriving at game time `t` always joins at the same step); when they fall behind by more than
+//! two strategy ticks, the driver holds the clock until they catch up.
 //!
 //! The rules (marches that meet, capture) call [`spawn_battle`] and [`join_battle`]; the
 //! battle's end puts the survivors back into the generals' troops and the city's garrison and
-//! leaves its result in [`BattleResults`] for the rules to act on. This module knows nothing
-//! of the rules.
+//! leaves its result in [`BattleResults`] for the rules to act on. This module knows nothing of
+//! the rules.
 
 pub mod baseline;
 pub mod grid;
@@ -370,7 +371,7 @@ fn set_in_battle(world: &mut World, ids: impl IntoIterator<Item = String>) {
 }
 
 /// Starts a battle at `request.city` now. Returns the battle's id, derived from the city and
-/// the strategy tick (SPEC 2.2).
+/// the strategy tick (docs/rules.md#ids).
 pub fn spawn_battle(world: &mut World, request: &BattleRequest) -> Result<String, BattleError> {
     let clock = world.resource::<GameClock>().clone();
     let city = world

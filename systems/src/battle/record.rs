@@ -1,6 +1,7 @@
-//! Battle recordings (SPEC 3): a battle's setup (groups, seed, rules numbers, troop types,
-//! reinforcements with their join steps), the data hash in force, and how it ended, as a JSON
-//! file. Replaying one runs the same steps headless and must reach the same state hash.
+//! Battle recordings (docs/rules.md#determinism-and-recordings): a battle's setup (groups,
+//! seed, rules numbers, troop types, reinforcements with their join steps), the data hash in
+//! force, and how it ended, as a JSON file. Replaying one runs the same steps headless and must
+//! reach the same state hash.
 
 use serde::{Deserialize, Serialize};
 

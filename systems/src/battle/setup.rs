@@ -1,7 +1,7 @@
-//! What a battle is made of (SPEC 3): the groups that fight (a general's troops or a city's
-//! garrison), the rules numbers in force, and the walls. A [`BattleSetup`] holds everything a
-//! battle depends on besides its steps, so a recorded setup replays anywhere to the same
-//! outcome, without the designer files.
+//! What a battle is made of (docs/rules.md#units): the groups that fight (a general's troops or
+//! a city's garrison), the rules numbers in force, and the walls. A [`BattleSetup`] holds
+//! everything a battle depends on besides its steps, so a recorded setup replays anywhere to
+//! the same outcome, without the designer files.
 
 use components::{
     battle::Side,

@@ -1,12 +1,12 @@
-//! The AI (SPEC 2.6.7): NPC generals always, and offline players' generals while their AI
-//! delegate acts. Simple but real: defend (a general attacks only when another of its nation
-//! stays behind in its city), develop (recruit when troops run low, train, build in cities it
-//! may build in), and attack weak neighbours at war. A delegate only trains and recruits; it
-//! never marches.
+//! The AI (docs/rules.md#the-ai): NPC generals always, and offline players' generals while
+//! their AI delegate acts. Simple but real: defend (a general attacks only when another of its
+//! nation stays behind in its city), develop (recruit when troops run low, train, build in
+//! cities it may build in), and attack weak neighbours at war. A delegate only trains and
+//! recruits; it never marches.
 //!
 //! Each AI-driven general thinks once every `think_every` game seconds, at an offset derived
-//! from its id, so decisions are spread across ticks and the same world decides the same
-//! way. Decisions become ordinary commands applied through [`apply_command`], with the same
+//! from its id, so decisions are spread across ticks and the same world decides the same way.
+//! Decisions become ordinary commands applied through [`apply_command`], with the same
 //! validation and costs as a player's.
 
 use bevy_ecs::{entity::Entity, resource::Resource, world::World};

@@ -1,6 +1,6 @@
 //! What must hold in every World, checked from the outside (headless runs, tests): cities are
-//! held by active nations or no one, stocks are not negative, command points lie within
-//! their bounds, every general is somewhere real, and a marching general has a march.
+//! held by active nations or no one, stocks are not negative, command points lie within their
+//! bounds, every general is somewhere real, and a marching general has a march. It only reads.
 
 use bevy_ecs::world::World;
 use components::world::{City, General, GeneralStatus, Nation, NationStatus, Registry};

@@ -1,7 +1,8 @@
-//! City capture and nation destruction (SPEC 2.6.8). A battle won by the attacker (or a walk
-//! into an undefended city) changes the city's owner and moves the winners in; the old
-//! owner's generals there retreat to their nation's nearest city or turn ronin; a nation left
-//! without cities is destroyed. Each capture is one change within one tick.
+//! City capture and nation destruction (docs/rules.md#capture-and-nation-destruction). A battle
+//! won by the attacker (or a walk into an undefended city) changes the city's owner and moves
+//! the winners in; the old owner's generals there retreat to their nation's nearest city or
+//! turn ronin; a nation left without cities is destroyed. Each capture is one change within one
+//! tick.
 
 use bevy_ecs::{entity::Entity, world::World};
 use components::{

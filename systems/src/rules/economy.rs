@@ -1,4 +1,4 @@
-//! The economy (SPEC 2.6 steps 4–5), at each game-day boundary the tick crosses: cities
+//! The economy (docs/rules.md#economy), at each game-day boundary the tick crosses: cities
 //! produce gold from commerce and population; troops eat rice (garrisons from their city,
 //! a nation's generals from the nation's stores, ronin from the city they are in) and unfed
 //! soldiers desert; the harvest fills granaries on the first day of the harvest month; on

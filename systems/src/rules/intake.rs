@@ -18,7 +18,7 @@ use crate::rules::{commands::apply_command, presence::Presence};
 #[derive(Resource)]
 pub struct CommandInbox {
     pub rx: Option<Receiver<Inbound>>,
-    /// Most messages applied per intake tick (SPEC 2.5); the rest wait, in order.
+    /// Most messages applied per intake tick (docs/rules.md#intake-cap); the rest wait, in order.
     pub max_per_tick: usize,
 }
 

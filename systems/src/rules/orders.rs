@@ -22,7 +22,7 @@ use components::{
 
 use crate::event_log::Outbox;
 
-/// The World's incarnation (SPEC 2.5): raised by every recovery, and stamped on every order
+/// The World's incarnation (docs/rules.md#revisions-and-replay-after-a-crash): raised by every recovery, and stamped on every order
 /// the World writes as the order's `revision`.
 #[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Incarnation(pub u64);
@@ -91,7 +91,7 @@ impl Orders {
         open.into_iter().chain(finished).cloned().collect()
     }
 
-    /// Puts back a stored window, every order under `incarnation` (SPEC 2.5: a recovered
+    /// Puts back a stored window, every order under `incarnation` (docs/rules.md#revisions-and-replay-after-a-crash: a recovered
     /// World republishes its windows with its new incarnation as their revision).
     pub fn restore(&mut self, player: &str, orders: Vec<OrderRecord>, incarnation: u64) {
         for mut order in orders {

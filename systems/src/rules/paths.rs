@@ -1,4 +1,4 @@
-//! Road paths (SPEC 2.5, marches): shortest road paths between cities, the way a march may
+//! Road paths (docs/rules.md#marches): shortest road paths between cities, the way a march may
 //! go, and the nearest friendly city a defeated general retreats to.
 
 use std::{

@@ -1,12 +1,12 @@
-//! Command-point regeneration (SPEC 2.4): every strategy tick, PCP and MCP grow by
-//! `regen_per_game_hour × the card's multiplier × elapsed game hours`, up to their maxima.
-//! Counted in thousandths from the game clock itself (what has accrued by now minus what had
-//! accrued by the last tick), so no rounding accumulates whatever the tick's step.
+//! Command-point regeneration (docs/rules.md#command-points): every strategy tick, PCP and MCP
+//! grow by `regen_per_game_hour × the card's multiplier × elapsed game hours`, up to their
+//! maxima. Counted in thousandths from the game clock itself (what has accrued by now minus
+//! what had accrued by the last tick), so no rounding accumulates whatever the tick's step.
 //!
-//! A general's read model shows whole points, so a general is marked changed only when a
-//! whole point is crossed: regeneration does not make every general's view be rebuilt. Its
-//! snapshot may therefore be older than its points; recovery brings them forward from the
-//! snapshot's time with [`regain_points`].
+//! A general's read model shows whole points, so a general is marked changed only when a whole
+//! point is crossed: regeneration does not make every general's view be rebuilt. Its snapshot
+//! may therefore be older than its points; recovery brings them forward from the snapshot's
+//! time with [`regain_points`].
 
 use bevy_ecs::prelude::*;
 use components::{

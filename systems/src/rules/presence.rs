@@ -1,8 +1,8 @@
-//! Player presence (SPEC 2.6.7), in game time: a player is online while its last activity
-//! is within `online_window`; an offline player's general is protected for its first
-//! `protection` offline, then an AI delegate acts for it until `ai_delegate_until`; beyond
-//! that, neither. Activity reaches the World through the command bus (`Inbound::Seen` and
-//! every command a player sends).
+//! Player presence (docs/rules.md#presence-and-ai-delegates), in game time: a player is online
+//! while its last activity is within `online_window`; an offline player's general is protected
+//! for its first `protection` offline, then an AI delegate acts for it until
+//! `ai_delegate_until`; beyond that, neither. Activity reaches the World through the command
+//! bus (`Inbound::Seen` and every command a player sends).
 
 // A fast hasher (seeded per process): presence is noted for every command.
 use foldhash::{HashMap, HashSet};

@@ -1,7 +1,7 @@
-//! Property tests of the rules' invariants (SPEC 12) over random command sequences on the
-//! `tiny` scenario: gold and troops change only through their defined sources and sinks (as
-//! the World's own events account for them), no command is applied twice, command points
-//! stay within their bounds, and every city has exactly one owner, an active nation (or
+//! Property tests of the rules' invariants (docs/operations.md#testing) over random command
+//! sequences on the `tiny` scenario: gold and troops change only through their defined sources
+//! and sinks (as the World's own events account for them), no command is applied twice, command
+//! points stay within their bounds, and every city has exactly one owner, an active nation (or
 //! none).
 
 use std::collections::HashMap;

@@ -15,7 +15,7 @@ use redis::{Script, aio::ConnectionManager};
 use super::StreamKeys;
 
 /// An order hash that never finishes is dropped after this long; a finished one 24 hours
-/// after it finished (SPEC 7).
+/// after it finished (docs/redis.md#order-hashes).
 pub const QUEUED_ORDER_TTL: Duration = Duration::from_secs(7 * 24 * 3_600);
 
 /// Creates the order hash if absent and adds the stream entry, in one step. A known id

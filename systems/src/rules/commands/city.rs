@@ -9,7 +9,7 @@ use components::{
     world::{General, OrderEffect, PositionKind},
 };
 
-use super::{Cost, Plan, Rejection, View, authority, reject, timed};
+use super::{Cost, Plan, Rejection, View, authority, reject, timed::timed};
 use crate::assets::GameData;
 
 /// TRAIN: training below its maximum.

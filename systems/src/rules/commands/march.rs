@@ -8,7 +8,7 @@ use components::{
     world::{General, March, OrderEffect, Relation},
 };
 
-use super::{Cost, Plan, Rejection, View, reject, timed};
+use super::{Cost, Plan, Rejection, View, reject, timed::timed};
 use crate::rules::{
     hostility::{is_hostile, only_protected_defenders, relation_between},
     paths::{shortest_path, travel_seconds},

@@ -17,6 +17,7 @@ pub mod court;
 mod join;
 mod march;
 mod state;
+mod timed;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -28,8 +29,8 @@ use components::{
     read_model::{OrderRecord, OrderStatus, OrderView},
     time::GameClock,
     world::{
-        ActiveOrder, City, General, GeneralStatus, March, MilliCp, Nation, OrderEffect, Position,
-        Registry, Relation,
+        ActiveOrder, City, General, GeneralStatus, March, MilliCp, Nation, Position, Registry,
+        Relation,
     },
 };
 use metrics::counter;
@@ -39,7 +40,6 @@ use crate::{
     assets::{Data, GameData},
     event_log::Outbox,
     rules::orders::{Incarnation, Orders, is_timed},
-    rules::timeline::Timeline,
 };
 
 /// What applying a command came to.
@@ -403,30 +403,6 @@ fn authority<'w>(
     }
 }
 
-fn timed(
-    view: &View<'_>,
-    command: &Command,
-    general: Entity,
-    kind: CommandType,
-    cost: Cost,
-    effect: OrderEffect,
-) -> Plan {
-    Plan::Timed {
-        general,
-        cost,
-        order: ActiveOrder {
-            id: command.id.clone(),
-            player: command.issuer.player().map(str::to_string),
-            command: kind,
-            accepted_at: view.now,
-            completes_at: view.now + view.duration(kind),
-            effect,
-        },
-        march: None,
-        city_pays: None,
-    }
-}
-
 fn pay(world: &mut World, general: Entity, cost: Cost) {
     if let Some(mut general) = world.get_mut::<General>(general) {
         general.pcp.0 = general.pcp.0.saturating_sub(cost.pcp);
@@ -475,7 +451,7 @@ fn enact(world: &mut World, command: &Command, hash: u64, plan: Plan) {
         } => {
             record.status = OrderStatus::Accepted;
             record.completes_at = Some(order.completes_at);
-            enact_timed(world, general, cost, order, march, city_pays, &mut events);
+            timed::enact(world, general, cost, order, march, city_pays, &mut events);
         }
         Plan::Appoint {
             issuer,
@@ -543,62 +519,4 @@ fn enact(world: &mut World, command: &Command, hash: u64, plan: Plan) {
             },
         );
     }
-}
-
-/// Starts a timed order (MOVE and city work): the cost paid, the city paid (RECRUIT), the
-/// general busy or marching, its next entry on the timeline.
-#[allow(clippy::too_many_arguments)] // the fields of a timed plan
-fn enact_timed(
-    world: &mut World,
-    general: Entity,
-    cost: Cost,
-    order: ActiveOrder,
-    march: Option<March>,
-    city_pays: Option<(Entity, i64, u32)>,
-    events: &mut Vec<(String, EventKind)>,
-) {
-    pay(world, general, cost);
-    if let Some((city, gold, population)) = city_pays
-        && let Some(mut city) = world.get_mut::<City>(city)
-    {
-        city.gold -= gold;
-        city.population = city.population.saturating_sub(population);
-        let city = city.id.clone();
-        if let OrderEffect::Recruit { amount } = order.effect {
-            let id = general_id(world, general);
-            events.push((
-                aggregate("general", &id),
-                EventKind::RecruitStarted {
-                    general: id,
-                    city,
-                    soldiers: amount,
-                    gold,
-                    population,
-                },
-            ));
-        }
-    }
-    let due = march.as_ref().map_or(order.completes_at, |m| m.next_at);
-    if let Some(march) = &march {
-        events.push((
-            aggregate("general", &general_id(world, general)),
-            EventKind::MarchStarted {
-                general: general_id(world, general),
-                from: march.from().to_string(),
-                to: march.to().to_string(),
-                path: march.path.clone(),
-                eta: march.eta,
-            },
-        ));
-    }
-    if let Some(mut g) = world.get_mut::<General>(general) {
-        g.status = if march.is_some() {
-            GeneralStatus::Marching
-        } else {
-            GeneralStatus::Busy
-        };
-        g.order = Some(Box::new(order));
-        g.march = march.map(Box::new);
-    }
-    world.resource_mut::<Timeline>().schedule(due, general);
 }
