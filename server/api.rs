@@ -7,12 +7,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use anyhow::Context;
 use components::durable::{EventLog, PersistStatus};
 use net::{
     Accounts, CommandBus,
     redis::{
-        REDIS_TIMEOUT,
         mirror::Mirror,
         presence,
         stream::{StreamJournal, StreamKeys},
@@ -25,12 +23,11 @@ use tracing::info;
 
 use crate::{
     Failure,
+    backends::{MONGO_TIMEOUT, RedisLink, runtime},
     config::ServeConfig,
     http::{HttpParts, Stop, serve_http},
     metrics,
-    recovery::MONGO_TIMEOUT,
     signals::Signals,
-    writer::runtime,
 };
 
 /// Presence reports waiting to be written at most.
@@ -44,13 +41,11 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
         ));
     };
     let metrics = metrics::install()?;
-    let runtime = runtime()?;
+    let runtime = runtime(2)?;
     let signals = runtime.block_on(async { Signals::install() })?;
-    let client = redis::Client::open(redis_url.as_str())
-        .map_err(|e| Failure::Usage(format!("REDIS_URL is not a Redis URL: {e}")))?;
-    let redis = {
+    let RedisLink { client, redis } = {
         let _entered = runtime.enter();
-        net::redis::connect(&client, REDIS_TIMEOUT).context("cannot set up the Redis connection")?
+        RedisLink::open(redis_url)?
     };
     let mongo = Arc::new(
         runtime

@@ -114,7 +114,8 @@ fn write(snapshot: &HotSnapshot, writer: &HotWriter, runtime: &Handle) -> Outcom
 }
 
 /// The hot snapshot of `world` in Redis, if recovery should start from it rather than from
-/// `checkpoint` (docs/redis.md#when-recovery-uses-it): its events cut to those the store lacks. Logs why not otherwise.
+/// `checkpoint` (docs/redis.md#when-recovery-uses-it): its events cut to those the store lacks.
+/// Logs why not otherwise.
 pub async fn read_newer(
     redis: &mut ConnectionManager,
     world: &str,

@@ -2,12 +2,13 @@
 //! role. Game logic lives in `systems`, the HTTP API and Redis in `net`, storage in
 //! `persistence`; this crate only connects them (ARCHITECTURE.md has the map).
 //!
-//! The roles: [`serve`] and [`daemon`] run a world's [`writer`] (recovered by [`recovery`],
-//! the World on its [`world_thread`], epochs written by the [`persister`], hot snapshots by
-//! [`hot`]) with the whole API or health routes only; [`api`] runs none, serving from Redis.
-//! Beside them: [`check`], [`replay`], [`simulate`] and the [`bench`]marks.
+//! The roles: [`serve`] and [`daemon`] run a world's single writer (`writer.rs`: recovered by
+//! `recovery.rs`, the World on `world_thread.rs`, epochs written by the [`persister`], hot
+//! snapshots by [`hot`]) with the whole API or health routes only; [`api`] runs no World and
+//! serves from Redis. Beside them: [`check`], [`replay`], [`simulate`] and the [`bench`]marks.
 
 pub mod api;
+mod backends;
 pub mod bench;
 pub mod check;
 pub mod cli;

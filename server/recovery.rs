@@ -1,7 +1,8 @@
 //! Start-up's recovery of a world (docs/storage.md#step-by-step), in the order it happens:
-//! - [`choose_store`]: the world's store (MongoDB with `MONGODB_URI`, else the embedded one)
-//!   and accounts beside it; with Redis, the lease first (a standby waits here), then the
-//!   lease epoch from MongoDB's fence (docs/redis.md#fencing), before anything is read;
+//! - [`connect_mongo`], then with Redis [`take_lease`]: the lease first (a standby waits
+//!   here), then the lease epoch from MongoDB's fence (docs/redis.md#fencing), before
+//!   anything is read; [`Store::new`]: the world's store (MongoDB with `MONGODB_URI`, else
+//!   the embedded one) and the accounts beside it;
 //! - [`recover`]: the store's recovery (its clean-up, a new incarnation, the last checkpoint
 //!   and its entities), then, with a lease, the hot snapshot in Redis when it is newer
 //!   (docs/redis.md#when-recovery-uses-it);
@@ -19,7 +20,6 @@ use components::{accounts::AccountStore, command::Command, persist::Recovered, s
 use net::{
     Accounts,
     redis::{
-        REDIS_TIMEOUT,
         lease::{Lease, LeaseKeeper},
         stream::CommandStream,
         tokens::RedisTokens,
@@ -35,108 +35,93 @@ use tracing::info;
 
 use crate::{
     Failure,
+    backends::{MONGO_TIMEOUT, RedisLink},
     config::ServeConfig,
     persister::Release,
     signals::{Signals, retrying},
 };
 
-/// How long MongoDB may take to answer before an operation counts as failed.
-pub(crate) const MONGO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Redis, when configured: its client, and one connection for the lease, tokens and the
-/// stream's ordinary requests (blocking reads and hot snapshots get connections of their own).
-pub(crate) struct RedisLink {
-    pub(crate) client: redis::Client,
-    pub(crate) redis: ConnectionManager,
-}
-
-impl RedisLink {
-    /// Must be called within the runtime.
-    pub(crate) fn open(url: &str) -> Result<RedisLink, Failure> {
-        let client = redis::Client::open(url)
-            .map_err(|e| Failure::Usage(format!("REDIS_URL is not a Redis URL: {e}")))?;
-        let redis = net::redis::connect(&client, REDIS_TIMEOUT)
-            .context("cannot set up the Redis connection")?;
-        Ok(RedisLink { client, redis })
-    }
-}
-
-/// The world's store and what comes with the choice.
+/// The world's store and the accounts beside it.
 pub(crate) struct Store {
-    pub(crate) world: Arc<dyn WorldStore>,
+    pub(crate) world_store: Arc<dyn WorldStore>,
     pub(crate) accounts: Accounts,
-    /// With Redis: the lease, held and renewed.
-    pub(crate) lease: Option<LeaseKeeper>,
-    /// This writer's lease epoch from MongoDB's fence (0 without a lease).
-    pub(crate) lease_epoch: u64,
 }
 
-/// Chooses the store. With MongoDB, accounts, checkpoints and events live there (the command
-/// log stays in the data directory); with Redis too, tokens live in Redis, shared by every
-/// process, and the lease and the lease epoch are taken first. Losing the lease later is
-/// reported on `lost`.
-pub(crate) async fn choose_store(
+/// MongoDB's store, when `MONGODB_URI` is set (connecting is lazy: nothing is read yet).
+pub(crate) async fn connect_mongo(config: &ServeConfig) -> Result<Option<MongoStore>, Failure> {
+    let Some(uri) = &config.mongodb_uri else {
+        return Ok(None);
+    };
+    MongoStore::connect(uri, MONGO_TIMEOUT)
+        .await
+        .map(Some)
+        .map_err(|e| Failure::Usage(e.to_string()))
+}
+
+/// The single writer (docs/redis.md#fencing): the Redis lease first (a standby waits here
+/// until the holder's lapses), then the lease epoch from MongoDB's fence, before anything is
+/// read. Losing the lease later is reported on `lost`. `None` if a signal came first.
+pub(crate) async fn take_lease(
     config: &ServeConfig,
-    embedded: &Arc<EmbeddedStore>,
-    redis: Option<&RedisLink>,
+    link: &RedisLink,
+    mongo: &mut MongoStore,
     signals: &mut Signals,
     lost: UnboundedSender<String>,
-) -> Result<Option<Store>, Failure> {
-    let Some(uri) = &config.mongodb_uri else {
-        return Ok(Some(Store {
-            world: Arc::new(Embedded::new(embedded.clone())),
-            accounts: Accounts::new(Arc::new(EmbeddedAccounts::new(embedded.clone()))),
-            lease: None,
-            lease_epoch: 0,
-        }));
+) -> Option<(LeaseKeeper, u64)> {
+    let (_never, idle) = tokio::sync::watch::channel(false);
+    let acquired = tokio::select! {
+        lease = Lease::acquire(&link.redis, &config.world, idle) => lease,
+        name = signals.recv() => {
+            info!(signal = name, "shutting down");
+            None
+        }
     };
-    let mut mongo = MongoStore::connect(uri, MONGO_TIMEOUT)
-        .await
-        .map_err(|e| Failure::Usage(e.to_string()))?;
-    let mut lease = None;
-    let mut lease_epoch = 0;
-    if let Some(link) = redis {
-        // The single writer: the Redis lease first (a standby waits here), then the lease
-        // epoch from MongoDB's fence, before anything is read.
-        let (_never, idle) = tokio::sync::watch::channel(false);
-        let acquired = tokio::select! {
-            lease = Lease::acquire(&link.redis, &config.world, idle) => lease,
-            name = signals.recv() => {
-                info!(signal = name, "shutting down");
-                None
-            }
+    let Some(acquired) = acquired else {
+        info!("stopped while standing by");
+        return None;
+    };
+    let keeper = LeaseKeeper::start(acquired, lost);
+    let Some(epoch) = retrying("take the lease epoch", signals, async || {
+        mongo.take_fence(&config.world).await
+    })
+    .await
+    else {
+        info!("stopped before the lease epoch was taken");
+        return None;
+    };
+    info!(
+        lease_epoch = epoch,
+        "lease epoch taken from the MongoDB fence"
+    );
+    Some((keeper, epoch))
+}
+
+impl Store {
+    /// MongoDB's store when there is one (accounts, checkpoints and events live there; the
+    /// command log stays in the data directory), else the embedded one. With Redis too,
+    /// tokens live in Redis, shared by every process.
+    pub(crate) fn new(
+        embedded: &Arc<EmbeddedStore>,
+        mongo: Option<MongoStore>,
+        redis: Option<&RedisLink>,
+    ) -> Store {
+        let Some(mongo) = mongo else {
+            return Store {
+                world_store: Arc::new(Embedded::new(embedded.clone())),
+                accounts: Accounts::new(Arc::new(EmbeddedAccounts::new(embedded.clone()))),
+            };
         };
-        let Some(acquired) = acquired else {
-            info!("stopped while standing by");
-            return Ok(None);
+        let mongo = Arc::new(mongo);
+        let players: Arc<dyn AccountStore> = Arc::new(MongoAccounts::new(mongo.clone()));
+        let accounts = match redis {
+            Some(link) => Accounts::new(Arc::new(RedisTokens::new(players, link.redis.clone()))),
+            None => Accounts::new(players),
         };
-        lease = Some(LeaseKeeper::start(acquired, lost));
-        let Some(epoch) = retrying("take the lease epoch", signals, async || {
-            mongo.take_fence(&config.world).await
-        })
-        .await
-        else {
-            info!("stopped before the lease epoch was taken");
-            return Ok(None);
-        };
-        info!(
-            lease_epoch = epoch,
-            "lease epoch taken from the MongoDB fence"
-        );
-        lease_epoch = epoch;
+        Store {
+            world_store: mongo,
+            accounts,
+        }
     }
-    let mongo = Arc::new(mongo);
-    let players: Arc<dyn AccountStore> = Arc::new(MongoAccounts::new(mongo.clone()));
-    let accounts = match redis {
-        Some(link) => Accounts::new(Arc::new(RedisTokens::new(players, link.redis.clone()))),
-        None => Accounts::new(players),
-    };
-    Ok(Some(Store {
-        world: mongo,
-        accounts,
-        lease,
-        lease_epoch,
-    }))
 }
 
 /// What the World resumes from.
@@ -166,9 +151,9 @@ pub(crate) async fn recover(
     signals: &mut Signals,
 ) -> Option<Resumed> {
     let started = Instant::now();
-    info!(world = %config.world, store = store.world.name(), "recovering the world");
+    info!(world = %config.world, store = store.world_store.name(), "recovering the world");
     let Some(recovery) = retrying("recover the world", signals, async || {
-        store.world.recover(&config.world).await
+        store.world_store.recover(&config.world).await
     })
     .await
     else {

@@ -1,5 +1,5 @@
 //! `tianxia serve` (docs/operations.md#serve): everything in one process. The world's
-//! writer ([`crate::writer`]: the World on a thread of its own, its store, its command log or
+//! writer (`writer.rs`: the World on a thread of its own, its store, its command log or
 //! stream) and the whole HTTP API beside it, sharing no lock: the World swaps in new read
 //! models and takes commands from a channel between passes. With Redis it takes the lease and
 //! fences as a daemon does.

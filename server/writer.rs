@@ -3,8 +3,9 @@
 //!
 //! 1. load the designer data, lock the data directory, open the embedded store and the
 //!    command log, start the runtime and install the signal handlers;
-//! 2. choose the store; with Redis, take the lease (standing by while another daemon holds
-//!    it) and the lease epoch ([`recovery::choose_store`]);
+//! 2. with Redis, take the lease (standing by while another daemon holds it) and the lease
+//!    epoch from MongoDB's fence ([`recovery::take_lease`]); the store, MongoDB or embedded,
+//!    and the accounts beside it ([`recovery::Store`]);
 //! 3. recover the world: the store's last checkpoint, or a newer hot snapshot
 //!    ([`recovery::recover`]);
 //! 4. find the command source and what must be applied again ([`recovery::command_source`]);
@@ -33,22 +34,25 @@ use net::{
 };
 use persistence::{CommandLog, DataDir, EmbeddedStore, JournalThread, WorldEvents};
 use systems::{assets::GameData, persist::HotSettings, persist::PersistSettings};
-use tokio::{runtime::Runtime, sync::oneshot};
+use tokio::sync::oneshot;
 use tracing::info;
 
 use crate::{
     Failure,
+    backends::{RedisLink, runtime},
     config::ServeConfig,
     hot::{self, HotThread},
     http::{HttpParts, Routes, Stop, serve_http},
     metrics,
     persister::Persister,
-    recovery::{self, RedisLink},
+    recovery::{self, Store},
     signals::Signals,
     world_thread::{Start, WorldThread},
 };
 
-/// Commands waiting for the World at most; beyond, `POST /api/commands` answers 503.
+/// Commands waiting to be logged, and waiting for the World, at most: beyond the first,
+/// `POST /api/commands` answers 503; while the World's channel is full, the journal and the
+/// stream reader wait.
 const COMMAND_QUEUE: usize = 100_000;
 
 /// How commands come in.
@@ -79,16 +83,6 @@ pub(crate) fn load_data(config: &ServeConfig) -> Result<Arc<GameData>, Failure> 
     Ok(data)
 }
 
-/// The tokio runtime beside the World: two workers for HTTP, Redis and MongoDB.
-pub(crate) fn runtime() -> Result<Runtime, Failure> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("tianxia-io")
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?)
-}
-
 /// Runs the world's writer, serving `routes`, until a signal or until it may no longer run.
 pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     // 1. The data, the data directory and what it holds, the runtime, the signals.
@@ -99,7 +93,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     info!(store = %embedded.path().display(), "embedded store open");
     let log = Arc::new(CommandLog::open(&data_dir, &config.world).map_err(anyhow::Error::from)?);
     let metrics = metrics::install()?;
-    let runtime = runtime()?;
+    let runtime = runtime(2)?;
     let mut signals = runtime.block_on(async { Signals::install() })?;
     let (fatal_tx, fatal_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let redis = {
@@ -112,28 +106,32 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     };
 
     // 2. The store; with Redis, the lease and the lease epoch first.
-    let Some(store) = runtime.block_on(recovery::choose_store(
-        &config,
-        &embedded,
-        redis.as_ref(),
-        &mut signals,
-        fatal_tx.clone(),
-    ))?
-    else {
-        return Ok(());
+    let mut mongo = runtime.block_on(recovery::connect_mongo(&config))?;
+    let (lease, lease_epoch) = match (&redis, &mut mongo) {
+        (Some(link), Some(mongo)) => {
+            let Some((lease, epoch)) = runtime.block_on(recovery::take_lease(
+                &config,
+                link,
+                mongo,
+                &mut signals,
+                fatal_tx.clone(),
+            )) else {
+                return Ok(());
+            };
+            (Some(lease), epoch)
+        }
+        _ => (None, 0),
     };
+    let store = Store::new(&embedded, mongo, redis.as_ref());
     let started = Instant::now();
 
     // 3. The world as it was: the checkpoint, or a newer hot snapshot. Hot snapshots are
     // large: they get a connection of their own, so the lease's renewals never wait behind
     // one.
-    let hot_redis = match (&redis, &store.lease) {
+    let hot_redis = match (&redis, &lease) {
         (Some(link), Some(_)) => {
             let _entered = runtime.enter();
-            Some(
-                net::redis::connect(&link.client, hot::WRITE_TIMEOUT)
-                    .context("cannot set up the Redis connection")?,
-            )
+            Some(link.connection(hot::WRITE_TIMEOUT)?)
         }
         _ => None,
     };
@@ -153,7 +151,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         &data_dir,
         redis.as_ref(),
         &config,
-        store.lease_epoch,
+        lease_epoch,
         &mut signals,
     ))?
     else {
@@ -161,9 +159,9 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     };
 
     // 5. The store's worker, and the lease holder's hot snapshots, written off the tick.
-    let status = Arc::new(PersistStatus::new(store.world.name()));
+    let status = Arc::new(PersistStatus::new(store.world_store.name()));
     let (batch_tx, batch_rx) = crossbeam_channel::unbounded();
-    let hot = match (&hot_redis, &store.lease) {
+    let hot = match (&hot_redis, &lease) {
         (Some(redis), Some(lease)) => {
             let (tx, rx) = crossbeam_channel::bounded(1);
             let writer =
@@ -182,7 +180,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     let release_redis = source.stream.as_ref().map(|(s, _)| s.redis.clone());
     let persister = Persister::start(
         batch_rx,
-        store.world.clone(),
+        store.world_store.clone(),
         Some(source.release),
         status.clone(),
         runtime.handle().clone(),
@@ -201,13 +199,13 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         persist: PersistSettings {
             sink: batch_tx,
             flush_interval: config.flush_interval,
-            lease_epoch: store.lease_epoch,
+            lease_epoch,
             last_epoch: resumed.last_epoch,
             incarnation: resumed.incarnation,
             hot: hot_settings,
         },
         // A lease holder writes a full checkpoint under its epoch before any command.
-        checkpoint_first: store.lease.is_some().then(|| status.clone()),
+        checkpoint_first: lease.is_some().then(|| status.clone()),
     };
     let world = match WorldThread::start(start, &config, read.clone(), bus_rx, exited_tx) {
         Ok(world) => world,
@@ -228,7 +226,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     // the World, and players active on api processes count as active in it.
     let (journal, intake): (Arc<dyn Journal>, Intake) = match source.stream {
         Some((stream, after)) => {
-            let tenure = store.lease.as_ref().map(|l| l.tenure.clone());
+            let tenure = lease.as_ref().map(|l| l.tenure.clone());
             let (journal, reader) = stream.start(runtime.handle(), bus_tx.clone(), after, tenure);
             (Arc::new(journal), Intake::Stream(reader))
         }
@@ -241,7 +239,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     };
     let bus = Arc::new(CommandBus::new(journal, bus_tx));
     let l2 = release_redis.map(|redis| {
-        let tenure = store.lease.as_ref().map(|l| l.tenure.clone());
+        let tenure = lease.as_ref().map(|l| l.tenure.clone());
         let writer = L2Writer::new(redis.clone(), &config.world, read.clone(), tenure);
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let presence = runtime.spawn(presence::feed(
@@ -254,7 +252,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     });
 
     // 8. HTTP, until a signal, the World's end or a lost lease.
-    let events: Arc<dyn EventLog> = Arc::new(WorldEvents::new(store.world, &config.world));
+    let events: Arc<dyn EventLog> = Arc::new(WorldEvents::new(store.world_store, &config.world));
     let served = runtime.block_on(serve_http(
         &config,
         routes,
@@ -291,7 +289,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     if let Some(thread) = hot_thread {
         thread.join();
     }
-    if let Some(lease) = store.lease {
+    if let Some(lease) = lease {
         lease.release(runtime.handle());
     }
     runtime.shutdown_timeout(Duration::from_secs(5));

@@ -67,7 +67,8 @@ impl CommandType {
     }
 }
 
-/// Largest amount one RECRUIT may ask for (docs/rules.md#command-table); the balance file may lower it.
+/// Largest amount one RECRUIT may ask for (docs/rules.md#command-table); the balance file may
+/// lower it.
 pub const RECRUIT_AMOUNT_MAX: u32 = 5_000;
 /// Highest tax rate, in percent (docs/rules.md#nations).
 pub const TAX_RATE_MAX: u8 = 50;
@@ -347,11 +348,12 @@ pub fn check_command_id(id: &str) -> Result<(), ShapeError> {
 }
 
 /// The id the server gives a command sent without one, from its log position.
-pub fn server_command_id(seq: u64) -> String {
-    format!("{SERVER_ID_PREFIX}{seq}")
+pub fn server_command_id(log_seq: u64) -> String {
+    format!("{SERVER_ID_PREFIX}{log_seq}")
 }
 
-/// Why the World rejected a command or cancelled an order (docs/rules.md#validation-and-reason-codes).
+/// Why the World rejected a command or cancelled an order
+/// (docs/rules.md#validation-and-reason-codes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
@@ -424,7 +426,7 @@ impl Issuer {
 /// A command on its way into the World.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
-    /// The order id: the client's, or one the server derived from `seq`.
+    /// The order id: the client's, or one the server derived from `log_seq` (or `entry`).
     pub id: String,
     pub issuer: Issuer,
     /// The acting general; none for JOIN.

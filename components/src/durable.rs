@@ -70,7 +70,8 @@ pub struct PersistStatus {
     buffered: AtomicUsize,
     merged: AtomicU64,
     durable_epoch: AtomicU64,
-    /// Shared with the World's hot snapshots, which keep the events not yet durable.
+    /// Shared with the World's `Undurable`, which keeps the events not yet durable for its hot
+    /// snapshots.
     durable_seq: Arc<AtomicU64>,
 }
 

@@ -143,8 +143,9 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Folds a later batch into this one: the newest state per entity, every event, the
-    /// later checkpoint. Used when batches wait too long for their store (docs/operations.md#mongodb-down).
+    /// Folds a later batch into this one: the newest state per entity, every event, the later
+    /// checkpoint. Used when batches wait too long for their store
+    /// (docs/operations.md#mongodb-down).
     pub fn merge(&mut self, later: Batch) {
         let mut by_key: BTreeMap<(SnapshotKind, String), Snapshot> = self
             .snapshots

@@ -251,7 +251,8 @@ pub struct ReadModels {
     pub frames: OrdMap<Key, Arc<FrameView>>,
     /// The most recent domain events in sequence order, bounded.
     pub events: Vector<Arc<DomainEvent>>,
-    /// Each player's order window (docs/rules.md#order-ids-and-idempotency), by player id, then order id.
+    /// Each player's order window (docs/rules.md#order-ids-and-idempotency), by player id, then
+    /// order id.
     pub orders: OrdMap<Key, OrdMap<Key, Arc<OrderRecord>>>,
     /// Log position of the last command the World applied: a command at or below it has its
     /// order in `orders` (or had, before the window evicted it).

@@ -167,7 +167,8 @@ pub fn parse_entry<'a>(
     command_of(entry, payload)
 }
 
-/// Checks a payload as the HTTP layer checks a request (docs/http.md#checks-at-the-http-layer) and builds its command.
+/// Checks a payload as the HTTP layer checks a request (docs/http.md#checks-at-the-http-layer)
+/// and builds its command.
 pub fn command_of(entry: EntryId, payload: Payload) -> Result<Command, EntryError> {
     if !is_valid_id(&payload.player) {
         return Err(EntryError::Player(

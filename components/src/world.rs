@@ -195,7 +195,8 @@ pub struct General {
     pub order: Option<Box<ActiveOrder>>,
     /// The march under way, if any.
     pub march: Option<Box<March>>,
-    /// Protected from attack: its player went offline less than a game day ago (docs/rules.md#presence-and-ai-delegates).
+    /// Protected from attack: its player went offline less than a game day ago
+    /// (docs/rules.md#presence-and-ai-delegates).
     pub protected: bool,
     /// An AI delegate acts for its offline player (docs/rules.md#presence-and-ai-delegates).
     pub ai_delegate: bool,

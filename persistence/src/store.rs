@@ -23,9 +23,9 @@ pub trait WorldStore: Send + Sync + 'static {
     /// then removes what the checkpoint supersedes.
     fn commit(&self, batch: Arc<Batch>) -> StoreFuture<'_, ()>;
 
-    /// Recovery (docs/storage.md#clean-up): removes what the last checkpoint of `world` does not name, begins
-    /// a new incarnation (durably, so no revision is used twice), then reads the checkpoint
-    /// and every entity it names (none for a world never checkpointed).
+    /// Recovery (docs/storage.md#clean-up): removes what the last checkpoint of `world` does
+    /// not name, begins a new incarnation (durably, so no revision is used twice), then reads
+    /// the checkpoint and every entity it names (none for a world never checkpointed).
     fn recover<'a>(&'a self, world: &'a str) -> StoreFuture<'a, Recovery>;
 
     /// Durable events of `world` after `after` (up to the checkpoint's `last_seq`), in

@@ -40,7 +40,10 @@ use systems::{
 };
 
 use super::{Samples, Table, print_json};
-use crate::Failure;
+use crate::{
+    Failure,
+    backends::{RedisLink, runtime},
+};
 
 const TARGET_RATE: f64 = 100_000.0;
 const TARGET_RATIO: f64 = 0.4;
@@ -215,20 +218,13 @@ pub fn commands(options: &CommandsBench) -> Result<(), Failure> {
         ));
     }
     let data = Arc::new(systems::assets::load(&options.assets, &options.scenario)?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
-    let client = redis::Client::open(options.redis_url.as_str())
-        .map_err(|e| Failure::Usage(format!("REDIS_URL is not a Redis URL: {e}")))?;
+    let runtime = runtime(1)?;
     let (mut redis, reader_redis) = {
         let _entered = runtime.enter();
+        let link = RedisLink::open(&options.redis_url)?;
         (
-            net::redis::connect(&client, Duration::from_secs(30))
-                .context("cannot set up the Redis connection")?,
-            net::redis::connect(&client, stream::BLOCK + REDIS_TIMEOUT)
-                .context("cannot set up the Redis connection")?,
+            link.connection(Duration::from_secs(30))?,
+            link.connection(stream::BLOCK + REDIS_TIMEOUT)?,
         )
     };
     let world_name = format!("bench-commands-{}", std::process::id());

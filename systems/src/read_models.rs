@@ -73,7 +73,8 @@ pub struct ReadPublisher {
     orders: OrdMap<Key, OrdMap<Key, Arc<OrderRecord>>>,
     /// Cities and generals of each nation, kept up to date from ownership changes.
     members: HashMap<String, Members>,
-    /// Most recent events kept for `GET /api/events`.
+    /// Most recent events kept in the read models (the live events' window; `GET
+    /// /api/events` reads the durable log).
     event_window: usize,
 }
 

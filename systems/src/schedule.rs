@@ -31,8 +31,8 @@ pub struct Publish;
 #[derive(ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BattleTick;
 
-/// Order of the strategy systems within one tick (docs/rules.md#strategy-tick). Later sets see the effects of
-/// earlier ones in the same tick.
+/// Order of the strategy systems within one tick (docs/rules.md#strategy-tick). Later sets see
+/// the effects of earlier ones in the same tick.
 #[derive(SystemSet, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum StrategySet {
     /// Advance the game clock by this tick's step.

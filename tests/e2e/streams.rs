@@ -66,7 +66,8 @@ fn commands_added_straight_to_the_stream_are_applied() {
         .subscribe(format!("channel:cache:invalidate:{}", redis.world))
         .unwrap();
 
-    // Another service adds commands with the stream payload (docs/redis.md#entry-payload), with and without an id.
+    // Another service adds commands with the stream payload (docs/redis.md#entry-payload), with
+    // and without an id.
     redis.xadd_command(&json!({
         "id": "x-1", "player": "ann", "type": "TRAIN", "general": "g-ann", "args": {}, "ts": 1
     }));

@@ -5,11 +5,11 @@
 //! atomic load and never wait for the World; commands go to it over the command bus.
 
 pub mod auth;
+pub mod commands;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod limits;
-pub mod orders;
 pub mod read;
 
 use std::sync::Arc;
@@ -121,9 +121,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))
-        .route("/api/join", post(orders::join))
-        .route("/api/commands", post(orders::command))
-        .route("/api/orders/{id}", get(orders::order))
+        .route("/api/join", post(commands::join))
+        .route("/api/commands", post(commands::command))
+        .route("/api/orders/{id}", get(commands::order))
         .layer(DefaultBodyLimit::max(MAX_BODY));
     finish(routes, state)
 }

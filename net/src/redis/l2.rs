@@ -21,15 +21,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use components::read_model::{Key, OrderRecord, ReadHandle, ReadModels};
+use components::read_model::{Key, OrderRecord, RankBy, ReadHandle, ReadModels, ranks};
 use imbl::{OrdMap, ordmap::DiffItem};
 use redis::{Pipeline, RedisResult, Script, aio::ConnectionManager};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::watch;
 use tracing::{info, warn};
-
-use components::read_model::{RankBy, ranks};
 
 use super::{keys, lease::Tenure, scan_hashes};
 

@@ -6,8 +6,8 @@
 //! It subscribes to `channel:cache:invalidate:{world}` before loading everything, then fetches
 //! the keys each message names (a `*`, or a message out of sequence, reloads everything).
 //! Pub/Sub may drop messages, so every [`L1_TTL`] it compares the round the writer last
-//! announced (`round` in the world summary's hash) with its own and reloads when they differ: a
-//! read is never staler than that TTL plus a tick. Battle frames come from
+//! announced (`round` in the world summary's hash) with its own and reloads when they differ at
+//! two checks in a row: a read is never staler than about two TTLs plus a tick. Battle frames come from
 //! `channel:game:battle:{world}`. While Redis is out of reach the last copy keeps serving.
 
 use std::{sync::Arc, time::Duration};

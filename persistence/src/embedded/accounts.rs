@@ -170,21 +170,26 @@ impl EmbeddedAccounts {
     }
 }
 
-/// Runs a store call on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, AccountError> {
-    tokio::task::spawn_blocking(call)
-        .await
-        .map_err(|e| AccountError::Unavailable(e.to_string()))?
-        .map_err(|e| AccountError::Unavailable(e.to_string()))
+impl EmbeddedAccounts {
+    /// Runs a store call on the blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&EmbeddedStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, AccountError> {
+        self.store
+            .on_blocking_pool(work)
+            .await
+            .map_err(|e| AccountError::Unavailable(e.to_string()))
+    }
 }
 
 impl AccountStore for EmbeddedAccounts {
     fn create(&self, player: PlayerRecord) -> AccountFuture<'_, ()> {
-        let store = self.store.clone();
         Box::pin(async move {
-            match blocking(move || store.create_player(&player)).await? {
+            match self
+                .blocking(move |store| store.create_player(&player))
+                .await?
+            {
                 true => Ok(()),
                 false => Err(AccountError::NameTaken),
             }
@@ -192,9 +197,8 @@ impl AccountStore for EmbeddedAccounts {
     }
 
     fn find(&self, id: &str) -> AccountFuture<'_, Option<PlayerRecord>> {
-        let store = self.store.clone();
         let id = id.to_string();
-        Box::pin(async move { blocking(move || store.player(&id)).await })
+        Box::pin(async move { self.blocking(move |store| store.player(&id)).await })
     }
 
     fn put_token(
@@ -203,11 +207,10 @@ impl AccountStore for EmbeddedAccounts {
         player: &str,
         expires: SystemTime,
     ) -> AccountFuture<'_, ()> {
-        let store = self.store.clone();
         let player = player.to_string();
         Box::pin(async move {
             let now = unix_ms(SystemTime::now());
-            blocking(move || {
+            self.blocking(move |store| {
                 store.put_token(&hash, &player, unix_ms(expires), now, TOKENS_PER_PLAYER)
             })
             .await
@@ -220,16 +223,15 @@ impl AccountStore for EmbeddedAccounts {
         now: SystemTime,
         refresh_to: SystemTime,
     ) -> AccountFuture<'_, Option<String>> {
-        let store = self.store.clone();
         let (now, refresh_to) = (unix_ms(now), unix_ms(refresh_to));
         let refresh_after = REFRESH_AFTER.as_millis() as u64;
         Box::pin(async move {
-            blocking(move || store.use_token(&hash, now, refresh_to, refresh_after)).await
+            self.blocking(move |store| store.use_token(&hash, now, refresh_to, refresh_after))
+                .await
         })
     }
 
     fn revoke_token(&self, hash: [u8; 32]) -> AccountFuture<'_, ()> {
-        let store = self.store.clone();
-        Box::pin(async move { blocking(move || store.revoke_token(&hash)).await })
+        Box::pin(async move { self.blocking(move |store| store.revoke_token(&hash)).await })
     }
 }

@@ -13,7 +13,7 @@
 mod accounts;
 mod world;
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use redb::{MultimapTableDefinition, TableDefinition};
 
@@ -29,16 +29,18 @@ pub(crate) const TOKENS: TableDefinition<&[u8], (&str, u64)> = TableDefinition::
 /// Each player's token hashes.
 pub(crate) const PLAYER_TOKENS: MultimapTableDefinition<&str, &[u8]> =
     MultimapTableDefinition::new("player_tokens");
-/// Checkpoints by world: the JSON of [`Checkpoint`].
+/// Checkpoints by world: the JSON of [`components::persist::Checkpoint`].
 pub(crate) const CHECKPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
-/// Snapshots by (world, kind, ref_id): (lease epoch, epoch, JSON of the [`StoredEntity`]). A
+/// Snapshots by (world, kind, ref_id): (lease epoch, epoch, JSON of the
+/// [`components::persist::StoredEntity`]). A
 /// despawned entity's entry is removed in the epoch's transaction (its tombstone).
 pub(crate) type SnapshotKey<'a> = (&'a str, &'a str, &'a str);
 /// (lease epoch, epoch, JSON).
 pub(crate) type Stamped<'a> = (u64, u64, &'a [u8]);
 pub(crate) const SNAPSHOTS: TableDefinition<SnapshotKey, Stamped> =
     TableDefinition::new("snapshots");
-/// Durable events by (world, seq): (lease epoch, epoch, JSON of the [`DomainEvent`]).
+/// Durable events by (world, seq): (lease epoch, epoch, JSON of the
+/// [`components::events::DomainEvent`]).
 pub(crate) const EVENTS: TableDefinition<(&str, u64), Stamped> = TableDefinition::new("events");
 /// The last incarnation each world's recovery began (docs/storage.md#names).
 pub(crate) const INCARNATIONS: TableDefinition<&str, u64> = TableDefinition::new("incarnations");
@@ -87,6 +89,24 @@ impl EmbeddedStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Runs `work` on this store from the blocking pool: every call may wait on a sync, so
+    /// none runs on an async worker.
+    pub async fn on_blocking_pool<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&EmbeddedStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.clone();
+        let path = store.path().to_owned();
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .unwrap_or_else(|e| {
+                Err(StoreError::Io {
+                    path,
+                    message: format!("the store's worker failed: {e}"),
+                })
+            })
     }
 }
 

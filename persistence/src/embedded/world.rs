@@ -263,16 +263,7 @@ impl Embedded {
         &self,
         work: impl FnOnce(&EmbeddedStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let store = self.store.clone();
-        let path = store.path().to_owned();
-        tokio::task::spawn_blocking(move || work(&store))
-            .await
-            .unwrap_or_else(|e| {
-                Err(StoreError::Io {
-                    path,
-                    message: format!("the store's worker failed: {e}"),
-                })
-            })
+        self.store.on_blocking_pool(work).await
     }
 }
 

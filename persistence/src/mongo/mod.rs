@@ -4,9 +4,9 @@
 //! `bench flush` measures against the raw driver ([`bench`](self::bench)). Every call is
 //! async I/O on the tokio side; the World never calls it.
 
-mod accounts;
-mod bench;
-mod world;
+pub mod accounts;
+pub mod bench;
+pub mod world;
 
 use std::time::Duration;
 

@@ -76,7 +76,8 @@ impl MongoStore {
                 Ok(_) => {}
                 Err(e) if is_duplicate(&e) => {
                     // Written before (a retried epoch, or a crashed run above the committed
-                    // log): replace only what this writer may replace (docs/storage.md#fencing-rules).
+                    // log): replace only what this writer may replace
+                    // (docs/storage.md#fencing-rules).
                     let committed = self.committed_seq();
                     for doc in docs {
                         let id = doc.get_str("_id").unwrap_or_default().to_string();

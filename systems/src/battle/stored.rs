@@ -52,34 +52,33 @@ impl StoredBattle {
 
     /// The battle rebuilt by replaying its steps; `(id, why)` if its setup cannot be.
     pub fn rebuild(self) -> Result<Battle, (String, String)> {
-        let state = self;
-        let id = state.id.clone();
+        let id = self.id.clone();
         let fail = |message: String| (id.clone(), message);
         let setup: BattleSetup =
-            serde_json::from_str(&state.setup).map_err(|e| fail(e.to_string()))?;
+            serde_json::from_str(&self.setup).map_err(|e| fail(e.to_string()))?;
         let mut sim = BattleSim::new(setup).map_err(|e| fail(e.to_string()))?;
-        while sim.steps() < state.steps && sim.outcome().is_none() {
+        while sim.steps() < self.steps && sim.outcome().is_none() {
             sim.step();
         }
         let hash = hash_hex(sim.state_hash());
-        if hash != state.state_hash || sim.steps() != state.steps {
+        if hash != self.state_hash || sim.steps() != self.steps {
             // Another build steps differently: the battle goes on from where this one got.
             warn!(
                 battle = %id,
-                steps = state.steps,
+                steps = self.steps,
                 reached = sim.steps(),
                 hash,
-                stored = %state.state_hash,
+                stored = %self.state_hash,
                 "a stored battle replayed to another state; it goes on from the replayed one"
             );
         }
         Ok(Battle {
-            id: state.id,
-            city: state.city,
-            attacker: state.attacker,
-            defender: state.defender,
-            garrison: state.garrison,
-            started_at: state.started_at,
+            id: self.id,
+            city: self.city,
+            attacker: self.attacker,
+            defender: self.defender,
+            garrison: self.garrison,
+            started_at: self.started_at,
             sim: Box::new(sim),
         })
     }

@@ -51,8 +51,6 @@ pub struct Extract {
     sink_gone: bool,
     /// Events of this epoch already looked at for captures.
     scanned: usize,
-    /// With hot snapshots: the events of epochs handed over, until the store has them.
-    undurable: Option<Undurable>,
 }
 
 impl Extract {
@@ -70,10 +68,6 @@ impl Extract {
             battle_ids: HashMap::new(),
             sink_gone: false,
             scanned: 0,
-            undurable: settings
-                .hot
-                .as_ref()
-                .map(|hot| Undurable::new(hot.durable_seq.clone())),
         }
     }
 
@@ -96,11 +90,6 @@ impl Extract {
     /// its tombstone is.
     pub(crate) fn remember_battle(&mut self, entity: Entity, id: String) {
         self.battle_ids.insert(entity, id);
-    }
-
-    /// The events handed to the store and not yet durable (with hot snapshots).
-    pub(crate) fn undurable_mut(&mut self) -> Option<&mut Undurable> {
-        self.undurable.as_mut()
     }
 }
 
@@ -206,7 +195,8 @@ pub fn close_epoch(world: &mut World) -> u64 {
 fn build_batch(world: &mut World) -> Batch {
     let now = world.resource::<GameClock>().game_seconds;
     let events = world.resource_mut::<Outbox>().take_for_store();
-    if let Some(undurable) = world.resource_mut::<Extract>().undurable.as_mut() {
+    if let Some(mut undurable) = world.get_resource_mut::<Undurable>() {
+        // Hot snapshots carry them until the store has them.
         undurable.handed(&events);
     }
     let full = world.resource::<Extract>().full;

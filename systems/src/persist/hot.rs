@@ -25,6 +25,7 @@ use tracing::{debug, warn};
 use super::{
     Extract,
     state::{checkpoint_record, every_entity},
+    undurable::Undurable,
 };
 use crate::event_log::Outbox;
 
@@ -35,7 +36,8 @@ pub struct HotSettings {
     pub sink: Sender<HotSnapshot>,
     /// Real time between snapshots.
     pub interval: Duration,
-    /// The sequence of the last durable event, as the store's worker reports it.
+    /// The sequence of the last durable event, as the store's worker reports it (read by
+    /// [`Undurable`]).
     pub durable_seq: Arc<AtomicU64>,
 }
 
@@ -78,10 +80,7 @@ pub fn take_hot_snapshot(world: &mut World) {
     }
     world.resource_mut::<Hot>().last = Instant::now();
     let (durable, gap_until) = {
-        let mut extract = world.resource_mut::<Extract>();
-        let Some(undurable) = extract.undurable_mut() else {
-            return;
-        };
+        let mut undurable = world.resource_mut::<Undurable>();
         (undurable.forget_durable(), undurable.gap_until())
     };
     {
@@ -111,11 +110,7 @@ pub fn take_hot_snapshot(world: &mut World) {
             })
         })
         .collect();
-    let mut events: Vec<DomainEvent> = world
-        .resource_mut::<Extract>()
-        .undurable_mut()
-        .map(|u| u.events().cloned().collect())
-        .unwrap_or_default();
+    let mut events: Vec<DomainEvent> = world.resource::<Undurable>().events().cloned().collect();
     events.extend(
         world
             .resource::<Outbox>()

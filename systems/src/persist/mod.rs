@@ -30,6 +30,7 @@ pub use extract::{Extract, close_epoch, close_epoch_when_due, collect_changes};
 pub use hot::{Hot, HotSettings, take_hot_snapshot};
 pub use replay::replay;
 pub use restore::{RestoreError, restore_world};
+pub use undurable::Undurable;
 
 use crate::{
     event_log::Outbox,
@@ -66,6 +67,7 @@ impl Plugin for PersistPlugin {
         );
         if let Some(hot) = &settings.hot {
             app.insert_resource(Hot::new(hot.clone()))
+                .insert_resource(Undurable::new(hot.durable_seq.clone()))
                 .add_systems(Publish, take_hot_snapshot.in_set(PublishSet::Hot));
         }
     }

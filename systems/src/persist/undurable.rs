@@ -12,13 +12,15 @@ use std::{
     },
 };
 
+use bevy_ecs::resource::Resource;
 use components::events::DomainEvent;
 
 /// Events of handed-over epochs kept until they are durable, at most.
 pub const MAX_UNDURABLE: usize = 200_000;
 
-/// Events handed to the store in epochs and not yet durable.
-#[derive(Debug)]
+/// Events handed to the store in epochs and not yet durable: a resource of a World that
+/// takes hot snapshots. Closing an epoch adds to it; a hot snapshot reads it.
+#[derive(Resource, Debug)]
 pub struct Undurable {
     /// The sequence of the last durable event, as the store's worker reports it.
     durable_seq: Arc<AtomicU64>,

@@ -22,7 +22,8 @@ use components::{
 use crate::{
     assets::{Data, GameData},
     rules::{
-        commands::{Cost, apply_command, city::troop_cap},
+        cards::troop_cap,
+        commands::{Cost, apply_command},
         hostility::{defenders_in, is_hostile, only_protected_defenders},
     },
     schedule::ClockStep,

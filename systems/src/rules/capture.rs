@@ -16,7 +16,7 @@ use crate::{
     battle::BattleResults,
     event_log::Outbox,
     rules::{
-        commands::court::set_position, hostility::relation_between, orders::finish_order,
+        cards::set_position, hostility::relation_between, orders::finish_order,
         paths::shortest_path, residents::set_city, timeline::halt_march_cancelling,
     },
 };

@@ -8,6 +8,7 @@
 //! - what comes due each strategy tick (order completion, march legs, arrivals, battles met
 //!   on the way): [`timeline`]; road paths: [`paths`]; who must fight whom: [`hostility`];
 //!   who stands in which city: [`residents`];
+//! - what a position card gives (command-point maxima, the troop cap): [`cards`];
 //! - battle results (capture, nation destruction): [`capture`]; production, upkeep and taxes:
 //!   [`economy`]; command points: [`points`]; players' presence and delegates: [`presence`];
 //!   NPC and delegate decisions: [`ai`]; what must hold in every World: [`audit`].
@@ -15,6 +16,7 @@
 pub mod ai;
 pub mod audit;
 pub mod capture;
+pub mod cards;
 pub mod commands;
 pub mod economy;
 pub mod hostility;

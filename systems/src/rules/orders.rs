@@ -22,8 +22,8 @@ use components::{
 
 use crate::event_log::Outbox;
 
-/// The World's incarnation (docs/rules.md#revisions-and-replay-after-a-crash): raised by every recovery, and stamped on every order
-/// the World writes as the order's `revision`.
+/// The World's incarnation (docs/rules.md#revisions-and-replay-after-a-crash): raised by every
+/// recovery, and stamped on every order the World writes as the order's `revision`.
 #[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Incarnation(pub u64);
 
@@ -91,8 +91,9 @@ impl Orders {
         open.into_iter().chain(finished).cloned().collect()
     }
 
-    /// Puts back a stored window, every order under `incarnation` (docs/rules.md#revisions-and-replay-after-a-crash: a recovered
-    /// World republishes its windows with its new incarnation as their revision).
+    /// Puts back a stored window, every order under `incarnation`
+    /// (docs/rules.md#revisions-and-replay-after-a-crash: a recovered World republishes its
+    /// windows with its new incarnation as their revision).
     pub fn restore(&mut self, player: &str, orders: Vec<OrderRecord>, incarnation: u64) {
         for mut order in orders {
             order.view.revision = incarnation;

@@ -21,7 +21,7 @@ use crate::{
     event_log::Outbox,
     rules::{
         capture::{apply_battle_results, capture_city},
-        commands::city::troop_cap,
+        cards::troop_cap,
         hostility::{defenders_in, is_hostile, only_protected_defenders, relation_between},
         orders::finish_order,
         paths::travel_seconds,

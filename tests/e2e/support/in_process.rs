@@ -32,7 +32,7 @@ impl InProcess {
             .handle();
         let journal = std::sync::Arc::new(ChannelJournal {
             tx: bus.clone(),
-            seq: std::sync::atomic::AtomicU64::new(0),
+            log_seq: std::sync::atomic::AtomicU64::new(0),
         });
         let events = std::sync::Arc::new(WindowEvents(read.clone()));
         let state = net::AppState {
@@ -63,7 +63,7 @@ impl InProcess {
 /// without a log (these Worlds are never recovered).
 struct ChannelJournal {
     tx: crossbeam_channel::Sender<components::command::Inbound>,
-    seq: std::sync::atomic::AtomicU64,
+    log_seq: std::sync::atomic::AtomicU64,
 }
 
 impl components::durable::Journal for ChannelJournal {
@@ -71,7 +71,10 @@ impl components::durable::Journal for ChannelJournal {
         &self,
         mut command: components::command::Command,
     ) -> components::durable::JournalFuture<'_> {
-        command.log_seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        command.log_seq = self
+            .log_seq
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
         if command.id.is_empty() {
             command.id = components::command::server_command_id(command.log_seq);
         }

@@ -1,6 +1,6 @@
 //! Test support: the real binary as a child process with a private data directory, a free
 //! port and captured logs ([`server`]); an HTTP client ([`http`]); Redis worlds and servers
-//! ([`redis`]) and a MongoDB wire-protocol server ([`mongo`]) of the test's own; the API served
+//! ([`redis_server`]) and a MongoDB wire-protocol server ([`mongo`]) of the test's own; the API served
 //! in process for a World driven by a manual clock ([`in_process`]); and copies of the
 //! designer data. Everything a test starts is stopped and removed when its handle drops.
 

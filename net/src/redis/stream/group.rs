@@ -13,9 +13,10 @@ use super::{DLQ_MAX, Entry, GROUP, READ_COUNT, StreamKeys, bytes, entries, proto
 
 /// Pending entries acknowledged per round trip.
 const ACK_PAGE: usize = 10_000;
-/// Makes the consumer group continuous with a checkpoint at `from` (docs/redis.md#starting-the-stream): the stream's
-/// ids are raised above `from` if the stream was lost, and the group is created at `from`
-/// (the beginning without a checkpoint) if it does not exist.
+/// Makes the consumer group continuous with a checkpoint at `from`
+/// (docs/redis.md#starting-the-stream): the stream's ids are raised above `from` if the stream
+/// was lost, and the group is created at `from` (the beginning without a checkpoint) if it does
+/// not exist.
 pub async fn prepare(
     redis: &mut ConnectionManager,
     keys: &StreamKeys,
@@ -64,8 +65,9 @@ pub async fn last_generated(
         .map_err(|_| protocol("XINFO STREAM last-generated-id"))
 }
 
-/// Claims every pending entry of the group for `consumer` (those of dead consumers, docs/redis.md#starting-the-stream),
-/// in entry order, and forgets the consumers left with nothing pending.
+/// Claims every pending entry of the group for `consumer` (those of dead consumers,
+/// docs/redis.md#starting-the-stream), in entry order, and forgets the consumers left with
+/// nothing pending.
 pub async fn claim(
     redis: &mut ConnectionManager,
     keys: &StreamKeys,

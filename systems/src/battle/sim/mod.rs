@@ -15,8 +15,8 @@
 //! [`deploy`](self::deploy); one step (survey, act, damage, physics, judge) is
 //! [`step`](self::step); this file holds the state and what can be read of it.
 
-mod deploy;
-mod step;
+pub mod deploy;
+pub mod step;
 
 use components::{
     battle::{EndReason, Side, UnitFrame},

@@ -10,7 +10,7 @@ use components::{
 };
 
 use super::{Cost, Plan, Rejection, View, authority, reject, timed::timed};
-use crate::assets::GameData;
+use crate::rules::cards::troop_cap;
 
 /// TRAIN: training below its maximum.
 pub(super) fn decide_train(
@@ -32,18 +32,6 @@ pub(super) fn decide_train(
         cost,
         OrderEffect::Train,
     ))
-}
-
-/// The most troops `general` may have.
-pub fn troop_cap(data: &GameData, general: &General) -> u32 {
-    let multiplier = general
-        .position
-        .as_ref()
-        .map_or(1.0, |p| data.positions.get(p.kind).recruit_cap_multiplier);
-    let cap = f64::from(general.stats.leadership)
-        * data.balance.recruit.troops_per_leadership as f64
-        * multiplier;
-    cap.clamp(0.0, f64::from(u32::MAX)) as u32
 }
 
 /// RECRUIT: soldiers up to the troop cap, paid by the general's city in gold and people.

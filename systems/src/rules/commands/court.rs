@@ -1,17 +1,18 @@
 //! The court (docs/rules.md#position-cards-and-authority): APPOINT gives a general of the
 //! same nation a position card (replacing its holder where there is one per nation or city),
 //! DISMISS takes one away; a card may appoint and dismiss only the positions it lists. A
-//! general's command-point maxima follow its card ([`set_position`]).
+//! general's command-point maxima follow its card
+//! ([`crate::rules::cards::set_position`]).
 
 use bevy_ecs::{entity::Entity, world::World};
 use components::{
     command::{AppointArgs, CommandType, Reason, TargetArgs},
     events::{EventKind, aggregate},
-    world::{General, MilliCp, Position, PositionKind},
+    world::{General, Position, PositionKind},
 };
 
 use super::{Cost, Plan, Rejection, View, authority, general_id, pay, reject};
-use crate::{assets::Data, spawn::cp_maxima};
+use crate::rules::cards::set_position;
 
 /// APPOINT: `args.target` of the issuer's nation receives `args.position`.
 pub(super) fn decide_appoint(
@@ -186,22 +187,4 @@ pub(super) fn enact_dismiss(
         ));
     }
     set_position(world, target, None);
-}
-
-/// Gives `entity` a card (or none) and recomputes its command-point maxima.
-pub fn set_position(world: &mut World, entity: Entity, position: Option<Position>) {
-    let data = world.resource::<Data>().0.clone();
-    if let Some(mut general) = world.get_mut::<General>(entity) {
-        let (pcp_max, mcp_max) = cp_maxima(
-            &general.stats,
-            position.as_ref().map(|p| p.kind),
-            &data.balance,
-            &data.positions,
-        );
-        general.position = position;
-        general.pcp_max = MilliCp::from_points(pcp_max);
-        general.mcp_max = MilliCp::from_points(mcp_max);
-        general.pcp = general.pcp.min(general.pcp_max);
-        general.mcp = general.mcp.min(general.mcp_max);
-    }
 }

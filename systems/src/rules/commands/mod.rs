@@ -8,16 +8,17 @@
 //! caught and rejects the command with `internal`, leaving the World unchanged. Players and
 //! the AI go through the same path, so the AI can never do what a player could not.
 //!
-//! One file per command group, each with its decide and enact: [`join`] (JOIN), [`march`]
-//! (MOVE), [`city`] (TRAIN, RECRUIT, BUILD), [`court`] (APPOINT, DISMISS), [`state`]
-//! (DECLARE_WAR, MAKE_PEACE, SET_TAX). Intake (draining the bus) is [`crate::rules::intake`].
+//! One file per command group, each deciding its commands: [`join`] (JOIN), [`march`] (MOVE),
+//! [`city`] (TRAIN, RECRUIT, BUILD), [`court`] (APPOINT, DISMISS), [`nation`] (DECLARE_WAR,
+//! MAKE_PEACE, SET_TAX); each enacts its own, except the timed orders MOVE and city work,
+//! which [`timed`] starts alike. Intake (draining the bus) is [`crate::rules::intake`].
 
 pub mod city;
 pub mod court;
-mod join;
-mod march;
-mod state;
-mod timed;
+pub mod join;
+pub mod march;
+pub mod nation;
+pub mod timed;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -117,7 +118,7 @@ pub enum Plan {
         cost: Cost,
         target: Entity,
     },
-    /// [`state`].
+    /// [`nation`].
     Relation {
         issuer: Entity,
         cost: Cost,
@@ -275,7 +276,7 @@ impl<'w> View<'w> {
             .map_or(0, |s| s.duration.max(0))
     }
 
-    /// Generals of `nation` (a scan; used by the rarer state commands).
+    /// Generals of `nation` (a scan; used by the rarer court and nation commands).
     fn generals_of(&self, nation: &str) -> Vec<(Entity, &'w General)> {
         let mut found: Vec<(Entity, &General)> = self
             .registry
@@ -356,9 +357,9 @@ pub fn decide(world: &World, command: &Command) -> Result<Plan, Rejection> {
         CommandBody::Appoint(args) => court::decide_appoint(&view, entity, general, args, cost)?,
         CommandBody::Dismiss(args) => court::decide_dismiss(&view, entity, general, args, cost)?,
         CommandBody::DeclareWar(args) | CommandBody::MakePeace(args) => {
-            state::decide_relation(&view, entity, general, kind, args, cost)?
+            nation::decide_relation(&view, entity, general, kind, args, cost)?
         }
-        CommandBody::SetTax(args) => state::decide_tax(&view, entity, general, args, cost)?,
+        CommandBody::SetTax(args) => nation::decide_tax(&view, entity, general, args, cost)?,
     };
     if general.pcp.0 < cost.pcp {
         return reject(
@@ -471,13 +472,13 @@ fn enact(world: &mut World, command: &Command, hash: u64, plan: Plan) {
             nation,
             other,
             relation,
-        } => state::enact_relation(world, issuer, cost, nation, other, relation, &mut events),
+        } => nation::enact_relation(world, issuer, cost, nation, other, relation, &mut events),
         Plan::SetTax {
             issuer,
             cost,
             nation,
             rate,
-        } => state::enact_tax(world, issuer, cost, nation, rate, &mut events),
+        } => nation::enact_tax(world, issuer, cost, nation, rate, &mut events),
     }
     let finished = record.status.is_finished();
     if let Some(player) = command.issuer.player() {

@@ -1,4 +1,4 @@
-//! Affairs of state (docs/rules.md#command-table): DECLARE_WAR and MAKE_PEACE change the
+//! A nation's affairs (docs/rules.md#command-table): DECLARE_WAR and MAKE_PEACE change the
 //! relations of two nations both ways; SET_TAX sets the nation's tax rate. Only cards that
 //! list them may issue them.
 
