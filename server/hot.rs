@@ -9,13 +9,22 @@ use std::{
 };
 
 use anyhow::Context;
-use components::persist::{Checkpoint, HotSnapshot};
+use components::{
+    durable::PersistStatus,
+    persist::{Checkpoint, HotSnapshot},
+};
 use crossbeam_channel::Receiver;
 use metrics::{counter, gauge, histogram};
-use net::redis::hot::{HotWriter, Written};
+use net::redis::{
+    hot::{HotWriter, Written},
+    lease::LeaseKeeper,
+};
 use redis::aio::ConnectionManager;
+use systems::persist::HotSettings;
 use tokio::runtime::Handle;
 use tracing::{info, warn};
+
+use crate::config::ServeConfig;
 
 /// How long writing one snapshot may take (on a connection of its own).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,6 +43,26 @@ enum Outcome {
 }
 
 impl HotThread {
+    /// For a lease holder: the writer's thread on `redis` (a connection of its own) and the
+    /// settings that tell the World where and how often to hand its hot snapshots.
+    pub(crate) fn for_lease(
+        redis: &ConnectionManager,
+        lease: &LeaseKeeper,
+        config: &ServeConfig,
+        status: &PersistStatus,
+        runtime: &tokio::runtime::Runtime,
+    ) -> anyhow::Result<(HotSettings, HotThread)> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let writer = HotWriter::new(redis.clone(), &config.world, lease.tenure.clone());
+        let thread = HotThread::start(rx, writer, runtime.handle().clone())?;
+        let settings = HotSettings {
+            sink: tx,
+            interval: config.snapshot_interval,
+            durable_seq: status.durable_seq_cell(),
+        };
+        Ok((settings, thread))
+    }
+
     pub fn start(
         rx: Receiver<HotSnapshot>,
         writer: HotWriter,

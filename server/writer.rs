@@ -25,16 +25,24 @@ use std::{sync::Arc, time::Duration, time::Instant};
 
 use anyhow::Context;
 use components::{
+    command::Inbound,
     durable::{EventLog, Journal, PersistStatus},
     read_model::ReadHandle,
+    stream::EntryId,
 };
 use net::{
     CommandBus,
-    redis::{l2::L2Writer, presence, stream::ReaderTask},
+    redis::{
+        l2::L2Writer,
+        lease::Tenure,
+        presence,
+        stream::{CommandStream, ReaderTask},
+    },
 };
 use persistence::{CommandLog, DataDir, EmbeddedStore, JournalThread, WorldEvents};
-use systems::{assets::GameData, persist::HotSettings, persist::PersistSettings};
-use tokio::sync::oneshot;
+use redis::aio::ConnectionManager;
+use systems::{assets::GameData, persist::PersistSettings};
+use tokio::{sync::oneshot, task::JoinHandle};
 use tracing::info;
 
 use crate::{
@@ -62,12 +70,81 @@ enum Intake {
 }
 
 impl Intake {
+    /// Starts taking commands for the World: the stream reader (its journal the submit
+    /// script), or the journal thread over the command log, its sequences after `floor`.
+    fn start(
+        stream: Option<(CommandStream, EntryId)>,
+        log: &Arc<CommandLog>,
+        floor: u64,
+        world: &crossbeam_channel::Sender<Inbound>,
+        tenure: Option<Tenure>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<(Arc<dyn Journal>, Intake), Failure> {
+        Ok(match stream {
+            Some((stream, after)) => {
+                let (journal, reader) = stream.start(runtime, world.clone(), after, tenure);
+                (Arc::new(journal), Intake::Stream(reader))
+            }
+            None => {
+                let (journal, thread) =
+                    JournalThread::start(log.clone(), floor, world.clone(), COMMAND_QUEUE)
+                        .context("cannot start the journal thread")?;
+                (Arc::new(journal), Intake::Log(thread))
+            }
+        })
+    }
+
     /// No more commands reach the World after this.
     fn stop(self, runtime: &tokio::runtime::Handle) {
         match self {
             Intake::Log(thread) => thread.join(),
             Intake::Stream(reader) => reader.stop(runtime),
         }
+    }
+}
+
+/// In Redis mode, what follows the World: the L2 read models, live events and battle frames
+/// written after each publish, and players active on api processes fed to the World.
+struct Followers {
+    stop: tokio::sync::watch::Sender<bool>,
+    l2: JoinHandle<()>,
+    presence: JoinHandle<()>,
+}
+
+impl Followers {
+    fn start(
+        redis: ConnectionManager,
+        config: &ServeConfig,
+        read: &ReadHandle,
+        bus: &CommandBus,
+        tenure: Option<Tenure>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Followers {
+        let writer = L2Writer::new(redis.clone(), &config.world, read.clone(), tenure);
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let presence = runtime.spawn(presence::feed(
+            redis,
+            config.world.clone(),
+            bus.sender(),
+            stop_rx.clone(),
+        ));
+        Followers {
+            stop,
+            l2: runtime.spawn(writer.run(stop_rx)),
+            presence,
+        }
+    }
+
+    /// Stops them; a `writer` writes one last round, with the World's final state.
+    fn stop(self, writer: bool, runtime: &tokio::runtime::Handle) {
+        if writer {
+            let _ = self.stop.send(true);
+            let _ = runtime.block_on(self.l2);
+        } else {
+            self.l2.abort();
+            let _ = self.stop.send(true);
+        }
+        let _ = runtime.block_on(self.presence);
     }
 }
 
@@ -162,18 +239,9 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     let status = Arc::new(PersistStatus::new(store.world_store.name()));
     let (batch_tx, batch_rx) = crossbeam_channel::unbounded();
     let hot = match (&hot_redis, &lease) {
-        (Some(redis), Some(lease)) => {
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            let writer =
-                net::redis::hot::HotWriter::new(redis.clone(), &config.world, lease.tenure.clone());
-            let thread = HotThread::start(rx, writer, runtime.handle().clone())?;
-            let settings = HotSettings {
-                sink: tx,
-                interval: config.snapshot_interval,
-                durable_seq: status.durable_seq_cell(),
-            };
-            Some((settings, thread))
-        }
+        (Some(redis), Some(lease)) => Some(HotThread::for_lease(
+            redis, lease, &config, &status, &runtime,
+        )?),
         _ => None,
     };
     let (hot_settings, hot_thread) = hot.unzip();
@@ -222,34 +290,19 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         "world ready"
     );
 
-    // 7. The intake; with Redis, the L2 read models, live events and battle frames follow
-    // the World, and players active on api processes count as active in it.
-    let (journal, intake): (Arc<dyn Journal>, Intake) = match source.stream {
-        Some((stream, after)) => {
-            let tenure = lease.as_ref().map(|l| l.tenure.clone());
-            let (journal, reader) = stream.start(runtime.handle(), bus_tx.clone(), after, tenure);
-            (Arc::new(journal), Intake::Stream(reader))
-        }
-        None => {
-            let (journal, thread) =
-                JournalThread::start(log.clone(), floor, bus_tx.clone(), COMMAND_QUEUE)
-                    .context("cannot start the journal thread")?;
-            (Arc::new(journal), Intake::Log(thread))
-        }
-    };
+    // 7. The intake; with Redis, the L2 read models and presence follow the World.
+    let tenure = lease.as_ref().map(|l| l.tenure.clone());
+    let (journal, intake) = Intake::start(
+        source.stream,
+        &log,
+        floor,
+        &bus_tx,
+        tenure.clone(),
+        runtime.handle(),
+    )?;
     let bus = Arc::new(CommandBus::new(journal, bus_tx));
-    let l2 = release_redis.map(|redis| {
-        let tenure = lease.as_ref().map(|l| l.tenure.clone());
-        let writer = L2Writer::new(redis.clone(), &config.world, read.clone(), tenure);
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let presence = runtime.spawn(presence::feed(
-            redis,
-            config.world.clone(),
-            bus.sender(),
-            stop_rx.clone(),
-        ));
-        (stop, runtime.spawn(writer.run(stop_rx)), presence)
-    });
+    let followers = release_redis
+        .map(|redis| Followers::start(redis, &config, &read, &bus, tenure, runtime.handle()));
 
     // 8. HTTP, until a signal, the World's end or a lost lease.
     let events: Arc<dyn EventLog> = Arc::new(WorldEvents::new(store.world_store, &config.world));
@@ -274,16 +327,8 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     let writer = !matches!(served, Ok(Stop::Fatal(_)));
     intake.stop(runtime.handle());
     let stopped = world.stop(writer);
-    if let Some((stop, task, presence)) = l2 {
-        if writer {
-            // One last round, with the World's final state.
-            let _ = stop.send(true);
-            let _ = runtime.block_on(task);
-        } else {
-            task.abort();
-            let _ = stop.send(true);
-        }
-        let _ = runtime.block_on(presence);
+    if let Some(followers) = followers {
+        followers.stop(writer, runtime.handle());
     }
     persister.join();
     if let Some(thread) = hot_thread {

@@ -6,6 +6,7 @@
 //! This crate never runs inside the tick: the World hands it plain data through channels.
 //! It knows nothing of HTTP or Redis.
 
+pub mod accounts;
 pub mod backlog;
 pub mod command_log;
 pub mod data_dir;
@@ -17,6 +18,7 @@ mod redb_file;
 pub mod store;
 mod tokens;
 
+pub use accounts::{PlayerTables, StoreAccounts};
 pub use backlog::Backlog;
 pub use command_log::{CommandLog, EmbeddedJournal, JournalThread};
 pub use data_dir::{DataDir, DataDirError};

@@ -1,19 +1,17 @@
 //! Accounts in the embedded store (docs/http.md#accounts): players and the hashes of their
-//! tokens, in the tables `players`, `tokens` and `player_tokens`, and [`EmbeddedAccounts`],
-//! the [`AccountStore`] over them on the blocking pool (every commit is synced).
+//! tokens, in the tables `players`, `tokens` and `player_tokens`; [`EmbeddedAccounts`] serves
+//! them to the HTTP side from the blocking pool (every commit is synced).
 
-use std::{sync::Arc, time::SystemTime};
+use std::sync::Arc;
 
-use components::{
-    accounts::{AccountError, AccountFuture, AccountStore, PlayerRecord, TOKENS_PER_PLAYER},
-    time::unix_ms,
-};
+use components::accounts::PlayerRecord;
 use redb::{ReadableDatabase, ReadableMultimapTable, ReadableTable};
 
 use super::{EmbeddedStore, PLAYER_TOKENS, PLAYERS, TOKENS};
 use crate::{
-    StoreError,
-    tokens::{REFRESH_AFTER, TokenUse, token_use, tokens_to_drop},
+    StoreError, StoreFuture,
+    accounts::{PlayerTables, StoreAccounts},
+    tokens::{TokenUse, token_use, tokens_to_drop},
 };
 
 impl EmbeddedStore {
@@ -159,79 +157,50 @@ impl EmbeddedStore {
     }
 }
 
-/// The embedded store as the HTTP side's [`AccountStore`]: each call on the blocking pool.
-pub struct EmbeddedAccounts {
-    store: Arc<EmbeddedStore>,
-}
-
-impl EmbeddedAccounts {
-    pub fn new(store: Arc<EmbeddedStore>) -> Self {
-        EmbeddedAccounts { store }
-    }
-}
-
-impl EmbeddedAccounts {
-    /// Runs a store call on the blocking pool.
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&EmbeddedStore) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, AccountError> {
-        self.store
-            .on_blocking_pool(work)
-            .await
-            .map_err(|e| AccountError::Unavailable(e.to_string()))
-    }
-}
-
-impl AccountStore for EmbeddedAccounts {
-    fn create(&self, player: PlayerRecord) -> AccountFuture<'_, ()> {
-        Box::pin(async move {
-            match self
-                .blocking(move |store| store.create_player(&player))
-                .await?
-            {
-                true => Ok(()),
-                false => Err(AccountError::NameTaken),
-            }
-        })
+/// The embedded store's players and tokens, each call on the blocking pool (every commit is
+/// synced).
+impl PlayerTables for Arc<EmbeddedStore> {
+    fn create_player(&self, player: PlayerRecord) -> StoreFuture<'_, bool> {
+        Box::pin(self.on_blocking_pool(move |store| store.create_player(&player)))
     }
 
-    fn find(&self, id: &str) -> AccountFuture<'_, Option<PlayerRecord>> {
+    fn player<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<PlayerRecord>> {
         let id = id.to_string();
-        Box::pin(async move { self.blocking(move |store| store.player(&id)).await })
+        Box::pin(self.on_blocking_pool(move |store| store.player(&id)))
     }
 
-    fn put_token(
-        &self,
+    fn put_token<'a>(
+        &'a self,
         hash: [u8; 32],
-        player: &str,
-        expires: SystemTime,
-    ) -> AccountFuture<'_, ()> {
+        player: &'a str,
+        expires: u64,
+        now: u64,
+        keep: usize,
+    ) -> StoreFuture<'a, ()> {
         let player = player.to_string();
-        Box::pin(async move {
-            let now = unix_ms(SystemTime::now());
-            self.blocking(move |store| {
-                store.put_token(&hash, &player, unix_ms(expires), now, TOKENS_PER_PLAYER)
-            })
-            .await
-        })
+        Box::pin(
+            self.on_blocking_pool(move |store| store.put_token(&hash, &player, expires, now, keep)),
+        )
     }
 
     fn use_token(
         &self,
         hash: [u8; 32],
-        now: SystemTime,
-        refresh_to: SystemTime,
-    ) -> AccountFuture<'_, Option<String>> {
-        let (now, refresh_to) = (unix_ms(now), unix_ms(refresh_to));
-        let refresh_after = REFRESH_AFTER.as_millis() as u64;
-        Box::pin(async move {
-            self.blocking(move |store| store.use_token(&hash, now, refresh_to, refresh_after))
-                .await
-        })
+        now: u64,
+        refresh_to: u64,
+        refresh_after: u64,
+    ) -> StoreFuture<'_, Option<String>> {
+        Box::pin(
+            self.on_blocking_pool(move |store| {
+                store.use_token(&hash, now, refresh_to, refresh_after)
+            }),
+        )
     }
 
-    fn revoke_token(&self, hash: [u8; 32]) -> AccountFuture<'_, ()> {
-        Box::pin(async move { self.blocking(move |store| store.revoke_token(&hash)).await })
+    fn revoke_token(&self, hash: [u8; 32]) -> StoreFuture<'_, ()> {
+        Box::pin(self.on_blocking_pool(move |store| store.revoke_token(&hash)))
     }
 }
+
+/// The embedded store's accounts, as the HTTP side's [`components::accounts::AccountStore`].
+pub type EmbeddedAccounts = StoreAccounts<Arc<EmbeddedStore>>;

@@ -1,19 +1,17 @@
 //! Accounts in MongoDB (docs/storage.md#players-and-tokens): `players` (unique `name`) and
-//! `tokens` (hashed, with a TTL index on `expires_at`), and [`MongoAccounts`], the HTTP side's
-//! [`AccountStore`] over them.
+//! `tokens` (hashed, with a TTL index on `expires_at`); [`MongoAccounts`] serves them to the
+//! HTTP side.
 
-use std::{sync::Arc, time::SystemTime};
+use std::sync::Arc;
 
-use components::{
-    accounts::{AccountError, AccountFuture, AccountStore, PlayerRecord, TOKENS_PER_PLAYER},
-    time::unix_ms,
-};
+use components::accounts::PlayerRecord;
 use mongodb::bson::{self, doc};
 
 use super::{MongoStore, hex, int, is_duplicate, mongo};
 use crate::{
-    StoreError,
-    tokens::{REFRESH_AFTER, TokenUse, token_use, tokens_to_drop},
+    StoreError, StoreFuture,
+    accounts::{PlayerTables, StoreAccounts},
+    tokens::{TokenUse, token_use, tokens_to_drop},
 };
 
 impl MongoStore {
@@ -141,74 +139,44 @@ impl MongoStore {
     }
 }
 
-/// Accounts in MongoDB as the HTTP side's [`AccountStore`].
-pub struct MongoAccounts {
-    store: Arc<MongoStore>,
-}
-
-impl MongoAccounts {
-    pub fn new(store: Arc<MongoStore>) -> Self {
-        MongoAccounts { store }
-    }
-}
-
-fn unavailable(error: StoreError) -> AccountError {
-    AccountError::Unavailable(error.to_string())
-}
-
-impl AccountStore for MongoAccounts {
-    fn create(&self, player: PlayerRecord) -> AccountFuture<'_, ()> {
-        Box::pin(async move {
-            match self
-                .store
-                .create_player(&player)
-                .await
-                .map_err(unavailable)?
-            {
-                true => Ok(()),
-                false => Err(AccountError::NameTaken),
-            }
-        })
+impl PlayerTables for Arc<MongoStore> {
+    fn create_player(&self, player: PlayerRecord) -> StoreFuture<'_, bool> {
+        Box::pin(async move { MongoStore::create_player(self, &player).await })
     }
 
-    fn find(&self, id: &str) -> AccountFuture<'_, Option<PlayerRecord>> {
-        let id = id.to_string();
-        Box::pin(async move { self.store.player(&id).await.map_err(unavailable) })
+    fn player<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<PlayerRecord>> {
+        Box::pin(MongoStore::player(self, id))
     }
 
-    fn put_token(
-        &self,
+    fn put_token<'a>(
+        &'a self,
         hash: [u8; 32],
-        player: &str,
-        expires: SystemTime,
-    ) -> AccountFuture<'_, ()> {
-        let player = player.to_string();
-        Box::pin(async move {
-            let now = unix_ms(SystemTime::now());
-            self.store
-                .put_token(&hash, &player, unix_ms(expires), now, TOKENS_PER_PLAYER)
-                .await
-                .map_err(unavailable)
-        })
+        player: &'a str,
+        expires: u64,
+        now: u64,
+        keep: usize,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(
+            async move { MongoStore::put_token(self, &hash, player, expires, now, keep).await },
+        )
     }
 
     fn use_token(
         &self,
         hash: [u8; 32],
-        now: SystemTime,
-        refresh_to: SystemTime,
-    ) -> AccountFuture<'_, Option<String>> {
-        let (now, refresh_to) = (unix_ms(now), unix_ms(refresh_to));
-        let refresh_after = REFRESH_AFTER.as_millis() as u64;
-        Box::pin(async move {
-            self.store
-                .use_token(&hash, now, refresh_to, refresh_after)
-                .await
-                .map_err(unavailable)
-        })
+        now: u64,
+        refresh_to: u64,
+        refresh_after: u64,
+    ) -> StoreFuture<'_, Option<String>> {
+        Box::pin(
+            async move { MongoStore::use_token(self, &hash, now, refresh_to, refresh_after).await },
+        )
     }
 
-    fn revoke_token(&self, hash: [u8; 32]) -> AccountFuture<'_, ()> {
-        Box::pin(async move { self.store.revoke_token(&hash).await.map_err(unavailable) })
+    fn revoke_token(&self, hash: [u8; 32]) -> StoreFuture<'_, ()> {
+        Box::pin(async move { MongoStore::revoke_token(self, &hash).await })
     }
 }
+
+/// MongoDB's accounts, as the HTTP side's [`components::accounts::AccountStore`].
+pub type MongoAccounts = StoreAccounts<Arc<MongoStore>>;

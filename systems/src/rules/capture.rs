@@ -16,8 +16,11 @@ use crate::{
     battle::BattleResults,
     event_log::Outbox,
     rules::{
-        cards::set_position, hostility::relation_between, orders::finish_order,
-        paths::shortest_path, residents::set_city, timeline::halt_march_cancelling,
+        cards::set_position,
+        hostility::relation_between,
+        orders::{finish_order, halt_march_cancelling},
+        paths::shortest_path,
+        residents::set_city,
     },
 };
 

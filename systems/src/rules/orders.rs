@@ -1,6 +1,7 @@
 //! Orders (docs/rules.md#order-life-cycle): each player's window of orders that makes
 //! commands idempotent, the World's incarnation that orders carry as their revision, and the
-//! life-cycle transitions (accepted → completed / cancelled) with their events.
+//! life-cycle transitions (accepted → completed / cancelled, a march halted short of its goal)
+//! with their events.
 //!
 //! The window keeps every unfinished order of a player and its last `finished_window`
 //! finished ones, each with the hash of the command that made it. It is part of the World's
@@ -20,7 +21,7 @@ use components::{
     world::{ActiveOrder, General, GeneralStatus},
 };
 
-use crate::event_log::Outbox;
+use crate::{event_log::Outbox, rules::residents::set_city};
 
 /// The World's incarnation (docs/rules.md#revisions-and-replay-after-a-crash): raised by every
 /// recovery, and stamped on every order the World writes as the order's `revision`.
@@ -222,6 +223,43 @@ pub fn finish_order(world: &mut World, entity: Entity, at: i64, cancelled: Optio
     world
         .resource_mut::<Outbox>()
         .emit(at, aggregate("general", &general_id), kind);
+}
+
+/// Ends a march short of its goal at the city before `path[next]`, cancelling its order
+/// (`march_halted`).
+pub fn halt_march(world: &mut World, entity: Entity, at: i64, reason: Reason) {
+    halt_march_cancelling(world, entity, at, reason, Reason::MarchHalted);
+}
+
+/// Ends a march short of its goal, telling `reason` for the halt and cancelling the order
+/// with `cancel`.
+pub fn halt_march_cancelling(
+    world: &mut World,
+    entity: Entity,
+    at: i64,
+    reason: Reason,
+    cancel: Reason,
+) {
+    let Some(mut general) = world.get_mut::<General>(entity) else {
+        return;
+    };
+    let Some(march) = general.march.take() else {
+        return;
+    };
+    let stop = march.path[march.next.saturating_sub(1)].clone();
+    let id = general.id.clone();
+    set_city(world, entity, &stop);
+    world.resource_mut::<Outbox>().emit(
+        at,
+        aggregate("general", &id),
+        EventKind::MarchHalted {
+            general: id.clone(),
+            at: stop,
+            to: march.to().to_string(),
+            reason,
+        },
+    );
+    finish_order(world, entity, at, Some(cancel));
 }
 
 /// Whether a command of this type occupies its general until it completes.

@@ -23,7 +23,7 @@ use crate::{
         capture::{apply_battle_results, capture_city},
         cards::troop_cap,
         hostility::{defenders_in, is_hostile, only_protected_defenders, relation_between},
-        orders::finish_order,
+        orders::{finish_order, halt_march},
         paths::travel_seconds,
         residents::set_city,
     },
@@ -146,43 +146,6 @@ fn complete_order(world: &mut World, entity: Entity, at: i64) {
         OrderEffect::March => {}
     }
     finish_order(world, entity, at, None);
-}
-
-/// Ends a march short of its goal at the city before `path[next]`, cancelling its order
-/// (`march_halted`).
-pub fn halt_march(world: &mut World, entity: Entity, at: i64, reason: Reason) {
-    halt_march_cancelling(world, entity, at, reason, Reason::MarchHalted);
-}
-
-/// Ends a march short of its goal, telling `reason` for the halt and cancelling the order
-/// with `cancel`.
-pub fn halt_march_cancelling(
-    world: &mut World,
-    entity: Entity,
-    at: i64,
-    reason: Reason,
-    cancel: Reason,
-) {
-    let Some(mut general) = world.get_mut::<General>(entity) else {
-        return;
-    };
-    let Some(march) = general.march.take() else {
-        return;
-    };
-    let stop = march.path[march.next.saturating_sub(1)].clone();
-    let id = general.id.clone();
-    set_city(world, entity, &stop);
-    world.resource_mut::<Outbox>().emit(
-        at,
-        aggregate("general", &id),
-        EventKind::MarchHalted {
-            general: id.clone(),
-            at: stop,
-            to: march.to().to_string(),
-            reason,
-        },
-    );
-    finish_order(world, entity, at, Some(cancel));
 }
 
 /// Ends a march in `city`: the general is there, its MOVE completed.
