@@ -202,7 +202,7 @@ fn emit_rejected(world: &mut World, command: &Command, rejection: &Rejection) {
 
 fn rejected(world: &mut World, command: &Command, hash: u64, rejection: Rejection) -> Applied {
     if let Some(player) = command.issuer.player() {
-        let revision = world.resource::<Incarnation>().0;
+        let incarnation = world.resource::<Incarnation>().0;
         let record = OrderRecord {
             view: OrderView {
                 order_id: command.id.clone(),
@@ -210,7 +210,7 @@ fn rejected(world: &mut World, command: &Command, hash: u64, rejection: Rejectio
                 general: command.general.clone(),
                 status: OrderStatus::Rejected,
                 reason: Some(rejection.reason.code().to_string()),
-                revision,
+                revision: incarnation,
                 accepted_at: None,
                 completes_at: None,
                 general_id: None,
