@@ -105,3 +105,11 @@ pub fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
         }
     }
 }
+
+/// Kills a server the test started, if it runs, and waits for it.
+pub fn kill(child: &mut Option<std::process::Child>) {
+    if let Some(mut child) = child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}

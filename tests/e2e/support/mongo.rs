@@ -3,7 +3,7 @@
 use std::{net::TcpStream, path::PathBuf, process::Child, process::Command, process::Stdio};
 use tempfile::TempDir;
 
-use super::{free_port, repo, wait_for};
+use super::{free_port, kill, repo, wait_for};
 
 /// A MongoDB wire-protocol server (`nx-27017`) of the test's own, in memory, on a free port.
 pub struct Mongo {
@@ -82,10 +82,7 @@ impl Mongo {
 
     /// Kills the server (its port stays this test's).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(&mut self.child);
     }
 
     /// Starts the server again on the same port and data.

@@ -4,7 +4,7 @@ use serde_json::Value;
 use std::{fs, process::Child, process::Command, process::Stdio};
 use tempfile::TempDir;
 
-use super::{free_port, wait_for};
+use super::{free_port, kill, wait_for};
 
 /// A world of the test's own: a unique world name on a Redis, and every key of that world
 /// removed when the handle drops. [`RedisWorld::new`] runs a `redis-server` of its own, so
@@ -172,10 +172,7 @@ impl RedisServer {
 
     /// Kills the server (SIGKILL: what it acknowledged is in its append-only file).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(&mut self.child);
     }
 
     /// Starts it again on the same port and data.
