@@ -245,7 +245,6 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         _ => None,
     };
     let (hot_settings, hot_thread) = hot.unzip();
-    let release_redis = source.stream.as_ref().map(|(s, _)| s.redis.clone());
     let persister = Persister::start(
         batch_rx,
         store.world_store.clone(),
@@ -301,8 +300,16 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         runtime.handle(),
     )?;
     let bus = Arc::new(CommandBus::new(journal, bus_tx));
-    let followers = release_redis
-        .map(|redis| Followers::start(redis, &config, &read, &bus, tenure, runtime.handle()));
+    let followers = redis.as_ref().map(|link| {
+        Followers::start(
+            link.redis.clone(),
+            &config,
+            &read,
+            &bus,
+            tenure,
+            runtime.handle(),
+        )
+    });
 
     // 8. HTTP, until a signal, the World's end or a lost lease.
     let events: Arc<dyn EventLog> = Arc::new(WorldEvents::new(store.world_store, &config.world));
