@@ -25,7 +25,7 @@ use crate::{
     Failure,
     backends::{MONGO_TIMEOUT, RedisLink, runtime},
     config::ServeConfig,
-    http::{HttpParts, Stop, serve_http},
+    http::{HttpParts, Stop, bind, serve_http},
     metrics,
     signals::Signals,
 };
@@ -40,9 +40,10 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
             "api needs both REDIS_URL and MONGODB_URI".into(),
         ));
     };
-    let metrics = metrics::install()?;
     let runtime = runtime(2)?;
     let signals = runtime.block_on(async { Signals::install() })?;
+    let listener = bind(&config, &runtime)?;
+    let metrics = metrics::install()?;
     let RedisLink { client, redis } = {
         let _entered = runtime.enter();
         RedisLink::open(redis_url)?
@@ -79,6 +80,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
     let (_fatal_tx, fatal_rx) = tokio::sync::mpsc::unbounded_channel();
     let served = runtime.block_on(serve_http(
         &config,
+        listener,
         net::router,
         HttpParts {
             read,
@@ -87,6 +89,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
             metrics,
             events,
             persist: Arc::new(PersistStatus::new("mongodb")),
+            files: Vec::new(),
         },
         signals,
         world_exited,

@@ -2,7 +2,7 @@
 //! configuration can layer them: command line, then environment, then config file, then
 //! defaults.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -65,9 +65,9 @@ pub struct ServeArgs {
     /// TOML file with any of the options below, named with `_` for `-`.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:8080].
+    /// Address to listen on, as IP:PORT or HOST:PORT [default: 127.0.0.1:8080].
     #[arg(long)]
-    pub bind: Option<SocketAddr>,
+    pub bind: Option<String>,
     /// The world's name [default: main].
     #[arg(long)]
     pub world: Option<String>,
@@ -101,6 +101,10 @@ pub struct ServeArgs {
     /// Real seconds between hot snapshots to Redis, taken by the lease holder [default: 5].
     #[arg(long)]
     pub snapshot_interval: Option<f64>,
+    /// Open HTTP connections at most; beyond it new connections are closed at once
+    /// [default: 4096, and never more than the open-file limit allows].
+    #[arg(long)]
+    pub max_connections: Option<usize>,
     /// Redis server; requires MONGODB_URI as well.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,

@@ -14,6 +14,8 @@ use systems::driver::TickRates;
 use crate::{Failure, cli::ServeArgs};
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+pub const MAX_CONNECTIONS: usize = 1_000_000;
 pub const DEFAULT_WORLD: &str = "main";
 pub const DEFAULT_ASSETS: &str = "assets";
 pub const DEFAULT_SCENARIO: &str = "190";
@@ -51,6 +53,7 @@ struct FileConfig {
     strategy_hz: Option<f64>,
     battle_hz: Option<f64>,
     event_window: Option<usize>,
+    max_connections: Option<usize>,
     flush_interval: Option<f64>,
     snapshot_interval: Option<f64>,
     redis_url: Option<String>,
@@ -90,6 +93,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub rates: TickRates,
     pub event_window: usize,
+    /// Open HTTP connections at most (docs/operations.md#connections).
+    pub max_connections: usize,
     /// Real time between checkpoint epochs.
     pub flush_interval: std::time::Duration,
     /// Real time between hot snapshots (docs/redis.md#the-hot-snapshot), with a lease.
@@ -137,18 +142,31 @@ pub fn resolve(args: ServeArgs) -> Result<ServeConfig, Failure> {
 }
 
 /// [`resolve`] for `role`: `daemon` needs both `REDIS_URL` and `MONGODB_URI`.
+/// The address `text` names: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT` (the host's first
+/// address, IPv4 before IPv6).
+fn resolve_bind(text: &str) -> Result<SocketAddr, Failure> {
+    use std::net::ToSocketAddrs;
+    let bad = |why: String| Failure::Usage(format!("bind: \"{text}\" {why} (expected HOST:PORT)"));
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let mut found: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| bad(format!("is not an address: {e}")))?
+        .collect();
+    found.sort_by_key(|a| a.is_ipv6());
+    found
+        .into_iter()
+        .next()
+        .ok_or_else(|| bad("names no address".into()))
+}
+
 pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure> {
     let file = match &args.config {
         Some(path) => read_file(path)?,
         None => FileConfig::default(),
     };
-    let bind = match (args.bind, file.bind) {
-        (Some(bind), _) => bind,
-        (None, Some(text)) => text
-            .parse()
-            .map_err(|e| Failure::Usage(format!("bind: \"{text}\" is not an address: {e}")))?,
-        (None, None) => DEFAULT_BIND.parse().expect("the default address parses"),
-    };
+    let bind = resolve_bind(args.bind.or(file.bind).as_deref().unwrap_or(DEFAULT_BIND))?;
     let world = args
         .world
         .or(file.world)
@@ -192,6 +210,15 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
         )?,
         max_catchup_ticks: defaults.max_catchup_ticks,
     };
+    let max_connections = args
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    if !(1..=MAX_CONNECTIONS).contains(&max_connections) {
+        return Err(Failure::Usage(format!(
+            "max_connections must be 1–{MAX_CONNECTIONS}, not {max_connections}"
+        )));
+    }
     let event_window = args
         .event_window
         .or(file.event_window)
@@ -241,6 +268,7 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
             .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
         rates,
         event_window,
+        max_connections,
         flush_interval: std::time::Duration::from_secs_f64(check_rate(
             "flush_interval",
             args.flush_interval

@@ -11,11 +11,11 @@ use components::{
     read_model::ReadHandle,
 };
 use net::{Accounts, AppState, Backends, CommandBus, Probe, ProbeFuture, RateLimits};
-use persistence::MongoProbe;
+use persistence::{FileHealth, MongoProbe};
 use tokio::{net::TcpListener, sync::oneshot};
 use tracing::{error, info};
 
-use crate::{Failure, config::ServeConfig, signals::Signals};
+use crate::{Failure, config::ServeConfig, connections, signals::Signals};
 
 /// How long a backend probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,6 +35,26 @@ pub(crate) struct HttpParts {
     pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub(crate) events: Arc<dyn EventLog>,
     pub(crate) persist: Arc<PersistStatus>,
+    /// The embedded store files this process uses, by name: readiness fails while one is
+    /// dead.
+    pub(crate) files: Vec<(&'static str, Arc<FileHealth>)>,
+}
+
+/// Adapts a store file's health to a readiness probe.
+struct FileReadiness(&'static str, Arc<FileHealth>);
+
+impl Probe for FileReadiness {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+
+    fn check(&self) -> ProbeFuture<'_> {
+        let outcome = match self.1.dead() {
+            Some(why) => Err(format!("{}: {why}", self.1.path().display())),
+            None => Ok(()),
+        };
+        Box::pin(async move { outcome })
+    }
 }
 
 /// Why serving stopped.
@@ -74,10 +94,24 @@ async fn probes(config: &ServeConfig) -> Result<Vec<Arc<dyn Probe>>, Failure> {
     Ok(probes)
 }
 
-/// Serves `routes` on the configured address until a signal, the World's end or a fatal
-/// report; then stops taking requests and lets those in flight finish.
+/// Listens on the configured address: the first step of every role, so a taken port is found
+/// before anything else is opened or created.
+pub(crate) fn bind(
+    config: &ServeConfig,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<TcpListener, Failure> {
+    let listener = runtime
+        .block_on(TcpListener::bind(config.bind))
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    Ok(listener)
+}
+
+/// Serves `routes` on `listener` until a signal, the World's end or a fatal report; then
+/// stops taking requests and lets those in flight finish.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve_http(
     config: &ServeConfig,
+    listener: TcpListener,
     routes: Routes,
     parts: HttpParts,
     mut signals: Signals,
@@ -91,11 +125,13 @@ pub(crate) async fn serve_http(
         metrics,
         events,
         persist,
+        files,
     } = parts;
-    let backends = Arc::new(Backends::new(probes(config).await?, PROBE_TIMEOUT));
-    let listener = TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let mut probes = probes(config).await?;
+    for (name, health) in files {
+        probes.push(Arc::new(FileReadiness(name, health)));
+    }
+    let backends = Arc::new(Backends::new(probes, PROBE_TIMEOUT));
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
@@ -123,17 +159,15 @@ pub(crate) async fn serve_http(
         persist,
     });
     let (stop_http, stop_http_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop_http_rx.await;
-        })
-        .await
-    });
-    info!(%addr, "listening");
+    let max_connections = connections::raise_file_limit(config.max_connections);
+    let server = tokio::spawn(connections::serve(
+        listener,
+        app,
+        max_connections,
+        stop_http_rx,
+        DRAIN_TIMEOUT,
+    ));
+    info!(%addr, max_connections, "listening");
     println!("tianxia listening on http://{addr}");
     let _ = std::io::stdout().flush();
 
@@ -150,9 +184,8 @@ pub(crate) async fn serve_http(
         }
     }
     let _ = stop_http.send(());
-    match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => error!(error = %e, "HTTP server failed"),
+    match tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_secs(1), server).await {
+        Ok(Ok(())) => {}
         Ok(Err(e)) => error!(error = %e, "HTTP server task failed"),
         Err(_) => {
             error!("in-flight requests did not finish within {DRAIN_TIMEOUT:?}; dropping them")

@@ -13,6 +13,7 @@ pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod daemon;
 pub mod hot;
 mod http;

@@ -3,7 +3,8 @@
 //!
 //! Lines are handed to a writer thread through a bounded queue, so no thread that logs (the
 //! World's in particular) ever waits on a slow stderr; if the queue is full, lines are
-//! dropped rather than block.
+//! dropped rather than block. A line longer than [`LINE_MAX`] is cut there (whatever it
+//! quotes from outside stays bounded).
 
 use std::io::IsTerminal;
 
@@ -17,7 +18,7 @@ pub fn init(format: LogFormat) -> WorkerGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(true)
         .thread_name("tianxia-log")
-        .finish(std::io::stderr());
+        .finish(Clipped(std::io::stderr()));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -28,4 +29,31 @@ pub fn init(format: LogFormat) -> WorkerGuard {
         LogFormat::Json => builder.json().init(),
     }
     guard
+}
+
+/// Bytes of one log line at most.
+pub const LINE_MAX: usize = 16 * 1024;
+
+/// Writes each line (one `write` per line, as the logging worker does) cut to [`LINE_MAX`].
+struct Clipped<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Clipped<W> {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        if line.len() <= LINE_MAX {
+            self.0.write_all(line)?;
+        } else {
+            let mut end = LINE_MAX;
+            // Not inside a UTF-8 sequence.
+            while end > 0 && (line[end] & 0xC0) == 0x80 {
+                end -= 1;
+            }
+            self.0.write_all(&line[..end])?;
+            writeln!(self.0, "… (log line cut: {} more bytes)", line.len() - end)?;
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }

@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use tianxia::{
     Failure, api, bench, check,
-    cli::{BattleCommand, BenchCommand, Cli, Command},
+    cli::{BattleCommand, BenchCommand, Cli, Command, LogFormat},
     config, daemon, logging, replay, serve, simulate,
 };
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.log_format == LogFormat::Json;
     let _log_guard = logging::init(cli.log_format);
     let outcome = match cli.command {
         Command::Serve(args) => config::resolve(*args).and_then(serve::run),
@@ -30,6 +31,19 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        // Under JSON logs, the failure is a log line like the others.
+        Err(failure) if json => {
+            match &failure {
+                Failure::Assets(errors) => {
+                    for error in &errors.0 {
+                        tracing::error!(%error, "designer data error");
+                    }
+                    tracing::error!(errors = errors.0.len(), "errors in the designer data");
+                }
+                other => tracing::error!(error = %other, "tianxia stopped"),
+            }
+            failure.exit_code()
+        }
         Err(failure) => {
             match &failure {
                 Failure::Assets(errors) => {

@@ -149,17 +149,22 @@ pub(crate) async fn recover(
     store: &Store,
     hot: Option<&ConnectionManager>,
     signals: &mut Signals,
-) -> Option<Resumed> {
+) -> Result<Option<Resumed>, Failure> {
     let started = Instant::now();
     info!(world = %config.world, store = store.world_store.name(), "recovering the world");
+    // A store that does not answer is waited for; one that cannot be read stops the start.
     let Some(recovery) = retrying("recover the world", signals, async || {
-        store.world_store.recover(&config.world).await
+        match store.world_store.recover(&config.world).await {
+            Err(e) if !e.is_transient() => Ok(Err(e)),
+            other => other.map(Ok),
+        }
     })
     .await
     else {
         info!("stopped before the world was recovered");
-        return None;
+        return Ok(None);
     };
+    let recovery = recovery.map_err(anyhow::Error::from)?;
     let incarnation = recovery.incarnation;
     let mut recovered = recovery.world;
     let mut last_epoch = recovered.as_ref().map_or(0, |r| r.checkpoint.epoch);
@@ -172,7 +177,7 @@ pub(crate) async fn recover(
         .await
         else {
             info!("stopped before the world was recovered");
-            return None;
+            return Ok(None);
         };
         if let Some(hot) = hot {
             info!(
@@ -203,11 +208,11 @@ pub(crate) async fn recover(
         ),
         None => info!(scenario = %config.scenario, "no checkpoint: a new world from the scenario"),
     }
-    Some(Resumed {
+    Ok(Some(Resumed {
         recovered,
         incarnation,
         last_epoch,
-    })
+    }))
 }
 
 /// Where the World's commands come from.

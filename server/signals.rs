@@ -1,4 +1,6 @@
-//! Stopping on a signal (docs/operations.md#graceful-shutdown): the handlers are installed
+//! Stopping on a signal (docs/operations.md#graceful-shutdown): SIGTERM, SIGINT and SIGHUP
+//! (a closed terminal) each stop the process gracefully, with a final checkpoint. The handlers
+//! are installed
 //! before anything starts, so a signal that arrives early is not lost, and every wait of
 //! start-up on a backend that may not answer yet ([`retrying`]) ends when one comes.
 
@@ -11,6 +13,7 @@ use tracing::{error, info};
 pub(crate) struct Signals {
     terminate: Signal,
     interrupt: Signal,
+    hangup: Signal,
 }
 
 impl Signals {
@@ -19,6 +22,7 @@ impl Signals {
         Ok(Signals {
             terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
             interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            hangup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
         })
     }
 
@@ -26,6 +30,7 @@ impl Signals {
         tokio::select! {
             _ = self.terminate.recv() => "SIGTERM",
             _ = self.interrupt.recv() => "SIGINT",
+            _ = self.hangup.recv() => "SIGHUP",
         }
     }
 }

@@ -1,8 +1,9 @@
 //! A world's single writer: what `serve` and `daemon` run (docs/operations.md#start-up).
 //! [`run`] is the list of start-up steps, each in the module that owns it:
 //!
-//! 1. load the designer data, lock the data directory, open the embedded store and the
-//!    command log, start the runtime and install the signal handlers;
+//! 1. start the runtime and listen on the HTTP address (a taken port stops the start before
+//!    anything is opened or created), load the designer data, lock the data directory, check
+//!    and open the embedded store and the command log, install the signal handlers;
 //! 2. with Redis, take the lease (standing by while another daemon holds it) and the lease
 //!    epoch from MongoDB's fence ([`recovery::take_lease`]); the store, MongoDB or embedded,
 //!    and the accounts beside it ([`recovery::Store`]);
@@ -43,14 +44,14 @@ use persistence::{CommandLog, DataDir, EmbeddedStore, JournalThread, WorldEvents
 use redis::aio::ConnectionManager;
 use systems::{assets::GameData, persist::PersistSettings};
 use tokio::{sync::oneshot, task::JoinHandle};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{
     Failure,
     backends::{RedisLink, runtime},
     config::ServeConfig,
     hot::{self, HotThread},
-    http::{HttpParts, Routes, Stop, serve_http},
+    http::{HttpParts, Routes, Stop, bind, serve_http},
     metrics,
     persister::Persister,
     recovery::{self, Store},
@@ -162,16 +163,25 @@ pub(crate) fn load_data(config: &ServeConfig) -> Result<Arc<GameData>, Failure> 
 
 /// Runs the world's writer, serving `routes`, until a signal or until it may no longer run.
 pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
-    // 1. The data, the data directory and what it holds, the runtime, the signals.
+    // 1. The runtime and the address, the data, the data directory and what it holds, the
+    // signals.
+    let runtime = runtime(2)?;
+    let mut signals = runtime.block_on(async { Signals::install() })?;
+    let listener = bind(&config, &runtime)?;
     let data = load_data(&config)?;
     let data_dir = DataDir::lock(&config.data_dir).map_err(anyhow::Error::from)?;
     info!(data_dir = %data_dir.path().display(), "data directory locked");
+    if let Some(pid) = data_dir.previous_run_unclean() {
+        warn!(
+            data_dir = %data_dir.path().display(),
+            previous_pid = pid,
+            "the previous run on this data directory did not stop cleanly (it was killed, crashed, or failed): the world recovers from its last checkpoint and the commands after it"
+        );
+    }
     let embedded = Arc::new(EmbeddedStore::open(&data_dir).map_err(anyhow::Error::from)?);
     info!(store = %embedded.path().display(), "embedded store open");
     let log = Arc::new(CommandLog::open(&data_dir, &config.world).map_err(anyhow::Error::from)?);
     let metrics = metrics::install()?;
-    let runtime = runtime(2)?;
-    let mut signals = runtime.block_on(async { Signals::install() })?;
     let (fatal_tx, fatal_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let redis = {
         let _entered = runtime.enter();
@@ -193,6 +203,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
                 &mut signals,
                 fatal_tx.clone(),
             )) else {
+                data_dir.release_cleanly();
                 return Ok(());
             };
             (Some(lease), epoch)
@@ -217,7 +228,9 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         &store,
         hot_redis.as_ref(),
         &mut signals,
-    )) else {
+    ))?
+    else {
+        data_dir.release_cleanly();
         return Ok(());
     };
 
@@ -232,6 +245,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         &mut signals,
     ))?
     else {
+        data_dir.release_cleanly();
         return Ok(());
     };
 
@@ -311,10 +325,15 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         )
     });
 
+    let files = vec![
+        (EmbeddedStore::FILE, embedded.health()),
+        (CommandLog::FILE, log.health()),
+    ];
     // 8. HTTP, until a signal, the World's end or a lost lease.
     let events: Arc<dyn EventLog> = Arc::new(WorldEvents::new(store.world_store, &config.world));
     let served = runtime.block_on(serve_http(
         &config,
+        listener,
         routes,
         HttpParts {
             read,
@@ -323,6 +342,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
             metrics,
             events,
             persist: status,
+            files,
         },
         signals,
         exited_rx,
@@ -345,7 +365,12 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         lease.release(runtime.handle());
     }
     runtime.shutdown_timeout(Duration::from_secs(5));
-    drop(data_dir);
+    let clean = matches!(served, Ok(Stop::Signal(_))) && stopped.is_ok();
+    if clean {
+        data_dir.release_cleanly();
+    } else {
+        drop(data_dir);
+    }
     let stop = served?;
     stopped?;
     match stop {

@@ -253,7 +253,7 @@ impl CommandBody {
                 let name = a.name.trim();
                 if name.is_empty()
                     || name.chars().count() > GENERAL_NAME_MAX
-                    || name.chars().any(char::is_control)
+                    || !crate::text::printable(name)
                 {
                     return Err(ShapeError::args(format!(
                         "JOIN: name must be 1-{GENERAL_NAME_MAX} printable characters"

@@ -18,5 +18,6 @@ pub mod ids;
 pub mod persist;
 pub mod read_model;
 pub mod stream;
+pub mod text;
 pub mod time;
 pub mod world;

@@ -254,6 +254,10 @@ pub struct ReadModels {
     /// Each player's order window (docs/rules.md#order-ids-and-idempotency), by player id, then
     /// order id.
     pub orders: OrdMap<Key, OrdMap<Key, Arc<OrderRecord>>>,
+    /// Every change of an order, oldest first and bounded ([`ORDER_FEED_LEN`]): what a reader
+    /// that is not at every publish (the L2 writer, a subscriber) needs to see each order's
+    /// last state, including orders the window evicted before it looked.
+    pub order_feed: Vector<OrderChange>,
     /// Log position of the last command the World applied: a command at or below it has its
     /// order in `orders` (or had, before the window evicted it).
     pub applied_log_seq: u64,
@@ -261,7 +265,35 @@ pub struct ReadModels {
     pub applied_entry: Option<crate::stream::EntryId>,
 }
 
+/// How many order changes [`ReadModels::order_feed`] keeps.
+pub const ORDER_FEED_LEN: usize = 1 << 16;
+
+/// One change of an order in the order feed: its state as of one publish.
+#[derive(Clone, Debug)]
+pub struct OrderChange {
+    /// Numbers the feed's entries: one more than the entry before it.
+    pub seq: u64,
+    pub player: Key,
+    pub record: Arc<OrderRecord>,
+}
+
 impl ReadModels {
+    /// The order feed's entries after `after`, or `None` when the feed no longer holds all of
+    /// them (the reader fell more than [`ORDER_FEED_LEN`] changes behind).
+    pub fn order_changes_after(&self, after: u64) -> Option<Vector<OrderChange>> {
+        let first = self.order_feed.front().map_or(after + 1, |c| c.seq);
+        if first > after + 1 {
+            return None;
+        }
+        let skip = usize::try_from(after + 1 - first).unwrap_or(usize::MAX);
+        Some(self.order_feed.skip(skip.min(self.order_feed.len())))
+    }
+
+    /// Sequence number of the newest entry of the order feed (0 before the first).
+    pub fn order_feed_seq(&self) -> u64 {
+        self.order_feed.back().map_or(0, |c| c.seq)
+    }
+
     /// Up to `limit` events with `seq > after_seq`, in sequence order, optionally only those
     /// of one aggregate.
     pub fn events_after(

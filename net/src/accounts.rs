@@ -4,8 +4,9 @@
 //! in an [`AccountStore`] beside the World (in memory here; durable and shared stores implement
 //! the same trait).
 //!
-//! Password hashing is deliberately slow, so it runs on the blocking pool, never on the async
-//! workers.
+//! Password hashing is deliberately slow and memory-hard (about 19 MiB a hash), so it runs on
+//! the blocking pool, never on the async workers, and a [`HashGate`] bounds how much of it
+//! runs and waits at once: beyond that, registration and login answer 503 at once.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -191,6 +192,45 @@ pub fn player_id(name: &str) -> String {
 #[derive(Clone)]
 pub struct Accounts {
     store: Arc<dyn AccountStore>,
+    gate: Arc<HashGate>,
+}
+
+/// Password hashes waiting for a turn beyond those running.
+pub const HASH_QUEUE: usize = 32;
+
+/// Bounds the password hashing in flight: `running` at once (about the core count), and
+/// [`HASH_QUEUE`] more waiting for a turn.
+pub struct HashGate {
+    running: tokio::sync::Semaphore,
+    admitted: tokio::sync::Semaphore,
+}
+
+impl HashGate {
+    pub fn new(running: usize) -> Self {
+        let running = running.max(1);
+        HashGate {
+            running: tokio::sync::Semaphore::new(running),
+            admitted: tokio::sync::Semaphore::new(running + HASH_QUEUE),
+        }
+    }
+
+    /// Runs `work` on the blocking pool when its turn comes, or refuses at once when the queue
+    /// is full.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let Ok(_admitted) = self.admitted.try_acquire() else {
+            tracing::warn!("password hashing at its limit; a registration or login was refused");
+            return Err(ApiError::unavailable(
+                "too many logins and registrations at once; retry in a moment",
+            ));
+        };
+        let _turn = self.running.acquire().await.map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(ApiError::internal)
+    }
 }
 
 /// What register and login answer.
@@ -201,8 +241,17 @@ pub struct Session {
 }
 
 impl Accounts {
+    /// Hashing as many passwords at once as the machine has cores.
     pub fn new(store: Arc<dyn AccountStore>) -> Self {
-        Accounts { store }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::with_gate(store, HashGate::new(cores))
+    }
+
+    pub fn with_gate(store: Arc<dyn AccountStore>, gate: HashGate) -> Self {
+        Accounts {
+            store,
+            gate: Arc::new(gate),
+        }
     }
 
     pub fn memory() -> Self {
@@ -229,9 +278,7 @@ impl Accounts {
             return Err(store_error(AccountError::NameTaken));
         }
         let password = password.to_string();
-        let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(ApiError::internal)??;
+        let password_hash = self.gate.run(move || hash_password(&password)).await??;
         self.store
             .create(PlayerRecord {
                 id: id.clone(),
@@ -260,9 +307,10 @@ impl Accounts {
             .map(|r| r.password_hash.clone())
             .unwrap_or_else(|| DECOY_HASH.to_string());
         let password = password.to_string();
-        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .map_err(ApiError::internal)?;
+        let matches = self
+            .gate
+            .run(move || verify_password(&password, &hash))
+            .await?;
         match record {
             Some(record) if matches => self.issue(&record.id).await,
             _ => Err(bad()),
@@ -294,3 +342,34 @@ impl Accounts {
 
 /// An Argon2 hash of a random password nobody knows, for timing-even failed logins.
 const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$GpZ3sK/oH9p7VIiV56G/64Zo/8GaUw434IimaPqxwCo";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn password_hashing_beyond_its_queue_is_refused_at_once() {
+        let accounts = Accounts::with_gate(Arc::new(MemoryAccounts::default()), HashGate::new(1));
+        accounts.register("ann", "a-password").await.unwrap();
+        let logins: Vec<_> = (0..HASH_QUEUE + 20)
+            .map(|_| {
+                let accounts = accounts.clone();
+                tokio::spawn(async move { accounts.login("ann", "wrong-password").await })
+            })
+            .collect();
+        let mut refused = 0;
+        let mut wrong = 0;
+        for login in logins {
+            match login.await.unwrap() {
+                Err(e) if e.code == ErrorCode::Unavailable => refused += 1,
+                Err(e) if e.code == ErrorCode::Unauthorized => wrong += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        // One running and the queue were checked; the rest were refused without hashing.
+        assert_eq!(wrong, 1 + HASH_QUEUE, "refused {refused}");
+        assert_eq!(refused, 19);
+        // Once the queue drains, logins are checked again.
+        assert!(accounts.login("ann", "a-password").await.is_ok());
+    }
+}

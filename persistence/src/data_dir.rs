@@ -1,10 +1,14 @@
 //! The data directory (`--data-dir`): created if missing and locked exclusively for the life
 //! of the process, so two servers never write one world. The lock is an OS file lock on
 //! `LOCK`, released by the OS if the process dies.
+//!
+//! `LOCK` holds the holder's pid while it runs and `stopped` once it stopped cleanly, so the
+//! next start can say that the previous run did not stop cleanly. A directory that holds
+//! anything but `LOCK` holds a world: its stores must be there (docs/storage.md#damaged-files).
 
 use std::{
     fs::{self, File, OpenOptions, TryLockError},
-    io::Write,
+    io::{Seek, Write},
     path::{Path, PathBuf},
 };
 
@@ -34,14 +38,27 @@ pub enum DataDirError {
 pub struct DataDir {
     path: PathBuf,
     /// Holds the lock; closing it releases the lock.
-    _lock: File,
+    lock: File,
+    /// Whether the directory held nothing but a lock file before.
+    new: bool,
+    /// The pid of a previous holder that did not stop cleanly.
+    unclean: Option<String>,
 }
+
+/// What `LOCK` holds once its holder stopped cleanly.
+const STOPPED: &str = "stopped";
 
 impl DataDir {
     pub const LOCK_FILE: &'static str = "LOCK";
 
     /// Creates `path` if needed and takes its lock, failing at once if another process holds it.
     pub fn lock(path: &Path) -> Result<DataDir, DataDirError> {
+        let new = match fs::read_dir(path) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .all(|e| e.file_name() == Self::LOCK_FILE),
+            Err(_) => true,
+        };
         fs::create_dir_all(path).map_err(|source| DataDirError::Create {
             path: path.to_owned(),
             source,
@@ -78,14 +95,39 @@ impl DataDir {
                 });
             }
         }
+        let previous = fs::read_to_string(&lock_path).unwrap_or_default();
+        let previous = previous.trim();
+        let unclean = (!previous.is_empty() && previous != STOPPED).then(|| previous.to_string());
         // Best effort: the pid only helps an operator find the holder.
         let _ = file
             .set_len(0)
             .and_then(|()| write!(file, "{}", std::process::id()));
         Ok(DataDir {
             path: path.to_owned(),
-            _lock: file,
+            lock: file,
+            new,
+            unclean,
         })
+    }
+
+    /// Whether the directory held no world before this process locked it.
+    pub fn is_new(&self) -> bool {
+        self.new
+    }
+
+    /// The pid of the previous holder, if it did not stop cleanly (killed, or crashed).
+    pub fn previous_run_unclean(&self) -> Option<&str> {
+        self.unclean.as_deref()
+    }
+
+    /// Unlocks the directory, noting that this run stopped cleanly.
+    pub fn release_cleanly(mut self) {
+        let _ = self
+            .lock
+            .set_len(0)
+            .and_then(|()| self.lock.rewind())
+            .and_then(|()| self.lock.write_all(STOPPED.as_bytes()))
+            .and_then(|()| self.lock.sync_all());
     }
 
     pub fn path(&self) -> &Path {
@@ -111,6 +153,23 @@ mod tests {
             "{second}"
         );
         drop(first);
-        DataDir::lock(&path).unwrap();
+        let second = DataDir::lock(&path).unwrap();
+        assert!(second.is_new(), "a lock file alone is no world");
+        assert_eq!(
+            second.previous_run_unclean(),
+            Some(std::process::id().to_string().as_str()),
+            "the first did not stop cleanly"
+        );
+        second.release_cleanly();
+        let third = DataDir::lock(&path).unwrap();
+        assert_eq!(third.previous_run_unclean(), None);
+    }
+
+    #[test]
+    fn a_directory_with_files_holds_a_world() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(DataDir::lock(dir.path()).unwrap().is_new());
+        fs::write(dir.path().join("tianxia.redb"), b"x").unwrap();
+        assert!(!DataDir::lock(dir.path()).unwrap().is_new());
     }
 }

@@ -21,3 +21,11 @@ pub enum StoreError {
         message: String,
     },
 }
+
+impl StoreError {
+    /// Whether trying again may succeed: a store that did not answer, or failed to write.
+    /// A file that cannot be opened or read, or a newer writer, stays as it is.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Mongo(_) | StoreError::Io { .. })
+    }
+}

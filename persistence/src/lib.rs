@@ -25,4 +25,5 @@ pub use data_dir::{DataDir, DataDirError};
 pub use embedded::{Embedded, EmbeddedAccounts, EmbeddedStore};
 pub use error::StoreError;
 pub use mongo::{MongoAccounts, MongoError, MongoProbe, MongoStore};
+pub use redb_file::FileHealth;
 pub use store::{KEEP_EVENTS, StoreFuture, WorldEvents, WorldStore};

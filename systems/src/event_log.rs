@@ -50,6 +50,18 @@ impl Outbox {
         self.last_seq
     }
 
+    /// Where the outbox is, for [`Outbox::rollback`].
+    pub fn mark(&self) -> (u64, usize) {
+        (self.last_seq, self.pending.len())
+    }
+
+    /// Forgets the events emitted since `mark`: none of them was published (the publish step
+    /// runs between commands, never inside one), so their numbers are given out again.
+    pub fn rollback(&mut self, (last_seq, pending): (u64, usize)) {
+        self.pending.truncate(pending);
+        self.last_seq = last_seq;
+    }
+
     /// Takes the events emitted since the last call, in sequence order.
     pub fn take(&mut self) -> Vec<DomainEvent> {
         let taken = std::mem::take(&mut self.pending);

@@ -15,8 +15,8 @@ use components::{
     data::PositionsFile,
     events::DomainEvent,
     read_model::{
-        CityView, GeneralView, Key, MarchView, NationView, OrderRecord, PositionView, ReadHandle,
-        ReadModels, WorldSummary,
+        CityView, GeneralView, Key, MarchView, NationView, ORDER_FEED_LEN, OrderChange,
+        OrderRecord, PositionView, ReadHandle, ReadModels, WorldSummary,
     },
     time::GameClock,
     world::{City, General, Nation, NationStatus, WorldInfo},
@@ -29,7 +29,7 @@ use crate::{
     event_log::Outbox,
     rules::{
         intake::{AppliedEntry, AppliedLogSeq},
-        orders::{Incarnation, Orders, active_view},
+        orders::{Incarnation, OrderTouch, Orders, active_view},
     },
     schedule::{Publish, PublishSet},
 };
@@ -71,6 +71,7 @@ pub struct ReadPublisher {
     finished: VecDeque<String>,
     events: Vector<Arc<DomainEvent>>,
     orders: OrdMap<Key, OrdMap<Key, Arc<OrderRecord>>>,
+    order_feed: Vector<OrderChange>,
     /// Cities and generals of each nation, kept up to date from ownership changes.
     members: HashMap<String, Members>,
     /// Most recent events kept in the read models (the live events' window; `GET
@@ -90,6 +91,7 @@ impl ReadPublisher {
             finished: VecDeque::new(),
             events: Vector::new(),
             orders: OrdMap::new(),
+            order_feed: Vector::new(),
             members: HashMap::new(),
             event_window: event_window.max(1),
         }
@@ -342,11 +344,18 @@ pub fn publish_read_models(
         }
     }
 
-    for (player, id) in orders.take_changed() {
-        let entry = orders.get(&player, &id).cloned();
+    let mut feed_seq = publisher.order_feed.back().map_or(0, |c| c.seq);
+    for touch in orders.take_changed() {
+        let (player, id, entry, evicted) = match touch {
+            OrderTouch::Put(player, id) => {
+                let entry = orders.get(&player, &id).cloned();
+                (player, id, entry, false)
+            }
+            OrderTouch::Evicted(player, id, last) => (player, id, Some(last), true),
+        };
         // In place where the player is known; keys are the World's own (shared, not copied).
         if publisher.orders.get(&*player).is_none() {
-            if entry.is_none() {
+            if entry.is_none() || evicted {
                 continue;
             }
             publisher.orders.insert(player.clone(), OrdMap::new());
@@ -354,18 +363,43 @@ pub fn publish_read_models(
         let Some(window) = publisher.orders.get_mut(&*player) else {
             continue;
         };
-        match entry {
-            Some(entry) => match window.get_mut(&*id) {
-                Some(old) if **old == entry => {}
-                Some(old) => *old = Arc::new(entry),
+        let fed = match (entry, evicted) {
+            // A put order the window has since let go: its eviction, later in the list,
+            // carries its last state.
+            (None, _) => {
+                window.remove(&*id);
+                None
+            }
+            (Some(last), true) => {
+                let last = Arc::new(last);
+                // Fed unless this publish already fed that same state.
+                let unchanged = window.remove(&*id).is_some_and(|old| *old == *last);
+                (!unchanged).then_some(last)
+            }
+            (Some(entry), false) => match window.get_mut(&*id) {
+                Some(old) if **old == entry => None,
+                Some(old) => {
+                    *old = Arc::new(entry);
+                    Some(old.clone())
+                }
                 None => {
-                    window.insert(id, Arc::new(entry));
+                    let entry = Arc::new(entry);
+                    window.insert(id, entry.clone());
+                    Some(entry)
                 }
             },
-            None => {
-                window.remove(&*id);
-            }
+        };
+        if let Some(record) = fed {
+            feed_seq += 1;
+            publisher.order_feed.push_back(OrderChange {
+                seq: feed_seq,
+                player,
+                record,
+            });
         }
+    }
+    while publisher.order_feed.len() > ORDER_FEED_LEN {
+        publisher.order_feed.pop_front();
     }
 
     for event in outbox.take() {
@@ -398,6 +432,7 @@ pub fn publish_read_models(
         frames: publisher.frames.clone(),
         events: publisher.events.clone(),
         orders: publisher.orders.clone(),
+        order_feed: publisher.order_feed.clone(),
         applied_log_seq: applied.map_or(0, |a| a.0),
         applied_entry: applied_entry.and_then(|a| a.0),
     })));

@@ -249,3 +249,58 @@ fn schema_prints_a_json_schema_per_file_kind() {
     let unknown = run(&["schema", "dragons"], &[]);
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+#[test]
+fn a_fifo_in_place_of_a_data_file_is_refused_not_waited_on() {
+    let assets = Assets::copy();
+    let balance = assets.path("balance.toml");
+    fs::remove_file(&balance).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&balance)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Reading a FIFO without a writer would wait forever; `run` would kill it and fail.
+    let output = assets.check();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&assets.shown("balance.toml")) && stderr.contains("not a regular file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn tens_of_thousands_of_errors_are_each_listed_with_their_line() {
+    let assets = Assets::copy();
+    let path = assets.path("scenarios/tiny/generals.toml");
+    let mut text = fs::read_to_string(&path).unwrap();
+    for i in 0..20_000 {
+        text.push_str(&format!(
+            "\n[[general]]\nid = \"extra_{i}\"\nname = \"Extra\"\nnation = \"north\"\ncity = \"north_gate\"\nleadership = 500\nstrength = 50\nintelligence = 50\npolitics = 50\ncharm = 50\ntroops = 100\ntroop_type = \"infantry\"\ntraining = 50\nmorale = 50\n"
+        ));
+    }
+    fs::write(&path, &text).unwrap();
+    let output = assets.check();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The last entry's error names a line of that entry.
+    let line_of = |needle: &str| text[..text.rfind(needle).unwrap()].matches('\n').count() + 1;
+    let (header, leadership) = (line_of("[[general]]"), line_of("leadership = 500"));
+    let shown = format!("{}:", assets.shown("scenarios/tiny/generals.toml"));
+    let reported = stderr
+        .lines()
+        .find(|l| l.contains("general \"extra_19999\": leadership 500"))
+        .and_then(|l| l.strip_prefix(&shown))
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .expect("the last entry's error with its line");
+    assert!(
+        (header..=leadership).contains(&reported),
+        "line {reported} is not within {header}-{leadership}"
+    );
+    assert!(
+        stderr.lines().filter(|l| l.contains("leadership")).count() >= 20_000,
+        "every error is listed"
+    );
+}

@@ -412,3 +412,42 @@ fn redis_losing_its_data_mid_run_is_recovered_from() {
         server.log()
     );
 }
+
+#[test]
+fn a_backlog_larger_than_the_order_window_advances_every_order_hash() {
+    // More of one player's commands decided between two L2 rounds than the order window keeps
+    // (100 finished): each order's hash still reaches its decision, evicted or not.
+    let mongo = Mongo::start();
+    let redis = RedisWorld::new("backlog");
+    let (server, _assets) = start(&mongo, &redis);
+    let token = register(&server, "ann");
+    join(&server, &token, "north");
+    let mut pipe = redis::pipe();
+    for i in 0..150 {
+        let payload = json!({
+            "id": format!("b-{i}"), "player": "ann", "type": "TRAIN", "general": "g-ann"
+        });
+        pipe.cmd("XADD")
+            .arg(redis.stream())
+            .arg("*")
+            .arg("payload")
+            .arg(payload.to_string())
+            .ignore();
+    }
+    pipe.query::<()>(&mut redis.connection()).unwrap();
+    let status = |i: usize| -> Option<String> {
+        redis::cmd("HGET")
+            .arg(format!("order:{}:ann:b-{i}", redis.world))
+            .arg("status")
+            .query(&mut redis.connection())
+            .unwrap()
+    };
+    // The first trains; the rest find the general busy.
+    wait_for("the last order's hash to be decided", || {
+        (status(149).as_deref() == Some("rejected")).then_some(())
+    });
+    assert_eq!(status(0).as_deref(), Some("accepted"));
+    for i in 1..150 {
+        assert_eq!(status(i).as_deref(), Some("rejected"), "order b-{i}");
+    }
+}

@@ -58,6 +58,8 @@ return 0
 struct Round {
     pipe: Pipeline,
     keys: Vec<String>,
+    /// Whether the pipeline loads the order script before its first use.
+    script_loaded: bool,
 }
 
 impl Round {
@@ -135,6 +137,8 @@ pub struct L2Writer {
     tenure: Option<Tenure>,
     /// Events up to this `seq` were published live.
     events_after: Option<u64>,
+    /// Order feed entries up to this `seq` were written.
+    orders_after: u64,
     frames_at: Instant,
     advance: Script,
 }
@@ -159,6 +163,7 @@ impl L2Writer {
             boards: BTreeMap::new(),
             round: 0,
             events_after: None,
+            orders_after: 0,
             frames_at: Instant::now(),
             advance: Script::new(ADVANCE),
         }
@@ -227,6 +232,7 @@ impl L2Writer {
         let mut round = Round {
             pipe: redis::pipe(),
             keys: Vec::new(),
+            script_loaded: false,
         };
         if old.is_none_or(|o| o.world != models.world) {
             round.put(
@@ -288,7 +294,7 @@ impl L2Writer {
                 }
             }
         }
-        self.orders(&mut round, old, &models);
+        let orders_to = self.orders(&mut round, old.is_none(), &models);
         // Live events from the writer's start on; earlier ones are in the durable log.
         let newest = models.events.last().map_or(0, |e| e.seq);
         let after = self.events_after.unwrap_or(newest);
@@ -364,63 +370,73 @@ impl L2Writer {
             self.round += 1;
         }
         self.events_after = Some(newest.max(after));
+        self.orders_after = orders_to;
         self.boards = boards;
         self.written = Some(models);
         Ok(())
     }
 
-    /// Advances the order hashes of orders that changed.
-    fn orders(&self, round: &mut Round, old: Option<&ReadModels>, models: &ReadModels) {
-        let mut loaded = false;
-        let mut advance = |round: &mut Round, player: &str, entry: &OrderRecord| {
-            if !loaded {
-                round.pipe.load_script(&self.advance).ignore();
-                loaded = true;
-            }
-            let key = keys::order(&self.world, player, &entry.view.order_id);
-            round.keys.push(key.clone());
-            let view = &entry.view;
-            let ttl = if view.status.is_finished() {
-                FINISHED_ORDER_TTL.as_secs()
-            } else {
-                0
-            };
-            let json = serde_json::to_string(view).unwrap_or_default();
-            round
-                .pipe
-                .invoke_script(
-                    self.advance
-                        .key(key)
-                        .arg(view.revision)
-                        .arg(view.status.stage())
-                        .arg(view.status.name())
-                        .arg(entry.body_hash.to_string())
-                        .arg(json)
-                        .arg(&view.order_id)
-                        .arg(ttl),
-                )
-                .ignore();
-        };
-        for (player, window) in &models.orders {
-            let before = old.and_then(|o| o.orders.get(player));
-            match before {
-                None => {
+    /// Advances the order hashes of orders that changed since the last round: those of the
+    /// order feed, which holds orders the window evicted before this round looked (a backlog
+    /// decided between two rounds), and every order in the windows when the writer is new or
+    /// fell behind the feed.
+    /// Returns the feed position written up to.
+    fn orders(&self, round: &mut Round, first: bool, models: &ReadModels) -> u64 {
+        let mut changed: BTreeMap<(&str, &str), &OrderRecord> = BTreeMap::new();
+        let feed = match models.order_changes_after(self.orders_after) {
+            Some(feed) if !first => feed,
+            behind => {
+                if behind.is_none() {
+                    warn!(world = %self.world, "the order feed moved on past this writer's last round; writing every order window");
+                }
+                for (player, window) in &models.orders {
                     for entry in window.values() {
-                        advance(round, player, entry);
+                        changed.insert((player, &entry.view.order_id), entry);
                     }
                 }
-                Some(before) => {
-                    for item in before.diff(window) {
-                        if let DiffItem::Add(_, entry)
-                        | DiffItem::Update {
-                            new: (_, entry), ..
-                        } = item
-                        {
-                            advance(round, player, entry);
-                        }
-                    }
-                }
+                models.order_feed.clone()
             }
+        };
+        for change in &feed {
+            changed.insert(
+                (&change.player, &change.record.view.order_id),
+                &change.record,
+            );
         }
+        for ((player, _), entry) in changed {
+            self.advance(round, player, entry);
+        }
+        models.order_feed_seq()
+    }
+
+    /// Advances one order's hash to `entry`'s state (never backwards).
+    fn advance(&self, round: &mut Round, player: &str, entry: &OrderRecord) {
+        if !round.script_loaded {
+            round.pipe.load_script(&self.advance).ignore();
+            round.script_loaded = true;
+        }
+        let key = keys::order(&self.world, player, &entry.view.order_id);
+        round.keys.push(key.clone());
+        let view = &entry.view;
+        let ttl = if view.status.is_finished() {
+            FINISHED_ORDER_TTL.as_secs()
+        } else {
+            0
+        };
+        let json = serde_json::to_string(view).unwrap_or_default();
+        round
+            .pipe
+            .invoke_script(
+                self.advance
+                    .key(key)
+                    .arg(view.revision)
+                    .arg(view.status.stage())
+                    .arg(view.status.name())
+                    .arg(entry.body_hash.to_string())
+                    .arg(json)
+                    .arg(&view.order_id)
+                    .arg(ttl),
+            )
+            .ignore();
     }
 }

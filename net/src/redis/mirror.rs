@@ -220,6 +220,7 @@ impl Mirror {
             frames: OrdMap::new(),
             events: Vector::new(),
             orders: OrdMap::new(),
+            order_feed: Vector::new(),
             applied_log_seq: 0,
             applied_entry: None,
         };

@@ -43,40 +43,42 @@ impl CommandLog {
     /// Opens (or creates) the log of `world` in a data directory this process holds. A log
     /// still holding another world's commands is refused: they are that world's to apply.
     pub fn open(dir: &DataDir, world: &str) -> Result<CommandLog, StoreError> {
-        let log = Self::open_file(&dir.path().join(Self::FILE))?;
+        let log = Self::open_file(&dir.path().join(Self::FILE), dir.is_new())?;
         log.claim(world)?;
         Ok(log)
     }
 
     fn claim(&self, world: &str) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
-        {
-            let mut owner = txn.open_table(OWNER).map_err(|e| self.io(e))?;
-            let held = owner
-                .get("world")
-                .map_err(|e| self.io(e))?
-                .map(|v| v.value().to_string());
-            if let Some(held) = held
-                && held != world
+        self.file.guarded(|| {
+            let txn = self.db.begin_write().map_err(|e| self.io(e))?;
             {
-                let log = txn.open_table(LOG).map_err(|e| self.io(e))?;
-                if !log.is_empty().map_err(|e| self.io(e))? {
-                    return Err(StoreError::Open {
-                        path: self.path.clone(),
-                        message: format!(
-                            "it holds commands of world \"{held}\" that no checkpoint of that world has trimmed yet; start that world on this data directory first, or use another one for \"{world}\""
-                        ),
-                    });
+                let mut owner = txn.open_table(OWNER).map_err(|e| self.io(e))?;
+                let held = owner
+                    .get("world")
+                    .map_err(|e| self.io(e))?
+                    .map(|v| v.value().to_string());
+                if let Some(held) = held
+                    && held != world
+                {
+                    let log = txn.open_table(LOG).map_err(|e| self.io(e))?;
+                    if !log.is_empty().map_err(|e| self.io(e))? {
+                        return Err(StoreError::Open {
+                            path: self.path.clone(),
+                            message: format!(
+                                "it holds commands of world \"{held}\" that no checkpoint of that world has trimmed yet; start that world on this data directory first, or use another one for \"{world}\""
+                            ),
+                        });
+                    }
                 }
+                owner.insert("world", world).map_err(|e| self.io(e))?;
             }
-            owner.insert("world", world).map_err(|e| self.io(e))?;
-        }
-        txn.commit().map_err(|e| self.io(e))
+            txn.commit().map_err(|e| self.io(e))
+        })
     }
 
-    fn open_file(path: &Path) -> Result<CommandLog, StoreError> {
+    fn open_file(path: &Path, may_create: bool) -> Result<CommandLog, StoreError> {
         let log = CommandLog {
-            file: RedbFile::open(path)?,
+            file: RedbFile::open(path, may_create)?,
         };
         let txn = log.db.begin_write().map_err(|e| log.io(e))?;
         txn.open_table(LOG).map_err(|e| log.io(e))?;
@@ -90,14 +92,21 @@ impl CommandLog {
         &self.path
     }
 
+    /// Whether the file still works (readiness reports a dead one).
+    pub fn health(&self) -> std::sync::Arc<crate::FileHealth> {
+        self.file.health()
+    }
+
     /// The highest sequence given out so far (0 for a new log).
     pub fn last_log_seq(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
-        let meta = txn.open_table(META).map_err(|e| self.io(e))?;
-        Ok(meta
-            .get("last_seq")
-            .map_err(|e| self.io(e))?
-            .map_or(0, |v| v.value()))
+        self.file.guarded(|| {
+            let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+            let meta = txn.open_table(META).map_err(|e| self.io(e))?;
+            Ok(meta
+                .get("last_seq")
+                .map_err(|e| self.io(e))?
+                .map_or(0, |v| v.value()))
+        })
     }
 
     /// Appends `commands` in order, each with the next log sequence after `max(last given out,
@@ -109,55 +118,61 @@ impl CommandLog {
         floor: u64,
         name: impl Fn(&mut Command),
     ) -> Result<Vec<Command>, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
-        {
-            let mut meta = txn.open_table(META).map_err(|e| self.io(e))?;
-            let mut log = txn.open_table(LOG).map_err(|e| self.io(e))?;
-            let mut log_seq = meta
-                .get("last_seq")
-                .map_err(|e| self.io(e))?
-                .map_or(0, |v| v.value())
-                .max(floor);
-            for command in &mut commands {
-                log_seq += 1;
-                command.log_seq = log_seq;
-                name(command);
-                let json = serde_json::to_vec(command).map_err(|e| self.io(e))?;
-                log.insert(log_seq, json.as_slice())
-                    .map_err(|e| self.io(e))?;
+        self.file.guarded(|| {
+            let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+            {
+                let mut meta = txn.open_table(META).map_err(|e| self.io(e))?;
+                let mut log = txn.open_table(LOG).map_err(|e| self.io(e))?;
+                let mut log_seq = meta
+                    .get("last_seq")
+                    .map_err(|e| self.io(e))?
+                    .map_or(0, |v| v.value())
+                    .max(floor);
+                for command in &mut commands {
+                    log_seq += 1;
+                    command.log_seq = log_seq;
+                    name(command);
+                    let json = serde_json::to_vec(command).map_err(|e| self.io(e))?;
+                    log.insert(log_seq, json.as_slice())
+                        .map_err(|e| self.io(e))?;
+                }
+                meta.insert("last_seq", log_seq).map_err(|e| self.io(e))?;
             }
-            meta.insert("last_seq", log_seq).map_err(|e| self.io(e))?;
-        }
-        txn.commit().map_err(|e| self.io(e))?;
-        Ok(commands)
+            txn.commit().map_err(|e| self.io(e))?;
+            Ok(commands)
+        })
     }
 
     /// The logged commands after log sequence `log_seq`, in order.
     pub fn after(&self, log_seq: u64) -> Result<Vec<Command>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
-        let log = txn.open_table(LOG).map_err(|e| self.io(e))?;
-        let mut commands = Vec::new();
-        for entry in log
-            .range(log_seq.saturating_add(1)..)
-            .map_err(|e| self.io(e))?
-        {
-            let (key, value) = entry.map_err(|e| self.io(e))?;
-            let command: Command = serde_json::from_slice(value.value())
-                .map_err(|e| self.corrupt(format!("command {}", key.value()), e))?;
-            commands.push(command);
-        }
-        Ok(commands)
+        self.file.guarded(|| {
+            let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+            let log = txn.open_table(LOG).map_err(|e| self.io(e))?;
+            let mut commands = Vec::new();
+            for entry in log
+                .range(log_seq.saturating_add(1)..)
+                .map_err(|e| self.io(e))?
+            {
+                let (key, value) = entry.map_err(|e| self.io(e))?;
+                let command: Command = serde_json::from_slice(value.value())
+                    .map_err(|e| self.corrupt(format!("command {}", key.value()), e))?;
+                commands.push(command);
+            }
+            Ok(commands)
+        })
     }
 
     /// Removes the entries up to and including `log_seq` (a checkpoint has applied them).
     pub fn trim(&self, log_seq: u64) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
-        {
-            let mut log = txn.open_table(LOG).map_err(|e| self.io(e))?;
-            log.retain_in(..=log_seq, |_, _| false)
-                .map_err(|e| self.io(e))?;
-        }
-        txn.commit().map_err(|e| self.io(e))
+        self.file.guarded(|| {
+            let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+            {
+                let mut log = txn.open_table(LOG).map_err(|e| self.io(e))?;
+                log.retain_in(..=log_seq, |_, _| false)
+                    .map_err(|e| self.io(e))?;
+            }
+            txn.commit().map_err(|e| self.io(e))
+        })
     }
 }
 
@@ -188,7 +203,7 @@ mod tests {
     fn sequences_continue_across_trims_and_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(CommandLog::FILE);
-        let log = CommandLog::open_file(&path).unwrap();
+        let log = CommandLog::open_file(&path, true).unwrap();
         let logged = log
             .append(vec![command(Some("a")), command(None)], 0, name)
             .unwrap();
@@ -197,7 +212,7 @@ mod tests {
         log.trim(2).unwrap();
         assert!(log.after(0).unwrap().is_empty());
         drop(log);
-        let log = CommandLog::open_file(&path).unwrap();
+        let log = CommandLog::open_file(&path, true).unwrap();
         assert_eq!(log.last_log_seq().unwrap(), 2);
         let logged = log.append(vec![command(None)], 0, name).unwrap();
         assert_eq!(logged[0].log_seq, 3, "sequences are never reused");
@@ -212,7 +227,7 @@ mod tests {
     fn a_log_holding_another_worlds_commands_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(CommandLog::FILE);
-        let log = CommandLog::open_file(&path).unwrap();
+        let log = CommandLog::open_file(&path, true).unwrap();
         log.claim("east").unwrap();
         log.append(vec![command(None)], 0, name).unwrap();
         let error = log.claim("west").unwrap_err().to_string();

@@ -64,12 +64,12 @@ impl EmbeddedStore {
 
     /// Opens (or creates) the store in a data directory this process holds.
     pub fn open(dir: &DataDir) -> Result<EmbeddedStore, StoreError> {
-        Self::open_file(&dir.path().join(Self::FILE))
+        Self::open_file(&dir.path().join(Self::FILE), dir.is_new())
     }
 
-    fn open_file(path: &Path) -> Result<EmbeddedStore, StoreError> {
+    fn open_file(path: &Path, may_create: bool) -> Result<EmbeddedStore, StoreError> {
         let store = EmbeddedStore {
-            file: RedbFile::open(path)?,
+            file: RedbFile::open(path, may_create)?,
         };
         // Create the tables, so readers find them.
         let txn = store.db.begin_write().map_err(|e| store.io(e))?;
@@ -91,6 +91,11 @@ impl EmbeddedStore {
         &self.path
     }
 
+    /// Whether the file still works (readiness reports a dead one).
+    pub fn health(&self) -> std::sync::Arc<crate::FileHealth> {
+        self.file.health()
+    }
+
     /// Runs `work` on this store from the blocking pool: every call may wait on a sync, so
     /// none runs on an async worker.
     pub async fn on_blocking_pool<T: Send + 'static>(
@@ -99,7 +104,7 @@ impl EmbeddedStore {
     ) -> Result<T, StoreError> {
         let store = self.clone();
         let path = store.path().to_owned();
-        tokio::task::spawn_blocking(move || work(&store))
+        tokio::task::spawn_blocking(move || store.file.guarded(|| work(&store)))
             .await
             .unwrap_or_else(|e| {
                 Err(StoreError::Io {

@@ -10,7 +10,7 @@ use super::*;
 
 fn store() -> (tempfile::TempDir, EmbeddedStore) {
     let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open_file(&dir.path().join(EmbeddedStore::FILE)).unwrap();
+    let store = EmbeddedStore::open_file(&dir.path().join(EmbeddedStore::FILE), true).unwrap();
     (dir, store)
 }
 
@@ -26,7 +26,7 @@ fn players_and_tokens_survive_reopening() {
     assert!(!store.create_player(&alice).unwrap(), "ids are unique");
     store.put_token(&[1; 32], "alice", 1_000, 0, 16).unwrap();
     drop(store);
-    let store = EmbeddedStore::open_file(&dir.path().join(EmbeddedStore::FILE)).unwrap();
+    let store = EmbeddedStore::open_file(&dir.path().join(EmbeddedStore::FILE), true).unwrap();
     assert_eq!(store.player("alice").unwrap(), Some(alice));
     assert_eq!(store.player("bob").unwrap(), None);
     assert_eq!(
@@ -153,7 +153,7 @@ fn epochs_commit_and_load_back_newest_state_per_entity() {
         )
         .unwrap();
     drop(store);
-    let store = EmbeddedStore::open_file(&dir.path().join(EmbeddedStore::FILE)).unwrap();
+    let store = EmbeddedStore::open_file(&dir.path().join(EmbeddedStore::FILE), true).unwrap();
     let recovery = store.recover_world("w").unwrap();
     assert_eq!(recovery.incarnation, 2, "one above the first recovery's");
     let recovered = recovery.world.unwrap();
@@ -229,7 +229,9 @@ fn a_damaged_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(EmbeddedStore::FILE);
     std::fs::write(&path, b"this is not a database, it is a letter").unwrap();
-    let error = EmbeddedStore::open_file(&path).err().expect("refused");
+    let error = EmbeddedStore::open_file(&path, true)
+        .err()
+        .expect("refused");
     assert!(
         error.to_string().contains(&path.display().to_string()),
         "{error}"

@@ -22,16 +22,32 @@ pub const SCENARIOS_DIR: &str = "scenarios";
 pub(super) struct Source {
     pub path: PathBuf,
     pub text: String,
+    /// Byte offset of each line's start, found on first use: each error's place is then a
+    /// search, not a scan of the text before it.
+    line_starts: std::cell::OnceCell<Vec<usize>>,
 }
 
 impl Source {
+    fn new(path: PathBuf, text: String) -> Self {
+        Source {
+            path,
+            text,
+            line_starts: std::cell::OnceCell::new(),
+        }
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..floor_char_boundary(&self.text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before[line_start..].chars().count() + 1;
+        let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        // The last line start at or before the offset.
+        let line = starts.partition_point(|&start| start <= offset);
+        let line_start = starts[line - 1];
+        let column = self.text[line_start..offset].chars().count() + 1;
         (line, column)
     }
 
@@ -72,6 +88,36 @@ pub(super) struct Parsed<T> {
     pub value: T,
 }
 
+/// The largest designer file read: far beyond any real one.
+pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// A regular file's bytes, up to [`MAX_FILE_BYTES`]: anything else (a FIFO, a device, a
+/// directory) is refused before it is opened, since reading it could wait forever.
+fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read};
+    let meta = fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("larger than {} MiB", MAX_FILE_BYTES >> 20),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("larger than {} MiB", MAX_FILE_BYTES >> 20),
+        ));
+    }
+    Ok(bytes)
+}
+
 fn read(path: PathBuf, kind: FileKind, errors: &mut Vec<AssetError>) -> Option<Source> {
     let describe = |message: String| AssetError {
         file: path.clone(),
@@ -80,13 +126,13 @@ fn read(path: PathBuf, kind: FileKind, errors: &mut Vec<AssetError>) -> Option<S
         entry: None,
         message,
     };
-    match fs::read(&path) {
+    match read_regular(&path) {
         Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => Some(Source { path, text }),
+            Ok(text) => Some(Source::new(path, text)),
             Err(e) => {
                 let offset = e.utf8_error().valid_up_to();
                 let text = String::from_utf8_lossy(&e.into_bytes()[..offset]).into_owned();
-                let source = Source { path, text };
+                let source = Source::new(path, text);
                 errors.push(source.error_at(offset, None, "invalid UTF-8".into()));
                 None
             }

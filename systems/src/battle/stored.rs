@@ -83,3 +83,72 @@ impl StoredBattle {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use components::{battle::Side, world::TroopType};
+
+    use super::*;
+    use crate::battle::setup::{BattleParams, GroupSetup, field_battle};
+
+    /// A battle joined by a reinforcement after `join_after` steps, stored and rebuilt.
+    fn stored_and_rebuilt(join_after: u32) -> (Battle, Battle) {
+        let rules = crate::assets::load_rules_only(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets"),
+        )
+        .unwrap();
+        let params = BattleParams::from_balance(&rules.balance.battle);
+        let mut sim = BattleSim::new(field_battle(200, 7, &params, &rules.troops)).unwrap();
+        for _ in 0..join_after {
+            sim.step();
+        }
+        sim.add_group(GroupSetup {
+            id: "late".into(),
+            side: Side::Defender,
+            troop_type: TroopType::Infantry,
+            soldiers: 1_500,
+            leadership: 60,
+            training: 60,
+            morale: 80,
+            join_step: 0,
+        })
+        .unwrap();
+        for _ in 0..120 {
+            sim.step();
+        }
+        let side = || SideView {
+            nation: None,
+            generals: vec![],
+        };
+        let battle = Battle {
+            id: "b".into(),
+            city: "c".into(),
+            attacker: side(),
+            defender: side(),
+            garrison: 0,
+            started_at: 0,
+            sim: Box::new(sim),
+        };
+        let EntityState::Battle(state) = StoredBattle::of(&battle).state() else {
+            unreachable!()
+        };
+        let rebuilt = StoredBattle::from_state(state).unwrap().rebuild().unwrap();
+        (battle, rebuilt)
+    }
+
+    #[test]
+    fn a_battle_reinforced_before_its_first_step_rebuilds_to_its_state() {
+        // Joined in the tick the battle began (several marches arriving together), and later.
+        for join_after in [0, 25] {
+            let (battle, rebuilt) = stored_and_rebuilt(join_after);
+            assert_eq!(rebuilt.sim.steps(), battle.sim.steps());
+            assert_eq!(
+                rebuilt.sim.state_hash(),
+                battle.sim.state_hash(),
+                "joined after {join_after} steps"
+            );
+        }
+    }
+}

@@ -48,8 +48,8 @@ struct PlayerWindow {
 pub struct Orders {
     players: HashMap<Key, PlayerWindow>,
     finished_window: usize,
-    /// (player, order id) of records added, changed or evicted since the last publish.
-    changed: Vec<(Key, Key)>,
+    /// Records added, changed or evicted since the last publish, in the order it happened.
+    changed: Vec<OrderTouch>,
     /// Players whose window changed since the last checkpoint epoch took them.
     dirty: HashSet<Key>,
 }
@@ -132,16 +132,19 @@ impl Orders {
         };
         let finished = record.view.status.is_finished();
         window.records.insert(id.clone(), record);
-        self.changed.push((window.player.clone(), id.clone()));
+        self.changed
+            .push(OrderTouch::Put(window.player.clone(), id.clone()));
         if !self.dirty.contains(player) {
             self.dirty.insert(window.player.clone());
         }
         if finished && !was_finished {
             window.finished.push_back(id);
             while window.finished.len() > self.finished_window {
-                if let Some(old) = window.finished.pop_front() {
-                    window.records.remove(&old);
-                    self.changed.push((window.player.clone(), old));
+                if let Some(old) = window.finished.pop_front()
+                    && let Some(record) = window.records.remove(&old)
+                {
+                    self.changed
+                        .push(OrderTouch::Evicted(window.player.clone(), old, record));
                 }
             }
         }
@@ -155,11 +158,50 @@ impl Orders {
         }
     }
 
-    /// (player, order id) of the records that changed since the last call; the current
-    /// record (if still in the window) is found with [`Orders::get`].
-    pub fn take_changed(&mut self) -> Vec<(Key, Key)> {
+    /// Where the windows are, for [`Orders::rollback`].
+    pub fn mark(&self) -> usize {
+        self.changed.len()
+    }
+
+    /// Undoes the changes since `mark`, newest first, provided each put since then added an
+    /// order the window did not hold (as applying a new command does): the added orders go,
+    /// the orders they evicted come back.
+    pub fn rollback(&mut self, mark: usize) {
+        let undone = self.changed.split_off(mark.min(self.changed.len()));
+        for touch in undone.into_iter().rev() {
+            match touch {
+                OrderTouch::Put(player, id) => {
+                    if let Some(window) = self.players.get_mut(&player) {
+                        window.records.remove(&id);
+                        if window.finished.back() == Some(&id) {
+                            window.finished.pop_back();
+                        }
+                    }
+                }
+                OrderTouch::Evicted(player, id, record) => {
+                    if let Some(window) = self.players.get_mut(&player) {
+                        window.records.insert(id.clone(), record);
+                        window.finished.push_front(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// What changed since the last call, in the order it happened.
+    pub fn take_changed(&mut self) -> Vec<OrderTouch> {
         std::mem::take(&mut self.changed)
     }
+}
+
+/// One change of a window.
+#[derive(Debug)]
+pub enum OrderTouch {
+    /// (player, order id) of a record added or changed: its current record (if the window
+    /// still holds it) is found with [`Orders::get`].
+    Put(Key, Key),
+    /// (player, order id, last record) of a finished order the window let go.
+    Evicted(Key, Key, OrderRecord),
 }
 
 /// The read model of a general's order under way.
@@ -311,5 +353,23 @@ mod tests {
         assert_eq!(orders.len("p"), 2);
         assert!(orders.take_changed().len() >= 8);
         assert!(orders.take_changed().is_empty());
+    }
+
+    #[test]
+    fn rollback_takes_back_new_orders_and_brings_back_the_evicted() {
+        let mut orders = Orders::new(2);
+        orders.put("p", record("open", OrderStatus::Accepted));
+        orders.put("p", record("f0", OrderStatus::Rejected));
+        orders.put("p", record("f1", OrderStatus::Rejected));
+        let before = orders.stored("p");
+        let mark = orders.mark();
+        orders.put("p", record("f2", OrderStatus::Completed));
+        orders.put("p", record("f3", OrderStatus::Completed));
+        assert!(orders.get("p", "f0").is_none());
+        orders.rollback(mark);
+        assert_eq!(orders.stored("p"), before);
+        // The window goes on as if nothing had happened.
+        orders.put("p", record("f4", OrderStatus::Rejected));
+        assert!(orders.get("p", "f0").is_none() && orders.get("p", "f1").is_some());
     }
 }

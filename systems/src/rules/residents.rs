@@ -55,6 +55,16 @@ pub fn add_general(world: &mut World, entity: Entity) {
     }
 }
 
+/// Takes a general out of the index (before it is despawned).
+pub fn remove_general(world: &mut World, entity: Entity) {
+    let Some(city) = world.get::<General>(entity).map(|g| g.city.clone()) else {
+        return;
+    };
+    if let Some(mut residents) = world.get_resource_mut::<Residents>() {
+        residents.remove(&city, entity);
+    }
+}
+
 /// Moves a general to `city`.
 pub fn set_city(world: &mut World, entity: Entity, city: &str) {
     let Some(mut general) = world.get_mut::<General>(entity) else {

@@ -520,6 +520,145 @@ fn a_fault_while_deciding_rejects_the_command_as_internal_and_changes_nothing() 
     assert_eq!(game.order("alice", "t2").status, OrderStatus::Accepted);
 }
 
+/// Arms a fault in enacting the command `order_id` at `at`.
+fn arm(game: &mut Game, order_id: &str, at: crate::rules::commands::FaultAfter) {
+    game.app
+        .world_mut()
+        .insert_resource(crate::rules::commands::EnactFault {
+            order_id: order_id.into(),
+            at,
+        });
+}
+
+fn disarm(game: &mut Game) {
+    game.app
+        .world_mut()
+        .remove_resource::<crate::rules::commands::EnactFault>();
+}
+
+#[test]
+fn a_fault_while_enacting_rejects_the_command_as_internal_and_undoes_what_it_wrote() {
+    use crate::rules::{commands::FaultAfter, timeline::Timeline};
+    let mut game = Game::new("tiny");
+    let id = join(&mut game, "alice", Some("north"));
+    // Fill alice's window, so that the faulty command's order evicts older ones.
+    for i in 0..100 {
+        game.command(
+            Some("alice"),
+            None,
+            &format!("x{i}"),
+            "JOIN",
+            json!({"name": "x"}),
+        );
+    }
+    for at in [FaultAfter::Group, FaultAfter::Order, FaultAfter::FirstEvent] {
+        let general = game.general(&id);
+        let city = game.city("north_gate");
+        let timeline = game.app.world().resource::<Timeline>().len();
+        let stored = game
+            .app
+            .world()
+            .resource::<crate::rules::orders::Orders>()
+            .stored("alice");
+        let events = game.events.len();
+        let order_id = format!("r-{at:?}");
+        arm(&mut game, &order_id, at);
+        // RECRUIT writes the general, the city, the timeline, the window and events.
+        game.command(
+            Some("alice"),
+            Some(&id),
+            &order_id,
+            "RECRUIT",
+            json!({"amount": 100}),
+        );
+        disarm(&mut game);
+        let order = game.order("alice", &order_id);
+        assert_eq!(order.status, OrderStatus::Rejected, "{at:?}");
+        assert_eq!(order.reason.as_deref(), Some("internal"), "{at:?}");
+        assert_eq!(game.general(&id), general, "{at:?}");
+        assert_eq!(game.city("north_gate"), city, "{at:?}");
+        assert_eq!(
+            game.app.world().resource::<Timeline>().len(),
+            timeline,
+            "{at:?}"
+        );
+        // The window is as before, but for the rejected order (which evicts the oldest).
+        let now = game
+            .app
+            .world()
+            .resource::<crate::rules::orders::Orders>()
+            .stored("alice");
+        assert_eq!(now[..now.len() - 1], stored[1..], "{at:?}");
+        // Only the rejection was told, with the next number.
+        let told: Vec<&str> = game.events[events..]
+            .iter()
+            .map(|e| e.kind.name())
+            .collect();
+        assert_eq!(told, ["CommandRejected"], "{at:?}");
+        let seqs: Vec<u64> = game.events.iter().map(|e| e.seq).collect();
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{at:?}");
+    }
+    // The World goes on.
+    game.command(Some("alice"), Some(&id), "t2", "TRAIN", json!({}));
+    assert_eq!(game.order("alice", "t2").status, OrderStatus::Accepted);
+}
+
+#[test]
+fn a_fault_while_enacting_a_join_leaves_no_general_behind() {
+    use crate::rules::commands::FaultAfter;
+    let mut game = Game::new("tiny");
+    let generals = game.app.world().resource::<Registry>().generals.len();
+    arm(&mut game, "join-alice", FaultAfter::FirstEvent);
+    join(&mut game, "alice", Some("north"));
+    disarm(&mut game);
+    let order = game.order("alice", "join-alice");
+    assert_eq!(order.reason.as_deref(), Some("internal"));
+    let world = game.app.world_mut();
+    assert_eq!(world.resource::<Registry>().generals.len(), generals);
+    assert!(!world.resource::<Registry>().players.contains_key("alice"));
+    let mut all = world.query::<&General>();
+    assert!(all.iter(world).all(|g| g.id != "g-alice"));
+    assert!(
+        crate::rules::residents::generals_in(world, "north_gate")
+            .iter()
+            .all(|g| g.id != "g-alice")
+    );
+    // Joining again works.
+    game.command(
+        Some("alice"),
+        None,
+        "join-2",
+        "JOIN",
+        json!({"name": "alice", "nation": "north"}),
+    );
+    assert_eq!(game.order("alice", "join-2").status, OrderStatus::Completed);
+}
+
+#[test]
+fn a_fault_while_enacting_an_appointment_restores_both_holders() {
+    use crate::rules::commands::FaultAfter;
+    let mut game = Game::new("tiny");
+    let id = join(&mut game, "alice", Some("north"));
+    let (emperor, governor, player) = (
+        game.general("bei_wang"),
+        game.general("bei_jiang"),
+        game.general(&id),
+    );
+    arm(&mut game, "ai-appoint", FaultAfter::Order);
+    game.command(
+        None,
+        Some("bei_wang"),
+        "ai-appoint",
+        "APPOINT",
+        json!({"target": id, "position": "governor", "city": "hill_fort"}),
+    );
+    disarm(&mut game);
+    assert_eq!(game.general("bei_wang"), emperor);
+    assert_eq!(game.general("bei_jiang"), governor);
+    assert_eq!(game.general(&id), player);
+    assert_eq!(game.count("GeneralAppointed"), 0);
+}
+
 #[test]
 fn intake_applies_at_most_its_cap_per_tick_in_order() {
     let mut game = Game::new("tiny");

@@ -59,6 +59,17 @@ impl Timeline {
         self.heap.len()
     }
 
+    /// Where the timeline is, for [`Timeline::rollback`].
+    pub fn mark(&self) -> u64 {
+        self.next
+    }
+
+    /// Forgets every entry scheduled since `mark` (a command undone after a fault).
+    pub fn rollback(&mut self, mark: u64) {
+        self.heap.retain(|Reverse((_, n, _))| *n <= mark);
+        self.next = mark;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }

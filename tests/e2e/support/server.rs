@@ -47,6 +47,32 @@ impl Server {
         server
     }
 
+    /// Starts `serve` in `dir` and waits until it listens or exits: `Err` with its exit
+    /// status, its log and the directory back if it exits first.
+    pub fn try_start_in(
+        dir: TempDir,
+        args: &[&str],
+    ) -> Result<Server, (ExitStatus, String, TempDir)> {
+        let (mut server, rx) = Self::launch_in(dir, args, &[]);
+        let outcome = wait_for("tianxia serve to listen or exit", || {
+            if let Ok(base) = rx.try_recv() {
+                return Some(Ok(base));
+            }
+            server.child.try_wait().unwrap().map(Err)
+        });
+        match outcome {
+            Ok(base) => {
+                server.base = base;
+                Ok(server)
+            }
+            Err(status) => {
+                let log = server.log();
+                let dir = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
+                Err((status, log, dir))
+            }
+        }
+    }
+
     /// Starts `serve` without waiting for it to listen; the receiver gets its address once
     /// it does.
     pub fn launch_in(

@@ -127,6 +127,9 @@ pub async fn claim(
     Ok(claimed)
 }
 
+/// Bytes of an entry's error kept in the dead-letter stream and the log.
+pub const DLQ_ERROR_MAX: usize = 1024;
+
 /// Moves an entry that is not a command to the dead-letter stream with the error, and
 /// acknowledges it.
 pub async fn dead_letter(
@@ -135,6 +138,8 @@ pub async fn dead_letter(
     entry: &Entry,
     error: &str,
 ) -> RedisResult<()> {
+    // Why, bounded: an error may quote the entry, which may be large.
+    let error = &*components::text::clip(error, DLQ_ERROR_MAX);
     warn!(stream = keys.commands(), entry = %entry.id, error, "an entry is not a command; moved to the dead-letter stream");
     let mut add = redis::cmd("XADD");
     add.arg(keys.dlq())

@@ -93,7 +93,7 @@ impl BattleSim {
             removed: Vec::new(),
             steered: Vec::new(),
         };
-        sim.deploy_due();
+        sim.deploy_due(true);
         Ok(sim)
     }
 
@@ -135,7 +135,9 @@ impl BattleSim {
     }
 
     /// Adds a group during the battle: it deploys at `group.join_step`, or at the next step if
-    /// that has passed. Returns the join step used.
+    /// that has passed, and never at step 0, which stands for the armies present at the start
+    /// (a replay of the stored setup deploys those with the field): a group that joins before
+    /// the first step deploys at step 1, behind the lines. Returns the join step used.
     pub fn add_group(&mut self, mut group: GroupSetup) -> Result<u32, SetupError> {
         if group.soldiers == 0 {
             return Err(SetupError::EmptyGroup(group.id));
@@ -143,7 +145,7 @@ impl BattleSim {
         if self.setup.groups.len() >= crate::battle::setup::MAX_GROUPS {
             return Err(SetupError::TooManyGroups);
         }
-        group.join_step = group.join_step.max(self.step);
+        group.join_step = group.join_step.max(self.step).max(1);
         let index = self.setup.groups.len() as u16;
         let key = (group.join_step, index);
         self.stats.push(GroupStats::new(
@@ -159,8 +161,9 @@ impl BattleSim {
         Ok(key.0)
     }
 
-    /// Deploys the pending groups whose join step has come, in (join step, index) order.
-    pub(super) fn deploy_due(&mut self) {
+    /// Deploys the pending groups whose join step has come, in (join step, index) order:
+    /// `initial` for the armies present at the start, which form up on the front line.
+    pub(super) fn deploy_due(&mut self, initial: bool) {
         let due = self
             .pending
             .partition_point(|&g| self.setup.groups[g as usize].join_step <= self.step);
@@ -181,16 +184,15 @@ impl BattleSim {
                 speed(b).total_cmp(&speed(a)).then(a.cmp(b))
             });
             if !members.is_empty() {
-                self.deploy_block(side, &members);
+                self.deploy_block(side, &members, initial);
             }
         }
     }
 
     /// Forms `groups` up in a block behind the side's rearmost line (the front line at first).
-    fn deploy_block(&mut self, side: Side, groups: &[u16]) {
+    fn deploy_block(&mut self, side: Side, groups: &[u16], first: bool) {
         let s = side.index();
         let dir = if side == Side::Attacker { -1.0 } else { 1.0 };
-        let first = self.step == 0;
         let front = if first {
             self.rear[s]
         } else {

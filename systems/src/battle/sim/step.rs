@@ -13,7 +13,7 @@ impl BattleSim {
         }
         self.removed.clear();
         self.steered.clear();
-        self.deploy_due();
+        self.deploy_due(false);
         let sides = self.survey();
         self.act(sides);
         let fighting = self.apply_damage();

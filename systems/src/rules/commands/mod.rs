@@ -4,9 +4,11 @@
 //! recorded answer (docs/rules.md#order-ids-and-idempotency).
 //!
 //! Validation ([`decide`]) only reads the World and produces a [`Plan`]; only [`enact`]
-//! writes, and it does nothing that can fail on external data. A fault while deciding is
-//! caught and rejects the command with `internal`, leaving the World unchanged. Players and
-//! the AI go through the same path, so the AI can never do what a player could not.
+//! writes, and it does nothing that can fail on external data. Still, a fault anywhere in
+//! applying a command is contained (docs/rules.md#faults): a panic while deciding, or while
+//! enacting (after [`rollback::Rollback`] has put back everything the plan wrote), rejects
+//! the command with `internal` and leaves the World as it was. Players and the AI go through
+//! the same path, so the AI can never do what a player could not.
 //!
 //! One file per command group, each deciding its commands: [`join`] (JOIN), [`march`] (MOVE),
 //! [`city`] (TRAIN, RECRUIT, BUILD), [`court`] (APPOINT, DISMISS), [`nation`] (DECLARE_WAR,
@@ -18,6 +20,7 @@ pub mod court;
 pub mod join;
 pub mod march;
 pub mod nation;
+mod rollback;
 pub mod timed;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -157,23 +160,70 @@ pub fn apply_command(world: &mut World, command: &Command) -> Applied {
         counter!("tianxia_commands_total", "result" => "rejected").increment(1);
         return Applied::Rejected(Reason::IdConflict);
     }
+    let fault = |world: &mut World, stage: &str| {
+        error!(order_id = %command.id, command = command.body.command_type().name(), stage,
+            "fault while applying a command; it is rejected and the World is unchanged");
+        let rejection = Rejection {
+            reason: Reason::Internal,
+            message: "the server failed to apply this command".into(),
+        };
+        rejected(world, command, hash, rejection)
+    };
     let decided = catch_unwind(AssertUnwindSafe(|| decide(world, command)));
     let plan = match decided {
         Ok(Ok(plan)) => plan,
         Ok(Err(rejection)) => return rejected(world, command, hash, rejection),
-        Err(_) => {
-            error!(order_id = %command.id, command = command.body.command_type().name(),
-                "fault while applying a command; it is rejected and the World is unchanged");
-            let rejection = Rejection {
-                reason: Reason::Internal,
-                message: "the server failed to apply this command".into(),
-            };
-            return rejected(world, command, hash, rejection);
-        }
+        Err(_) => return fault(world, "deciding"),
     };
-    enact(world, command, hash, plan);
+    let undo = rollback::Rollback::capture(world, &plan);
+    if catch_unwind(AssertUnwindSafe(|| enact(world, command, hash, plan))).is_err() {
+        undo.restore(world);
+        return fault(world, "enacting");
+    }
     counter!("tianxia_commands_total", "result" => "accepted").increment(1);
     Applied::Accepted
+}
+
+/// A fault injected into [`enact`] in tests: the command with this id panics after this
+/// point.
+#[cfg(test)]
+#[derive(bevy_ecs::resource::Resource, Clone, Debug)]
+pub(crate) struct EnactFault {
+    pub order_id: String,
+    pub at: FaultAfter,
+}
+
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FaultAfter {
+    /// The command group's changes.
+    Group,
+    /// The order record.
+    Order,
+    /// The first event.
+    FirstEvent,
+}
+
+#[cfg(test)]
+fn fault_point(world: &World, command: &Command, at: FaultAfter) {
+    if world
+        .get_resource::<EnactFault>()
+        .is_some_and(|f| f.order_id == command.id && f.at == at)
+    {
+        panic!("fault injected at {at:?}");
+    }
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+fn fault_point(_: &World, _: &Command, _: FaultAfter) {}
+
+#[cfg(not(test))]
+#[derive(Clone, Copy)]
+enum FaultAfter {
+    Group,
+    Order,
+    FirstEvent,
 }
 
 fn emit_rejected(world: &mut World, command: &Command, rejection: &Rejection) {
@@ -480,6 +530,7 @@ fn enact(world: &mut World, command: &Command, hash: u64, plan: Plan) {
             rate,
         } => nation::enact_tax(world, issuer, cost, nation, rate, &mut events),
     }
+    fault_point(world, command, FaultAfter::Group);
     let finished = record.status.is_finished();
     if let Some(player) = command.issuer.player() {
         world.resource_mut::<Orders>().put(
@@ -490,12 +541,12 @@ fn enact(world: &mut World, command: &Command, hash: u64, plan: Plan) {
             },
         );
     }
+    fault_point(world, command, FaultAfter::Order);
     let aggregate_id = actor
         .or_else(|| record.general_id.as_ref().map(|g| aggregate("general", g)))
         .unwrap_or_else(|| aggregate("world", ""));
     let player = command.issuer.player().map(str::to_string);
-    let mut outbox = world.resource_mut::<Outbox>();
-    outbox.emit(
+    world.resource_mut::<Outbox>().emit(
         now,
         aggregate_id.clone(),
         EventKind::CommandAccepted {
@@ -505,6 +556,8 @@ fn enact(world: &mut World, command: &Command, hash: u64, plan: Plan) {
             command: kind,
         },
     );
+    fault_point(world, command, FaultAfter::FirstEvent);
+    let mut outbox = world.resource_mut::<Outbox>();
     for (aggregate_id, event) in events {
         outbox.emit(now, aggregate_id, event);
     }
