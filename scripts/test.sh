@@ -6,6 +6,8 @@
 #   this script installs into .venv under the repository.
 # - Redis: tests start redis-server instances of their own on free ports (the machine's own
 #   Redis is never touched), so redis-server must be installed.
+# - promtool (Debian's prometheus package, installed with apt if missing) checks and tests
+#   the alerting rules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,18 @@ command -v redis-server >/dev/null || {
   echo "the tests need redis-server (install Redis)" >&2
   exit 1
 }
+
+# The alerting rules (ops/prometheus) are checked with promtool, from Debian's prometheus
+# package (installed here if missing; nothing of it is started).
+if ! command -v promtool >/dev/null; then
+  echo "== installing promtool (the prometheus package)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends prometheus >/dev/null \
+    || { $SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends prometheus >/dev/null; } \
+    || { echo "cannot install promtool (apt-get install prometheus)" >&2; exit 1; }
+fi
+echo "== alerting rules"
+(cd ops/prometheus && promtool check rules tianxia-alerts.yml && promtool test rules tianxia-alerts.test.yml)
 
 echo "== cargo test"
 cargo test --workspace --locked "$@"

@@ -89,6 +89,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
             metrics,
             events,
             persist: Arc::new(PersistStatus::new("mongodb")),
+            read_source: net::ReadSource::L2,
             files: Vec::new(),
         },
         signals,

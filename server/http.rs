@@ -35,6 +35,8 @@ pub(crate) struct HttpParts {
     pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub(crate) events: Arc<dyn EventLog>,
     pub(crate) persist: Arc<PersistStatus>,
+    /// Where the read models come from (`X-Cache`).
+    pub(crate) read_source: net::ReadSource,
     /// The embedded store files this process uses, by name: readiness fails while one is
     /// dead.
     pub(crate) files: Vec<(&'static str, Arc<FileHealth>)>,
@@ -125,6 +127,7 @@ pub(crate) async fn serve_http(
         metrics,
         events,
         persist,
+        read_source,
         files,
     } = parts;
     let mut probes = probes(config).await?;
@@ -157,6 +160,7 @@ pub(crate) async fn serve_http(
         limits: limits.clone(),
         events,
         persist,
+        read_source,
     });
     let (stop_http, stop_http_rx) = oneshot::channel::<()>();
     let max_connections = connections::raise_file_limit(config.max_connections);

@@ -36,5 +36,17 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         "tianxia_battle_units",
         "Units on the field in battles under way."
     );
+    describe_gauge!(
+        "tianxia_lease_held",
+        "Redis mode: 1 while this process holds the world's lease."
+    );
+    describe_counter!(
+        "tianxia_lease_acquired_total",
+        "Redis mode: times this process took the lease (again)."
+    );
+    describe_counter!(
+        "tianxia_lease_lost_total",
+        "Redis mode: times this process found its lease taken by another."
+    );
     Ok(handle)
 }

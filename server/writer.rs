@@ -342,6 +342,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
             metrics,
             events,
             persist: status,
+            read_source: net::ReadSource::World,
             files,
         },
         signals,

@@ -16,7 +16,7 @@ pub mod redis;
 pub use accounts::{Accounts, MemoryAccounts};
 pub use bus::CommandBus;
 pub use http::{
-    AppState,
+    AppState, ReadSource,
     error::{ApiError, ErrorCode},
     health::{Backends, Probe, ProbeFuture},
     limits::RateLimits,

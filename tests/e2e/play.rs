@@ -632,3 +632,62 @@ fn a_damaged_store_is_refused_with_its_file_named() {
     assert!(stderr.contains(&store.display().to_string()), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn every_request_is_logged_and_reads_say_where_they_came_from() {
+    let (server, _assets) = start("24", |_, text| text);
+    let token = register(&server, "ann");
+    join(&server, &token, "north");
+    let world = server.get("/api/world");
+    assert_eq!(
+        world.headers.get("x-cache").map(String::as_str),
+        Some("world")
+    );
+    let id = world
+        .headers
+        .get("x-request-id")
+        .cloned()
+        .expect("a request id");
+    let missing = server.get("/api/generals/nobody");
+    assert_eq!(
+        missing.headers.get("x-cache").map(String::as_str),
+        Some("miss")
+    );
+    let order = get(&server, &token, "/api/orders/nothing");
+    assert_eq!(order.status, 404);
+    let failed = post(
+        &server.url("/api/auth/login"),
+        None,
+        &json!({"name": "ann", "password": "not-the-password"}),
+    );
+    assert_eq!(failed.status, 401);
+
+    let log = wait_for("the access log to show the failed login", || {
+        let log = server.log();
+        log.contains("failed login").then_some(log)
+    });
+    // One line per request: the route's pattern (not the path), the status, the request id,
+    // the player once known and the error code; never a password or a token.
+    let line = |needle: &str| {
+        log.lines()
+            .find(|l| l.contains("tianxia::access") && l.contains(needle))
+            .unwrap_or_else(|| panic!("no access line with {needle}:\n{log}"))
+            .to_string()
+    };
+    assert!(
+        line(&id).contains("route=\"/api/world\"") && line(&id).contains("status=200"),
+        "{}",
+        line(&id)
+    );
+    let general = line("route=\"/api/generals/{id}\"");
+    assert!(
+        general.contains("status=404") && general.contains("error=\"not_found\""),
+        "{general}"
+    );
+    assert!(line("route=\"/api/orders/{id}\"").contains("player=\"ann\""));
+    assert!(line("route=\"/api/auth/login\"").contains("status=401"));
+    assert!(
+        !log.contains("not-the-password") && !log.contains(&token),
+        "{log}"
+    );
+}

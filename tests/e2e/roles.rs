@@ -530,7 +530,10 @@ fn a_command_sent_through_one_api_is_read_through_another() {
     let second = Server::start_as("api", &api_args, &envs);
     first.wait_ready();
     second.wait_ready();
-    assert_eq!(second.get("/api/world").json["world"], redis.world.as_str());
+    let world = second.get("/api/world");
+    assert_eq!(world.json["world"], redis.world.as_str());
+    // An api answers from its copy of the L2 read models, and says so.
+    assert_eq!(world.headers.get("x-cache").map(String::as_str), Some("l2"));
 
     // A player registers and joins through the first; the second knows the account.
     let token = register(&first, "dan");

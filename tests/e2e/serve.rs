@@ -277,3 +277,144 @@ fn events_are_served_in_sequence_with_filters() {
     let none = server.get("/api/events?aggregate=general:nobody").json;
     assert_eq!(none, serde_json::json!([]));
 }
+
+/// What a request on a new connection came to.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    /// The status line.
+    Status(String),
+    /// The server closed the connection without answering.
+    Closed,
+    /// Nothing within the time allowed.
+    Silent,
+}
+
+/// Sends one request on a new connection and waits up to `wait` for the answer.
+fn raw_get(base: &str, path: &str, wait: Duration) -> Answer {
+    use std::io::{ErrorKind, Read, Write};
+    let address = base.trim_start_matches("http://");
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return Answer::Closed;
+    };
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let _ = write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    );
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Answer::Silent,
+        _ => match String::from_utf8_lossy(&answer).lines().next() {
+            Some(line) => Answer::Status(line.to_string()),
+            None => Answer::Closed,
+        },
+    }
+}
+
+#[test]
+fn idle_connections_cannot_lock_clients_out() {
+    use std::io::Read;
+    let server = Server::start(&["--scenario", "tiny", "--max-connections", "4"]);
+    server.wait_ready();
+    let address = server.base.trim_start_matches("http://").to_string();
+    // Connections that send nothing fill the limit.
+    let idle: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(&address).unwrap())
+        .collect();
+    // Beyond it, a new connection is closed unanswered rather than left waiting.
+    wait_for("a connection beyond the limit to be closed", || {
+        let answer = raw_get(&server.base, "/health", Duration::from_secs(5));
+        assert_ne!(answer, Answer::Silent);
+        (answer == Answer::Closed).then_some(())
+    });
+    // The idle ones are closed once they have sent no headers for 20 s...
+    for mut stream in idle {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        let read = stream.read(&mut byte);
+        assert!(
+            matches!(read, Ok(0))
+                || read
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "the server closed it: {read:?}"
+        );
+    }
+    // ...and clients are served again.
+    let answer = raw_get(&server.base, "/health", Duration::from_secs(30));
+    assert!(
+        matches!(&answer, Answer::Status(s) if s.contains("200")),
+        "{answer:?}"
+    );
+    assert!(
+        server.log().contains("connection limit reached"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn an_operator_stops_restarts_and_misconfigures_a_server() {
+    // SIGHUP stops gracefully, as SIGTERM does, and the next start finds a clean stop.
+    let mut server = Server::start(&["--scenario", "tiny", "--bind", "localhost:0"]);
+    server.wait_ready();
+    server.signal("HUP");
+    let status = server.wait_exit();
+    assert!(status.success(), "{status}: {}", server.log());
+    assert!(
+        server.log().contains("signal=\"SIGHUP\""),
+        "{}",
+        server.log()
+    );
+    let lock = server.dir.path().join("data").join("LOCK");
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), "stopped");
+
+    // A killed run is told at the next start.
+    let dir = server.stop_keeping_dir_after_exit();
+    let server = Server::start_in(dir, &["--scenario", "tiny"], &[]);
+    server.wait_ready();
+    let dir = server.kill_keeping_dir();
+    let server = Server::start_in(dir, &["--scenario", "tiny"], &[]);
+    server.wait_ready();
+    assert!(
+        server.log().contains("did not stop cleanly"),
+        "{}",
+        server.log()
+    );
+
+    // A taken port stops a new server before it creates anything, and under JSON logs the
+    // failure is a JSON line.
+    let taken = server.base.trim_start_matches("http://").to_string();
+    let fresh = tempfile::tempdir().unwrap();
+    let data = fresh.path().join("data");
+    let output = run(
+        &[
+            "--log-format",
+            "json",
+            "serve",
+            "--bind",
+            &taken,
+            "--scenario",
+            "tiny",
+            "--assets",
+            crate::support::assets().to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!data.exists(), "nothing was created");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last: Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "ERROR", "{stderr}");
+    assert!(
+        last["fields"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot listen"),
+        "{stderr}"
+    );
+}

@@ -209,6 +209,18 @@ fn entries_that_are_not_commands_go_to_the_dead_letter_stream() {
             ),
             f("extra", b"x"),
         ],
+        // A megabyte of command type, which its error quotes.
+        vec![f(
+            "payload",
+            Box::leak(
+                format!(
+                    r#"{{"player":"bob","type":"{}","general":"g-bob"}}"#,
+                    "X".repeat(1 << 20)
+                )
+                .into_boxed_str(),
+            )
+            .as_bytes(),
+        )],
     ];
     let ids: Vec<String> = garbage.iter().map(|fields| redis.xadd(fields)).collect();
     // A good command after them: once it is decided, the reader has passed the garbage.
@@ -237,6 +249,14 @@ fn entries_that_are_not_commands_go_to_the_dead_letter_stream() {
     assert!(errors[0].contains("unknown field"), "{errors:?}");
     assert!(errors[3].contains("unknown command"), "{errors:?}");
     assert!(errors[4].contains("amount"), "{errors:?}");
+    // Errors, and the log lines that tell them, stay short whatever the entry quotes.
+    assert!(
+        errors.iter().all(|e| e.len() < 1_200),
+        "{:?}",
+        errors[7].len()
+    );
+    assert!(errors[7].contains("more bytes"), "{}", &errors[7][..200]);
+    assert!(server.log().lines().all(|line| line.len() < 20_000));
 
     // The world is as before apart from the good command: no order for any of them, one TRAIN
     // paid for.

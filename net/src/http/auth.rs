@@ -38,9 +38,20 @@ pub async fn login(
     if let Some(address) = address {
         state.limits.address(address)?;
     }
-    Ok(Json(
-        state.accounts.login(&body.name, &body.password).await?,
-    ))
+    match state.accounts.login(&body.name, &body.password).await {
+        Ok(session) => Ok(Json(session)),
+        Err(error) => {
+            if error.code == crate::http::error::ErrorCode::Unauthorized {
+                // The name is not a secret; the password is never logged.
+                tracing::warn!(
+                    name = %components::text::clip(&body.name, 64),
+                    address = ?address,
+                    "failed login"
+                );
+            }
+            Err(error)
+        }
+    }
 }
 
 pub async fn logout(State(state): State<AppState>, player: Player) -> Result<StatusCode, ApiError> {

@@ -32,6 +32,28 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code as clients see it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidField => "invalid_field",
+            ErrorCode::UnknownCommand => "unknown_command",
+            ErrorCode::InvalidArgs => "invalid_args",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::NotOwner => "not_owner",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::NameTaken => "name_taken",
+            ErrorCode::AlreadyJoined => "already_joined",
+            ErrorCode::IdConflict => "id_conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::InvalidJson
@@ -108,6 +130,45 @@ impl IntoResponse for ApiError {
                 message: &self.message,
             },
         };
-        (self.code.status(), Json(body)).into_response()
+        let mut response = (self.code.status(), Json(body)).into_response();
+        // For the access log.
+        response.extensions_mut().insert(self.code);
+        if matches!(self.code, ErrorCode::RateLimited | ErrorCode::Unavailable) {
+            // A moment is enough: limits refill and queues drain within a second.
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_names_are_the_serialized_codes() {
+        for code in [
+            ErrorCode::InvalidJson,
+            ErrorCode::InvalidField,
+            ErrorCode::UnknownCommand,
+            ErrorCode::InvalidArgs,
+            ErrorCode::Unauthorized,
+            ErrorCode::NotOwner,
+            ErrorCode::Forbidden,
+            ErrorCode::NotFound,
+            ErrorCode::MethodNotAllowed,
+            ErrorCode::NameTaken,
+            ErrorCode::AlreadyJoined,
+            ErrorCode::IdConflict,
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::RateLimited,
+            ErrorCode::Unavailable,
+            ErrorCode::Internal,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.name());
+        }
     }
 }

@@ -145,6 +145,9 @@ impl FromRequestParts<AppState> for Player {
                 return Err(error);
             }
         };
+        if let Some(player) = parts.extensions.get::<super::access::RequestPlayer>() {
+            player.set(&id);
+        }
         state.limits.player(&id)?;
         state.bus.seen(&id);
         Ok(Player {

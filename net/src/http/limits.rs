@@ -58,15 +58,17 @@ impl RateLimits {
     }
 
     pub fn player(&self, player: &str) -> Result<(), ApiError> {
-        self.players
-            .check_key(&player.to_string())
-            .map_err(|_| limited("from this player"))
+        self.players.check_key(&player.to_string()).map_err(|_| {
+            tracing::info!(player, "rate limit reached");
+            limited("from this player")
+        })
     }
 
     pub fn address(&self, address: IpAddr) -> Result<(), ApiError> {
-        self.addresses
-            .check_key(&address)
-            .map_err(|_| limited("from this address"))
+        self.addresses.check_key(&address).map_err(|_| {
+            tracing::info!(%address, "rate limit reached");
+            limited("from this address")
+        })
     }
 
     /// Forgets the buckets of keys that are full again (not seen lately).

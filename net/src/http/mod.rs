@@ -4,6 +4,7 @@
 //! `daemon`, which serves no players). Handlers read the last published read models with one
 //! atomic load and never wait for the World; commands go to it over the command bus.
 
+pub mod access;
 pub mod auth;
 pub mod commands;
 pub mod error;
@@ -18,6 +19,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{Method, Uri},
+    middleware,
     routing::{get, post},
 };
 use components::{
@@ -27,6 +29,7 @@ use components::{
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 
+pub use self::access::ReadSource;
 use self::{
     error::{ApiError, ErrorCode},
     extract::MAX_BODY,
@@ -54,6 +57,8 @@ pub struct AppState {
     pub events: Arc<dyn EventLog>,
     /// How the world's store is doing (`/ready`).
     pub persist: Arc<PersistStatus>,
+    /// Where the read models come from (`X-Cache`).
+    pub read_source: ReadSource,
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -88,12 +93,14 @@ fn ops_routes() -> Router<AppState> {
         .route("/metrics", get(health::metrics))
 }
 
-/// The layers around every route: JSON 404 and 405, panics as `500 internal`, tracing.
+/// The layers around every route: JSON 404 and 405, panics as `500 internal`, the access
+/// log, tracing.
 fn finish(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(access::access_log))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -105,7 +112,8 @@ pub fn ops_router(state: AppState) -> Router {
 
 /// The whole API: the HTTP side of `serve` and `api`.
 pub fn router(state: AppState) -> Router {
-    let routes = ops_routes()
+    // Reads from the read models, which say where they came from (`X-Cache`).
+    let reads = Router::new()
         .route("/api/world", get(read::world))
         .route("/api/nations", get(read::nations))
         .route("/api/nations/{id}", get(read::nation))
@@ -116,14 +124,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/battles", get(read::battles))
         .route("/api/battles/{id}", get(read::battle))
         .route("/api/battles/{id}/frame", get(read::frame))
-        .route("/api/events", get(read::events))
         .route("/api/leaderboard", get(read::leaderboard))
+        .route("/api/orders/{id}", get(commands::order))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            access::x_cache,
+        ));
+    let routes = ops_routes()
+        .merge(reads)
+        .route("/api/events", get(read::events))
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/join", post(commands::join))
         .route("/api/commands", post(commands::command))
-        .route("/api/orders/{id}", get(commands::order))
         .layer(DefaultBodyLimit::max(MAX_BODY));
     finish(routes, state)
 }

@@ -147,6 +147,8 @@ impl Lease {
             match Self::try_acquire(redis, world).await {
                 Ok(Some(lease)) => {
                     info!(key = %lease.key, "lease taken: this process is the world's writer");
+                    metrics::counter!("tianxia_lease_acquired_total").increment(1);
+                    metrics::gauge!("tianxia_lease_held").set(1.0);
                     return Some(lease);
                 }
                 Ok(None) => {
@@ -199,6 +201,8 @@ impl Lease {
                 match outcome {
                     Ok(0) => {
                         error!(key = %self.key, "the lease is held by another daemon; this one stops");
+                        metrics::counter!("tianxia_lease_lost_total").increment(1);
+                        metrics::gauge!("tianxia_lease_held").set(0.0);
                         let _ = lost.send(format!(
                             "the lease {} was taken by another daemon",
                             self.key
@@ -208,6 +212,7 @@ impl Lease {
                     Ok(taken) => {
                         if taken == 2 {
                             warn!(key = %self.key, "the lease had lapsed while Redis was out of reach; taken again");
+                            metrics::counter!("tianxia_lease_acquired_total").increment(1);
                         } else if failing {
                             info!(key = %self.key, "lease renewed again");
                         }
@@ -232,6 +237,7 @@ impl Lease {
 
     /// Releases the lease if this holder still has it.
     pub async fn release(self) -> RedisResult<bool> {
+        metrics::gauge!("tianxia_lease_held").set(0.0);
         let deleted: i64 = Script::new(RELEASE)
             .key(&self.key)
             .arg(&self.token)

@@ -8,6 +8,23 @@ pub struct Reply {
     pub status: u16,
     pub text: String,
     pub json: Value,
+    /// Response headers by lower-case name.
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+fn headers(
+    response: &ureq::http::Response<ureq::Body>,
+) -> std::collections::BTreeMap<String, String> {
+    response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                value.to_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
 }
 
 pub fn get(url: &str) -> Reply {
@@ -21,9 +38,15 @@ pub fn get(url: &str) -> Reply {
         .call()
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = response.status().as_u16();
+    let headers = headers(&response);
     let text = response.body_mut().read_to_string().unwrap();
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply { status, text, json }
+    Reply {
+        status,
+        text,
+        json,
+        headers,
+    }
 }
 
 fn agent() -> ureq::Agent {
@@ -36,9 +59,15 @@ fn agent() -> ureq::Agent {
 
 fn reply(mut response: ureq::http::Response<ureq::Body>) -> Reply {
     let status = response.status().as_u16();
+    let headers = headers(&response);
     let text = response.body_mut().read_to_string().unwrap_or_default();
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply { status, text, json }
+    Reply {
+        status,
+        text,
+        json,
+        headers,
+    }
 }
 
 /// A request with an optional bearer token: `body` is sent as is (it may be broken JSON).

@@ -44,6 +44,7 @@ impl InProcess {
             limits: std::sync::Arc::new(net::RateLimits::default()),
             events,
             persist: std::sync::Arc::new(components::durable::PersistStatus::new("none")),
+            read_source: net::ReadSource::World,
         };
         runtime.spawn(async move {
             let _ = axum::serve(listener, net::router(state)).await;

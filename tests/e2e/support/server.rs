@@ -106,9 +106,11 @@ impl Server {
         let data = dir.path().join("data");
         let stderr = dir.path().join("stderr.log");
         let mut command = Command::new(bin());
+        command.arg(role);
+        if !args.contains(&"--bind") {
+            command.args(["--bind", "127.0.0.1:0"]);
+        }
         command
-            .arg(role)
-            .args(["--bind", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(&data)
             .args(args)
@@ -187,6 +189,12 @@ impl Server {
     /// Waits for the process to exit by itself.
     pub fn wait_exit(&mut self) -> ExitStatus {
         wait_for("tianxia to exit", || self.child.try_wait().unwrap())
+    }
+
+    /// Hands back the directory of a server that has exited.
+    pub fn stop_keeping_dir_after_exit(mut self) -> TempDir {
+        assert!(self.child.try_wait().unwrap().is_some(), "it still runs");
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
     /// Kills the server with SIGKILL (no shutdown of any kind) and hands back its directory.
