@@ -4,6 +4,7 @@
 #
 # - MongoDB: tests start their own MongoDB wire-protocol server (nx-27017, from PyPI), which
 #   this script installs into .venv under the repository.
+# - The API fuzzer: Schemathesis (PyPI), into the same .venv.
 # - Redis: tests start redis-server instances of their own on free ports (the machine's own
 #   Redis is never touched), so redis-server must be installed.
 # - promtool (Debian's prometheus package, installed with apt if missing) checks and tests
@@ -18,6 +19,14 @@ if [ ! -x .venv/bin/nx-27017 ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check "nx-27017==$NX_VERSION"
 fi
 export TIANXIA_NX27017="$PWD/.venv/bin/nx-27017"
+
+# The API fuzzer of the e2e tests (tests/e2e/openapi.rs).
+SCHEMATHESIS_VERSION=4.32.5
+if [ ! -x .venv/bin/schemathesis ] || ! .venv/bin/schemathesis --version | grep -q "$SCHEMATHESIS_VERSION"; then
+  echo "== installing schemathesis $SCHEMATHESIS_VERSION into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+export TIANXIA_SCHEMATHESIS="$PWD/.venv/bin/schemathesis"
 
 # Tests that need Redis start redis-server instances of their own on free ports.
 command -v redis-server >/dev/null || {

@@ -9,7 +9,19 @@ use serde::{Deserialize, Serialize};
 use crate::world::TroopType;
 
 /// The two sides of a battle. Serialized as `attacker` / `defender`; in frames as 0 / 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Attacker,
@@ -36,7 +48,7 @@ impl Side {
 }
 
 /// Why a battle ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// Every unit of the losing side fell.
@@ -47,7 +59,7 @@ pub enum EndReason {
     TimeLimit,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BattleStatus {
     Active,
@@ -55,21 +67,21 @@ pub enum BattleStatus {
 }
 
 /// One side of a battle in the read model.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SideView {
     pub nation: Option<String>,
     pub generals: Vec<String>,
 }
 
 /// Fighting units of each side.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UnitsAlive {
     pub attacker: u32,
     pub defender: u32,
 }
 
 /// `GET /api/battles/{id}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BattleView {
     pub id: String,
     pub city: String,
@@ -89,11 +101,11 @@ pub struct BattleView {
 }
 
 /// One unit in a frame: `[id, side, kind, x, y, hp]`, side 0 = attacker, 1 = defender.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UnitFrame(pub u32, pub u8, pub TroopType, pub f32, pub f32, pub u32);
 
 /// `GET /api/battles/{id}/frame`: where every unit on the field stands.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FrameView {
     pub battle: String,
     /// The battle step the frame shows.

@@ -16,7 +16,18 @@ use crate::{
 };
 
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CommandType {
@@ -80,7 +91,9 @@ pub const COMMAND_ID_MAX: usize = 64;
 pub const SERVER_ID_PREFIX: &str = "srv-";
 
 /// What a city can build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BuildKind {
     Agriculture,
@@ -354,7 +367,7 @@ pub fn server_command_id(log_seq: u64) -> String {
 
 /// Why the World rejected a command or cancelled an order
 /// (docs/rules.md#validation-and-reason-codes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     UnknownGeneral,

@@ -76,7 +76,7 @@ pub struct PersistStatus {
 }
 
 /// What `/ready` shows of persistence.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PersistReport {
     pub store: &'static str,
     pub ok: bool,

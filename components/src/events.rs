@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// One domain event as clients and stores see it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DomainEvent {
     /// Per-world, strictly increasing, without gaps.
     pub seq: u64,
@@ -28,7 +28,7 @@ pub struct DomainEvent {
 }
 
 /// What happened, with its payload. Serialized as `"type"` and `"payload"`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", content = "payload")]
 pub enum EventKind {
     /// A new world was built from a scenario.

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// `GET /api/world`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorldSummary {
     pub world: String,
     pub scenario: String,
@@ -36,7 +36,7 @@ pub struct WorldSummary {
     pub battles_active: usize,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NationView {
     pub id: String,
     pub name: String,
@@ -54,7 +54,7 @@ pub struct NationView {
     pub version: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CityView {
     pub id: String,
     pub name: String,
@@ -74,7 +74,7 @@ pub struct CityView {
 }
 
 /// A position card as the general read model shows it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PositionView {
     pub name: String,
     pub level: u8,
@@ -83,7 +83,7 @@ pub struct PositionView {
 }
 
 /// A march under way.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MarchView {
     pub from: String,
     pub to: String,
@@ -91,7 +91,7 @@ pub struct MarchView {
     pub eta: i64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Queued,
@@ -102,7 +102,7 @@ pub enum OrderStatus {
 }
 
 /// An order and where it is in its life cycle (docs/rules.md#order-life-cycle).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub order_id: String,
     #[serde(rename = "type")]
@@ -205,7 +205,7 @@ mod hex_u64 {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GeneralView {
     pub id: String,
     pub name: String,
@@ -323,7 +323,7 @@ impl ReadModels {
 }
 
 /// What the leaderboard ranks nations by.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RankBy {
     #[default]
@@ -344,7 +344,7 @@ impl RankBy {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Rank {
     pub nation: String,
     pub name: String,

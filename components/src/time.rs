@@ -19,7 +19,18 @@ pub const SECONDS_PER_YEAR: i64 = SECONDS_PER_MONTH * MONTHS_PER_YEAR;
 
 /// A point on the game calendar. Months and days count from 1, hours from 0.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    utoipa::ToSchema,
 )]
 #[serde(deny_unknown_fields)]
 pub struct GameDate {

@@ -234,7 +234,7 @@ impl HashGate {
 }
 
 /// What register and login answer.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Session {
     pub player_id: String,
     pub token: String,

@@ -3,8 +3,8 @@
 //!
 //! Services: tests that need MongoDB start their own MongoDB wire-protocol server
 //! (`nx-27017`, installed by `scripts/test.sh`); tests that need Redis start a `redis-server`
-//! of their own on a free port. A test that cannot start a service fails and says how to
-//! provide it.
+//! of their own on a free port; the API fuzzer is Schemathesis (installed by the script too).
+//! A test that cannot start a service fails and says how to provide it.
 
 mod battle;
 mod battle_world;
@@ -12,6 +12,7 @@ mod bench;
 mod check;
 mod clock;
 mod config;
+mod openapi;
 mod persist;
 mod play;
 mod roles;

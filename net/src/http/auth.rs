@@ -6,18 +6,35 @@ use serde::Deserialize;
 
 use super::{
     AppState,
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{ApiJson, ClientAddress, Player},
 };
 use crate::accounts::Session;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
+    /// Unique regardless of case; the player id is the name in lower case.
+    #[schema(pattern = "^[A-Za-z0-9_-]{3,32}$")]
     name: String,
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/register",
+    tag = "accounts",
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "the account and a token", body = Session),
+        (status = 400, description = "malformed JSON (`invalid_json`); a field of the wrong type, missing or unknown (`invalid_field`)", body = ErrorBody),
+        (status = 413, description = "a body over 16 KiB (`payload_too_large`)", body = ErrorBody),
+        (status = 409, description = "the name is taken (`name_taken`)", body = ErrorBody),
+        (status = 429, description = "over a rate limit (`rate_limited`)", body = ErrorBody),
+        (status = 503, description = "the account store cannot be reached, or too many passwords are being hashed (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn register(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -30,6 +47,20 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(session)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "accounts",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "a new token", body = Session),
+        (status = 400, description = "malformed JSON (`invalid_json`); a field of the wrong type, missing or unknown (`invalid_field`)", body = ErrorBody),
+        (status = 413, description = "a body over 16 KiB (`payload_too_large`)", body = ErrorBody),
+        (status = 401, description = "wrong name or password (`unauthorized`)", body = ErrorBody),
+        (status = 429, description = "over a rate limit (`rate_limited`)", body = ErrorBody),
+        (status = 503, description = "the account store cannot be reached, or too many passwords are being hashed (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -54,6 +85,18 @@ pub async fn login(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "the token is revoked"),
+        (status = 401, description = "no token, or an unknown, expired or revoked one (`unauthorized`)", body = ErrorBody),
+        (status = 429, description = "over a rate limit (`rate_limited`)", body = ErrorBody),
+        (status = 503, description = "the account store cannot be reached (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn logout(State(state): State<AppState>, player: Player) -> Result<StatusCode, ApiError> {
     state.accounts.logout(&player.token).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -14,15 +14,15 @@ use axum::{
 use components::{
     command::{CommandBody, JoinArgs, ShapeCode, check_command_id},
     ids::is_valid_id,
-    read_model::{OrderStatus, OrderView},
+    read_model::{GeneralView, OrderStatus, OrderView},
     world::TroopType,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{
     AppState,
-    error::{ApiError, ErrorCode},
+    error::{ApiError, ErrorBody, ErrorCode},
     extract::{ApiJson, ApiPath, Player},
     published,
     read::count_l1,
@@ -43,7 +43,7 @@ fn shape_error(error: components::command::ShapeError) -> ApiError {
 }
 
 /// `POST /api/join`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JoinRequest {
     name: String,
@@ -53,6 +53,24 @@ pub struct JoinRequest {
     troop_type: Option<TroopType>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/join",
+    tag = "commands",
+    security(("bearer" = [])),
+    request_body = JoinRequest,
+    responses(
+        (status = 201, description = "the player's new general", body = GeneralView),
+        (status = 202, description = "the World has not answered within 5 s: the JOIN is queued", body = Submitted),
+        (status = 400, description = "the World refused the arguments (`invalid_args`, e.g. a nation that takes no one); malformed JSON (`invalid_json`); a field of the wrong type, missing or unknown (`invalid_field`)", body = ErrorBody),
+        (status = 413, description = "a body over 16 KiB (`payload_too_large`)", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, expired or revoked one (`unauthorized`)", body = ErrorBody),
+        (status = 409, description = "the player has a general already (`already_joined`)", body = ErrorBody),
+        (status = 404, description = "no nation with that id (`not_found`)", body = ErrorBody),
+        (status = 429, description = "over a rate limit (`rate_limited`)", body = ErrorBody),
+        (status = 503, description = "commands cannot be taken now (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn join(
     State(state): State<AppState>,
     player: Player,
@@ -105,7 +123,10 @@ pub async fn join(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"order_id": id, "status": "queued"})),
+        Json(Submitted {
+            order_id: id,
+            status: OrderStatus::Queued,
+        }),
     )
         .into_response())
 }
@@ -125,7 +146,7 @@ fn world_rejection(order: &OrderView) -> ApiError {
 }
 
 /// `POST /api/commands`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     #[serde(default)]
@@ -138,12 +159,29 @@ pub struct CommandRequest {
     args: Option<Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Submitted {
     order_id: String,
     status: OrderStatus,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/commands",
+    tag = "commands",
+    security(("bearer" = [])),
+    request_body = CommandRequest,
+    responses(
+        (status = 202, description = "taken (durable); a repeated id answers its order's status", body = Submitted),
+        (status = 400, description = "malformed JSON (`invalid_json`); a field of the wrong type, missing or unknown (`invalid_field`)", body = ErrorBody),
+        (status = 413, description = "a body over 16 KiB (`payload_too_large`)", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, expired or revoked one (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "the general is not the caller's (`not_owner`)", body = ErrorBody),
+        (status = 409, description = "the id was used for another command (`id_conflict`), or a JOIN of a player who has joined (`already_joined`)", body = ErrorBody),
+        (status = 429, description = "over a rate limit (`rate_limited`)", body = ErrorBody),
+        (status = 503, description = "commands cannot be taken now (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn command(
     State(state): State<AppState>,
     player: Player,
@@ -221,6 +259,21 @@ pub async fn command(
 }
 
 /// `GET /api/orders/{id}`: the caller's order.
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}",
+    tag = "commands",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the order's id (the command's)", pattern = "^[A-Za-z0-9_.:-]{1,64}$")),
+    responses(
+        (status = 200, description = "the caller's order", body = OrderView),
+        (status = 400, description = "an id that is not an order id (`invalid_field`)", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, expired or revoked one (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "the caller has no order with that id (`not_found`)", body = ErrorBody),
+        (status = 429, description = "over a rate limit (`rate_limited`)", body = ErrorBody),
+        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn order(
     State(state): State<AppState>,
     player: Player,

@@ -12,8 +12,8 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
+use components::durable::PersistReport;
 use serde::Serialize;
-use serde_json::json;
 use tokio::task::JoinHandle;
 
 use super::AppState;
@@ -28,7 +28,7 @@ pub trait Probe: Send + Sync + 'static {
 }
 
 /// The last outcome of one backend's probe.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BackendStatus {
     pub name: &'static str,
     pub ok: bool,
@@ -103,10 +103,46 @@ impl Backends {
     }
 }
 
-pub async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+/// `GET /health`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses((status = 200, description = "the process lives", body = Health)),
+)]
+pub async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// `GET /ready` (docs/operations.md#readiness).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    pub world_loaded: bool,
+    pub backends: Vec<BackendStatus>,
+    pub persistence: PersistReport,
+    /// The last event the World published.
+    pub last_seq: u64,
+    /// Why it is not ready; empty when it is.
+    pub reasons: Vec<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "ready to serve", body = Readiness),
+        (status = 503, description = "not ready; `reasons` says why", body = Readiness),
+    ),
+)]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let backends = state.backends.status();
     let mut reasons = Vec::new();
@@ -141,17 +177,27 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
-        "status": if reasons.is_empty() { "ready" } else { "not_ready" },
-        "world_loaded": world_loaded,
-        "backends": *backends,
-        "persistence": persistence,
-        "last_seq": last_seq,
-        "reasons": reasons,
-    });
+    let body = Readiness {
+        status: if reasons.is_empty() {
+            "ready"
+        } else {
+            "not_ready"
+        },
+        world_loaded,
+        backends: backends.to_vec(),
+        persistence,
+        last_seq,
+        reasons,
+    };
     (status, Json(body)).into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)),
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(

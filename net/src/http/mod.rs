@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod limits;
+pub mod openapi;
 pub mod read;
 
 use std::sync::Arc;
@@ -133,6 +134,7 @@ pub fn router(state: AppState) -> Router {
     let routes = ops_routes()
         .merge(reads)
         .route("/api/events", get(read::events))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))

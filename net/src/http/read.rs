@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::{
     AppState,
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{ApiPath, ApiQuery},
     published,
 };
@@ -66,6 +66,16 @@ fn filter_id(field: &str, value: Option<String>) -> Result<Option<String>, ApiEr
 #[serde(deny_unknown_fields)]
 pub struct NoQuery {}
 
+#[utoipa::path(
+    get,
+    path = "/api/world",
+    tag = "world",
+    responses(
+        (status = 200, description = "the world summary", body = WorldSummary),
+        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn world(
     State(state): State<AppState>,
     _: ApiQuery<NoQuery>,
@@ -73,6 +83,16 @@ pub async fn world(
     l1(published(&state).map(|m| Json(m.world.clone())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/nations",
+    tag = "world",
+    responses(
+        (status = 200, description = "every nation, by id", body = Vec<NationView>),
+        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn nations(
     State(state): State<AppState>,
     _: ApiQuery<NoQuery>,
@@ -80,6 +100,17 @@ pub async fn nations(
     l1(published(&state).map(|m| Json(m.nations.values().cloned().collect())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/nations/{id}",
+    tag = "world",
+    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")), responses(
+        (status = 200, description = "one nation", body = NationView),
+        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
+        (status = 404, description = "nothing has that id (`not_found`)", body = ErrorBody),
+        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn nation(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -88,12 +119,25 @@ pub async fn nation(
     l1(published(&state).and_then(|m| find(&m.nations, "nation", &id))).map(Json)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CityFilter {
+    /// Only the cities of this nation.
+    #[param(pattern = "^[a-z0-9_-]{1,48}$")]
     nation: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/cities",
+    tag = "world",
+    params(CityFilter), responses(
+        (status = 200, description = "cities, by id", body = Vec<CityView>),
+        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn cities(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<CityFilter>,
@@ -109,6 +153,17 @@ pub async fn cities(
     Ok(Json(cities))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/cities/{id}",
+    tag = "world",
+    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")), responses(
+        (status = 200, description = "one city", body = CityView),
+        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
+        (status = 404, description = "nothing has that id (`not_found`)", body = ErrorBody),
+        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn city(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -117,13 +172,28 @@ pub async fn city(
     l1(published(&state).and_then(|m| find(&m.cities, "city", &id))).map(Json)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GeneralFilter {
+    /// Only the generals of this nation.
+    #[param(pattern = "^[a-z0-9_-]{1,48}$")]
     nation: Option<String>,
+    /// Only the generals in this city.
+    #[param(pattern = "^[a-z0-9_-]{1,48}$")]
     city: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/generals",
+    tag = "world",
+    params(GeneralFilter), responses(
+        (status = 200, description = "generals, by id", body = Vec<GeneralView>),
+        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn generals(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<GeneralFilter>,
@@ -141,6 +211,17 @@ pub async fn generals(
     Ok(Json(generals))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/generals/{id}",
+    tag = "world",
+    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")), responses(
+        (status = 200, description = "one general", body = GeneralView),
+        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
+        (status = 404, description = "nothing has that id (`not_found`)", body = ErrorBody),
+        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn general(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -149,14 +230,32 @@ pub async fn general(
     l1(published(&state).and_then(|m| find(&m.generals, "general", &id))).map(Json)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
-    after_seq: Option<u64>,
+    /// Only events with a greater `seq` (default 0).
+    #[param(minimum = 0)]
+    after_seq: Option<i64>,
+    /// At most this many events (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// Only the events of this aggregate, as `kind:id`.
+    #[param(pattern = "^[a-z0-9_-]{1,48}:[a-z0-9_-]{1,48}$")]
     aggregate: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "world",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "durable domain events in sequence order", body = Vec<DomainEvent>),
+        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "the store cannot be read (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn events(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<EventsQuery>,
@@ -177,24 +276,33 @@ pub async fn events(
             )));
         }
     }
+    let after_seq = u64::try_from(query.after_seq.unwrap_or(0))
+        .map_err(|_| ApiError::invalid_field("after_seq: a sequence number is 0 or more"))?;
     let events = state
         .events
-        .events(
-            query.after_seq.unwrap_or(0),
-            limit,
-            query.aggregate.as_deref(),
-        )
+        .events(after_seq, limit, query.aggregate.as_deref())
         .await
         .map_err(|e| ApiError::unavailable(format!("the event log cannot be read: {e}")))?;
     Ok(Json(events))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BattleFilter {
     status: Option<BattleStatus>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/battles",
+    tag = "world",
+    params(BattleFilter), responses(
+        (status = 200, description = "battles under way and recently finished", body = Vec<BattleView>),
+        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn battles(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<BattleFilter>,
@@ -209,6 +317,17 @@ pub async fn battles(
     Ok(Json(battles))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/battles/{id}",
+    tag = "world",
+    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")), responses(
+        (status = 200, description = "one battle", body = BattleView),
+        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
+        (status = 404, description = "nothing has that id (`not_found`)", body = ErrorBody),
+        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn battle(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -217,6 +336,17 @@ pub async fn battle(
     l1(published(&state).and_then(|m| find(&m.battles, "battle", &id))).map(Json)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/battles/{id}/frame",
+    tag = "world",
+    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")), responses(
+        (status = 200, description = "the battle's latest frame", body = FrameView),
+        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
+        (status = 404, description = "nothing has that id (`not_found`)", body = ErrorBody),
+        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn frame(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -234,7 +364,8 @@ pub async fn frame(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LeaderboardQuery {
     #[serde(default)]
@@ -242,6 +373,16 @@ pub struct LeaderboardQuery {
 }
 
 /// `GET /api/leaderboard?by=cities|troops|gold`: active nations ranked.
+#[utoipa::path(
+    get,
+    path = "/api/leaderboard",
+    tag = "world",
+    params(LeaderboardQuery), responses(
+        (status = 200, description = "active nations ranked", body = Vec<Rank>),
+        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn leaderboard(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<LeaderboardQuery>,
