@@ -488,3 +488,132 @@ fn a_data_directory_written_before_the_structure_pass_recovers() {
     assert_eq!(bob_general["status"], "marching", "{bob_general}");
     assert_eq!(bob_general["march"]["to"], "crossroads", "{bob_general}");
 }
+
+/// SIGKILL in the middle of a command load: four players send commands as fast as they are
+/// answered, each from its own connection, and the server is killed while they do. After the
+/// restart every command answered 202 is decided exactly once in the durable log, and each
+/// player's order shows the decision the log holds.
+#[test]
+fn sigkill_under_a_command_load_loses_and_repeats_nothing() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    };
+    let (_assets, root) = quiet_assets(|_, text| text);
+    let args = [
+        "--scenario",
+        "tiny",
+        "--assets",
+        root.to_str().unwrap(),
+        "--flush-interval",
+        "0.3",
+    ];
+    let server = Server::start_with_env(&args, &[]);
+    server.wait_ready();
+    let players = ["ann", "bob", "cat", "dan"];
+    let tokens: Vec<String> = players
+        .iter()
+        .map(|name| {
+            let token = register(&server, name);
+            join(&server, &token, "north");
+            token
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let taken = Arc::new(AtomicUsize::new(0));
+    let senders: Vec<_> = players
+        .iter()
+        .zip(&tokens)
+        .map(|(name, token)| {
+            let (name, token, stop) = (name.to_string(), token.clone(), stop.clone());
+            let taken = taken.clone();
+            let url = server.url("/api/commands");
+            std::thread::spawn(move || {
+                let mut answered = Vec::new();
+                for i in 0.. {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let id = format!("{name}-{i}");
+                    let body = match i % 3 {
+                        0 => json!({"id": id, "type": "TRAIN", "general": format!("g-{name}")}),
+                        1 => json!({"id": id, "type": "RECRUIT", "general": format!("g-{name}"), "args": {"amount": 10}}),
+                        _ => json!({"id": id, "type": "MOVE", "general": format!("g-{name}"), "args": {"to": "hill_fort"}}),
+                    };
+                    // A killed server answers nothing: the command may or may not be logged,
+                    // and only a 202 promises it was.
+                    match crate::support::try_post(&url, Some(&token), &body) {
+                        Some(reply) if reply.status == 202 => {
+                            answered.push(id);
+                            taken.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Some(reply) if reply.status == 429 => {
+                            std::thread::sleep(Duration::from_millis(50))
+                        }
+                        _ => break,
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    wait_for("commands to flow and some to be checkpointed", || {
+        let ready = server.get("/ready").json;
+        (ready["persistence"]["durable_seq"].as_u64()? > 40 && taken.load(Ordering::SeqCst) > 200)
+            .then_some(())
+    });
+    let dir = server.kill_keeping_dir();
+    stop.store(true, Ordering::SeqCst);
+    let answered: Vec<Vec<String>> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+    assert!(
+        answered.iter().map(Vec::len).sum::<usize>() > 20,
+        "{answered:?}"
+    );
+
+    let server = Server::start_in(dir, &args, &[]);
+    server.wait_ready();
+    // The kill came between checkpoints: commands only the log held were applied again.
+    assert!(
+        server.log().contains("commands from the log applied again"),
+        "{}",
+        server.log()
+    );
+    eprintln!(
+        "answered before the kill: {:?}",
+        answered.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    server.wait_durable();
+    let events = wait_for("every answered command to be durable", || {
+        let events = all_events(&server);
+        answered
+            .iter()
+            .zip(players)
+            .all(|(ids, player)| ids.iter().all(|id| decisions(&events, player, id) > 0))
+            .then_some(events)
+    });
+    assert_contiguous(&events);
+    for (ids, (player, token)) in answered.iter().zip(players.iter().zip(&tokens)) {
+        for (n, id) in ids.iter().enumerate() {
+            assert_eq!(decisions(&events, player, id), 1, "{player}'s {id}");
+            // Orders older than the window (its last 100 finished orders) are no longer kept.
+            if n + 90 < ids.len() {
+                continue;
+            }
+            let accepted = events.iter().any(|e| {
+                e["type"] == "CommandAccepted"
+                    && e["payload"]["player"] == *player
+                    && e["payload"]["order_id"] == *id
+            });
+            let order = get(&server, token, &format!("/api/orders/{id}")).json;
+            let status = order["status"].as_str().unwrap_or_default();
+            if accepted {
+                assert!(
+                    ["accepted", "completed", "cancelled"].contains(&status),
+                    "{player}'s {id} was accepted: {order}"
+                );
+            } else {
+                assert_eq!(status, "rejected", "{player}'s {id}: {order}");
+            }
+        }
+    }
+}

@@ -155,9 +155,11 @@ fn a_standby_daemon_takes_over_and_every_added_command_is_applied_once() {
     wait_for("the second daemon to stand by", || {
         standby.log().contains("standing by").then_some(())
     });
-    // A player on an api process.
+    // A player on an api process; a second api serves the same world.
     let api = Server::start_as("api", &["--world", redis.world.as_str()], &envs);
+    let other_api = Server::start_as("api", &["--world", redis.world.as_str()], &envs);
     api.wait_ready();
+    other_api.wait_ready();
     let token = register(&api, "via");
     join(&api, &token, "north");
 
@@ -169,6 +171,7 @@ fn a_standby_daemon_takes_over_and_every_added_command_is_applied_once() {
         let world = redis.world.clone();
         let url = redis.url.clone();
         let commands = api.url("/api/commands");
+        let token = token.clone();
         thread::spawn(move || {
             let producer = RedisWorld::attach(&url, &world);
             let mut added = Vec::new();
@@ -203,13 +206,29 @@ fn a_standby_daemon_takes_over_and_every_added_command_is_applied_once() {
         (ready["persistence"]["durable_seq"].as_u64()? > 30).then_some(())
     });
     let _ = active.kill_keeping_dir();
+    // While no daemon runs, the player sends a backlog through the api: more commands than
+    // its order window keeps, all decided at once when the standby takes over.
+    let mut backlog = Vec::new();
+    for i in 0..150 {
+        let id = format!("b-{i}");
+        let reply = command(
+            &api,
+            &token,
+            json!({"id": id, "type": "TRAIN", "general": "g-via"}),
+        );
+        if reply.status == 202 {
+            backlog.push(("via".to_string(), id));
+        }
+    }
+    assert!(backlog.len() > 100, "only {} were taken", backlog.len());
     let base = standby_listening
         .recv_timeout(crate::support::WAIT)
         .unwrap_or_else(|_| panic!("the standby did not take over: {}", standby.log()));
     standby.base = base;
     thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::SeqCst);
-    let added = producer.join().unwrap();
+    let mut added = producer.join().unwrap();
+    added.extend(backlog);
     assert!(standby.log().contains("lease taken"), "{}", standby.log());
 
     // Every added command decided exactly once in the durable log.
@@ -250,6 +269,37 @@ fn a_standby_daemon_takes_over_and_every_added_command_is_applied_once() {
         "the standby recovered first"
     );
     assert_contiguous(&events);
+
+    // Every order the player sent shows its final decision on every api: accepted (or
+    // completed) where the durable log accepted it, rejected where it rejected it.
+    let accepted: std::collections::BTreeSet<String> = events
+        .iter()
+        .filter(|e| e["type"] == "CommandAccepted" && e["payload"]["player"] == "via")
+        .filter_map(|e| e["payload"]["order_id"].as_str().map(str::to_string))
+        .collect();
+    for server in [&api, &other_api] {
+        for (_, id) in added.iter().filter(|(p, _)| p == "via") {
+            let order = wait_for(&format!("order {id} to be decided on every api"), || {
+                let reply = get(server, &token, &format!("/api/orders/{id}"));
+                if reply.status == 429 {
+                    // The verifier reads faster than a player may.
+                    thread::sleep(Duration::from_millis(100));
+                    return None;
+                }
+                assert_eq!(reply.status, 200, "{id}: {}", reply.text);
+                (reply.json["status"] != "queued").then_some(reply.json)
+            });
+            let status = order["status"].as_str().unwrap();
+            if accepted.contains(id) {
+                assert!(
+                    ["accepted", "completed", "cancelled"].contains(&status),
+                    "{id} was accepted: {order}"
+                );
+            } else {
+                assert_eq!(status, "rejected", "{id}: {order}");
+            }
+        }
+    }
 
     // A graceful stop releases the lease and leaves nothing pending.
     let status = standby.terminate();
@@ -622,4 +672,121 @@ fn a_command_sent_through_one_api_is_read_through_another() {
         .query(&mut redis.connection())
         .unwrap();
     assert_eq!(held, 15, "the player's index follows revocations");
+}
+
+/// Faults of the backends under a daemon with players on an api: MongoDB alone goes away
+/// while commands flow, then Redis and MongoDB together for longer than the lease. The daemon
+/// rides both out (it never exits), says it is not ready meanwhile, and every command answered
+/// 202 is decided exactly once in the durable log and shows its decision on the api.
+#[test]
+fn a_daemon_rides_out_mongodb_and_then_redis_and_mongodb_going_away() {
+    let mut mongo = Mongo::start_on_disk();
+    let mut own = crate::support::RedisServer::start();
+    let redis = RedisWorld::on(&own.url, "backends-down");
+    let (_assets, root) = quiet_assets(|_, text| text);
+    let root = root.to_str().unwrap().to_string();
+    let args = [
+        "--scenario",
+        "tiny",
+        "--world",
+        redis.world.as_str(),
+        "--assets",
+        root.as_str(),
+        "--flush-interval",
+        "0.5",
+    ];
+    let envs = [
+        ("REDIS_URL", redis.url.as_str()),
+        ("MONGODB_URI", mongo.uri.as_str()),
+    ];
+    let daemon = Server::start_as("daemon", &args, &envs);
+    daemon.wait_ready();
+    let api = Server::start_as("api", &["--world", redis.world.as_str()], &envs);
+    api.wait_ready();
+    let token = register(&api, "kim");
+    join(&api, &token, "north");
+    let mut sent = Vec::new();
+    let send = |sent: &mut Vec<String>, id: String| {
+        let reply = command(
+            &api,
+            &token,
+            json!({"id": id, "type": "TRAIN", "general": "g-kim"}),
+        );
+        if reply.status == 202 {
+            sent.push(id);
+        }
+        reply.status
+    };
+
+    // MongoDB goes away: commands are still taken (the stream holds them), the daemon is not
+    // ready, and its epochs wait.
+    mongo.stop();
+    for i in 0..20 {
+        assert_eq!(send(&mut sent, format!("m-{i}")), 202);
+        thread::sleep(Duration::from_millis(100));
+    }
+    wait_for("the daemon to report its store failing", || {
+        let ready = daemon.get("/ready");
+        (ready.status == 503 && ready.json["persistence"]["ok"] == false).then_some(())
+    });
+    mongo.restart();
+    wait_for("the daemon to be ready again", || {
+        (daemon.get("/ready").status == 200).then_some(())
+    });
+
+    // Redis and MongoDB go away together for longer than the lease: commands cannot be taken
+    // (503), the World goes on.
+    own.stop();
+    mongo.stop();
+    let down = std::time::Instant::now();
+    wait_for("commands to be refused", || {
+        (send(&mut sent, "refused".into()) == 503).then_some(())
+    });
+    wait_for("the lease to lapse", || {
+        (down.elapsed() > Duration::from_secs(11)).then_some(())
+    });
+    assert_eq!(daemon.get("/ready").status, 503);
+    mongo.restart();
+    own.restart();
+    wait_for("commands to be taken again", || {
+        (send(&mut sent, "after-0".into()) == 202).then_some(())
+    });
+    for i in 1..10 {
+        assert_eq!(send(&mut sent, format!("after-{i}")), 202);
+    }
+    wait_for("the daemon to be ready again", || {
+        (daemon.get("/ready").status == 200).then_some(())
+    });
+    assert!(
+        daemon.log().contains("lapsed while Redis was out of reach"),
+        "{}",
+        daemon.log()
+    );
+
+    // Nothing lost, nothing twice.
+    let events = wait_for("every command to be durable", || {
+        let events = durable_events(&mongo, &redis.world);
+        let decided = decisions(&events);
+        sent.iter()
+            .all(|id| decided.contains_key(&("kim".to_string(), id.clone())))
+            .then_some(events)
+    });
+    assert_contiguous(&events);
+    for (key, n) in decisions(&events) {
+        assert_eq!(n, 1, "{key:?} was decided {n} times");
+    }
+    for id in &sent {
+        let order = wait_for(&format!("order {id} to show on the api"), || {
+            let reply = get(&api, &token, &format!("/api/orders/{id}"));
+            (reply.status == 200 && reply.json["status"] != "queued").then_some(reply.json)
+        });
+        assert!(
+            order["status"] == "accepted"
+                || order["status"] == "rejected"
+                || order["status"] == "completed",
+            "{order}"
+        );
+    }
+    // The daemon never stopped: the same process, still the lease holder.
+    assert_eq!(daemon.get("/health").status, 200);
 }

@@ -98,3 +98,12 @@ pub fn request(method: &str, url: &str, token: Option<&str>, body: Option<&[u8]>
 pub fn post(url: &str, token: Option<&str>, body: &Value) -> Reply {
     request("POST", url, token, Some(body.to_string().as_bytes()))
 }
+
+/// POSTs a JSON value; `None` if no answer came (the server went away).
+pub fn try_post(url: &str, token: Option<&str>, body: &Value) -> Option<Reply> {
+    let mut request = agent().post(url).header("Content-Type", "application/json");
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    request.send(body.to_string().as_bytes()).ok().map(reply)
+}

@@ -10,7 +10,7 @@ pub mod mongo;
 pub mod redis_server;
 pub mod server;
 
-pub use http::{Reply, get, post, request};
+pub use http::{Reply, get, post, request, try_post};
 pub use in_process::InProcess;
 pub use mongo::Mongo;
 pub use redis_server::{RedisServer, RedisWorld};
