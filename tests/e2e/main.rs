@@ -12,6 +12,7 @@ mod bench;
 mod check;
 mod clock;
 mod config;
+mod fuzz;
 mod openapi;
 mod persist;
 mod play;
