@@ -96,6 +96,26 @@ pub(crate) async fn take_lease(
     Some((keeper, epoch))
 }
 
+/// Without Redis, MongoDB's fence alone keeps a single writer (docs/storage.md#fencing-rules):
+/// this process takes the next lease epoch, so the checkpoints of any earlier writer of the
+/// world (another `serve` on another data directory, or a daemon that ran before) are refused
+/// from now on. `None` if a signal came first.
+pub(crate) async fn take_fence(
+    config: &ServeConfig,
+    mongo: &mut MongoStore,
+    signals: &mut Signals,
+) -> Option<u64> {
+    let epoch = retrying("take the lease epoch", signals, async || {
+        mongo.take_fence(&config.world).await
+    })
+    .await?;
+    info!(
+        lease_epoch = epoch,
+        "lease epoch taken from the MongoDB fence (no lease without Redis: an earlier writer of this world is fenced out)"
+    );
+    Some(epoch)
+}
+
 impl Store {
     /// MongoDB's store when there is one (accounts, checkpoints and events live there; the
     /// command log stays in the data directory), else the embedded one. With Redis too,

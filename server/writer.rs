@@ -5,7 +5,8 @@
 //!    anything is opened or created), load the designer data, lock the data directory, check
 //!    and open the embedded store and the command log, install the signal handlers;
 //! 2. with Redis, take the lease (standing by while another daemon holds it) and the lease
-//!    epoch from MongoDB's fence ([`recovery::take_lease`]); the store, MongoDB or embedded,
+//!    epoch from MongoDB's fence ([`recovery::take_lease`]); with MongoDB alone, the lease
+//!    epoch alone ([`recovery::take_fence`]); the store, MongoDB or embedded,
 //!    and the accounts beside it ([`recovery::Store`]);
 //! 3. recover the world: the store's last checkpoint, or a newer hot snapshot
 //!    ([`recovery::recover`]);
@@ -207,6 +208,14 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
                 return Ok(());
             };
             (Some(lease), epoch)
+        }
+        (None, Some(mongo)) => {
+            let Some(epoch) = runtime.block_on(recovery::take_fence(&config, mongo, &mut signals))
+            else {
+                data_dir.release_cleanly();
+                return Ok(());
+            };
+            (None, epoch)
         }
         _ => (None, 0),
     };

@@ -162,7 +162,7 @@ fn readiness_follows_the_configured_backends() {
     wait_for("serve to report that it cannot recover yet", || {
         waiting
             .log()
-            .contains("cannot recover the world yet")
+            .contains("cannot take the lease epoch yet")
             .then_some(())
     });
     assert!(listening.try_recv().is_err(), "{}", waiting.log());

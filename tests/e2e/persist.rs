@@ -617,3 +617,67 @@ fn sigkill_under_a_command_load_loses_and_repeats_nothing() {
         }
     }
 }
+
+/// Two `serve` processes without Redis, on different data directories, pointed at one MongoDB
+/// world: the one started last fences the first out (its next checkpoint is refused and it
+/// stops, exit 1), so the world never has two writers; a world a daemon wrote before is
+/// served without Redis afterwards.
+#[test]
+fn a_second_writer_of_a_mongodb_world_fences_the_first_out() {
+    let mongo = Mongo::start();
+    let envs = [("MONGODB_URI", mongo.uri.as_str())];
+    let args = [
+        "--scenario",
+        "tiny",
+        "--world",
+        "shared",
+        "--flush-interval",
+        "0.2",
+    ];
+    let mut first = Server::start_with_env(&args, &envs);
+    first.wait_ready();
+    let token = register(&first, "ann");
+    join(&first, &token, "north");
+    first.wait_durable();
+
+    let second = Server::start_with_env(&args, &envs);
+    second.wait_ready();
+    // The second recovered the first's world: the account and the general are there.
+    assert_eq!(general(&second, "g-ann")["owner"], "ann");
+    let status = first.wait_exit();
+    assert_eq!(status.code(), Some(1), "{}", first.log());
+    assert!(first.log().contains("fenced out"), "{}", first.log());
+    // The second goes on writing the world.
+    second.wait_durable();
+    assert_eq!(second.get("/ready").status, 200);
+
+    // A world a daemon wrote (lease epochs from the same fence) moves to a serve without
+    // Redis after a graceful stop: its checkpoints are not refused.
+    let redis = RedisWorld::new("moved");
+    let daemon_args = [
+        "--scenario",
+        "tiny",
+        "--world",
+        redis.world.as_str(),
+        "--flush-interval",
+        "0.2",
+    ];
+    let daemon = Server::start_as(
+        "daemon",
+        &daemon_args,
+        &[
+            ("REDIS_URL", redis.url.as_str()),
+            ("MONGODB_URI", mongo.uri.as_str()),
+        ],
+    );
+    daemon.wait_ready();
+    let _ = daemon.stop_keeping_dir();
+    let moved = Server::start_with_env(&daemon_args, &envs);
+    moved.wait_ready();
+    moved.wait_durable();
+    assert!(
+        !moved.log().contains("checkpoint refused"),
+        "{}",
+        moved.log()
+    );
+}

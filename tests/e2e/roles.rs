@@ -565,6 +565,26 @@ fn checkpoints_are_refused_once_a_newer_lease_epoch_is_taken() {
             .unwrap();
         assert_eq!(recovered.checkpoint.lease_epoch, 2);
         assert_eq!(recovered.checkpoint.stream_id, Some("7-0".parse().unwrap()));
+
+        // Events the newer writer wrote are its own: the old writer trying to write the same
+        // sequence numbers is told it is fenced out (it stops), not to try again.
+        let event = |seq: u64| components::events::DomainEvent {
+            seq,
+            kind: components::events::EventKind::MonthBegan {
+                year: 190,
+                month: 2,
+            },
+            game_time: 0,
+            aggregate: "world:w".into(),
+        };
+        let mut with_events = empty_batch("w", 3, "8-0");
+        with_events.events = vec![event(1), event(2)];
+        with_events.checkpoint.last_seq = 2;
+        newer.commit(Arc::new(with_events.clone())).await.unwrap();
+        match old.commit(Arc::new(with_events)).await {
+            Err(StoreError::Fenced(message)) => assert!(message.contains("newer"), "{message}"),
+            other => panic!("the old writer's events were not refused as fenced: {other:?}"),
+        }
     });
 }
 
@@ -764,13 +784,33 @@ fn a_daemon_rides_out_mongodb_and_then_redis_and_mongodb_going_away() {
     );
 
     // Nothing lost, nothing twice.
-    let events = wait_for("every command to be durable", || {
+    let started = std::time::Instant::now();
+    let events = loop {
         let events = durable_events(&mongo, &redis.world);
         let decided = decisions(&events);
-        sent.iter()
-            .all(|id| decided.contains_key(&("kim".to_string(), id.clone())))
-            .then_some(events)
-    });
+        let missing: Vec<&String> = sent
+            .iter()
+            .filter(|id| !decided.contains_key(&("kim".to_string(), (*id).clone())))
+            .collect();
+        if missing.is_empty() {
+            break events;
+        }
+        if started.elapsed() > crate::support::WAIT {
+            let orders: Vec<String> = missing
+                .iter()
+                .map(|id| get(&api, &token, &format!("/api/orders/{id}")).text)
+                .collect();
+            let seqs: Vec<String> = events
+                .iter()
+                .map(|e| format!("{}:{}:{}", e["seq"], e["type"], e["payload"]["order_id"]))
+                .collect();
+            panic!(
+                "not durable: {missing:?} of {sent:?}; orders on the api: {orders:?}; durable events: {seqs:?}; the daemon's log:\n{}",
+                daemon.log()
+            );
+        }
+        thread::sleep(Duration::from_millis(200));
+    };
     assert_contiguous(&events);
     for (key, n) in decisions(&events) {
         assert_eq!(n, 1, "{key:?} was decided {n} times");

@@ -81,35 +81,51 @@ impl MongoStore {
                     let committed = self.committed_seq();
                     for doc in docs {
                         let id = doc.get_str("_id").unwrap_or_default().to_string();
-                        let filter = doc! {
-                            "_id": &id,
-                            "$or": [
-                                {"lease_epoch": {"$lt": self.lease_epoch}},
-                                {"lease_epoch": self.lease_epoch, "seq": {"$gt": committed}},
-                                // This very epoch, written by an attempt that did not finish.
-                                {"lease_epoch": self.lease_epoch, "epoch": epoch},
-                            ],
-                        };
-                        let replaced = self
+                        // Read what is there, decide, then replace exactly that version (a
+                        // compare-and-set on its lease epoch and epoch), with filters of plain
+                        // equalities.
+                        let held = self
                             .events()
-                            .replace_one(filter, doc)
+                            .find_one(doc! {"_id": &id})
                             .await
                             .map_err(mongo)?;
-                        if replaced.matched_count == 0
-                            && self
-                                .events()
-                                .count_documents(doc! {"_id": &id})
-                                .await
-                                .map_err(mongo)?
-                                == 0
-                        {
-                            return Err(StoreError::Mongo(format!(
-                                "event {id} could not be written"
-                            )));
+                        let Some(held) = held else {
+                            self.events().insert_one(doc).await.map_err(mongo)?;
+                            continue;
+                        };
+                        let (lease, held_epoch, seq) = (
+                            int(&held, "lease_epoch"),
+                            int(&held, "epoch"),
+                            int(&held, "seq"),
+                        );
+                        let replaceable = lease < self.lease_epoch
+                            || (lease == self.lease_epoch && seq > committed)
+                            // This very epoch, written by an attempt that did not finish.
+                            || (lease == self.lease_epoch && held_epoch == epoch);
+                        if !replaceable {
+                            return Err(if lease > self.lease_epoch {
+                                // A newer writer wrote it: this one is fenced out and stops.
+                                StoreError::Fenced(format!(
+                                    "event {id} belongs to a newer writer (lease epoch {lease}, this one {}); this one stops writing",
+                                    self.lease_epoch
+                                ))
+                            } else {
+                                StoreError::Mongo(format!(
+                                    "event {id} is held by an earlier epoch of this writer"
+                                ))
+                            });
                         }
+                        let replaced = self
+                            .events()
+                            .replace_one(
+                                doc! {"_id": &id, "lease_epoch": lease, "epoch": held_epoch},
+                                doc,
+                            )
+                            .await
+                            .map_err(mongo)?;
                         if replaced.matched_count == 0 {
                             return Err(StoreError::Mongo(format!(
-                                "event {id} belongs to a newer writer; this one stops writing"
+                                "event {id} changed while it was written; trying again"
                             )));
                         }
                     }
