@@ -72,9 +72,10 @@ impl Throttled {
 }
 
 /// Serves `app` on `listener` until `stop`, then lets open connections finish their request
-/// in flight for up to `drain`.
+/// in flight for up to `drain`. The listener is shared: a standby's placeholder serves it
+/// before the real routes do.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     app: Router,
     max: usize,
     stop: oneshot::Receiver<()>,

@@ -101,11 +101,58 @@ async fn probes(config: &ServeConfig) -> Result<Vec<Arc<dyn Probe>>, Failure> {
 pub(crate) fn bind(
     config: &ServeConfig,
     runtime: &tokio::runtime::Runtime,
-) -> Result<TcpListener, Failure> {
+) -> Result<Arc<TcpListener>, Failure> {
     let listener = runtime
         .block_on(TcpListener::bind(config.bind))
         .with_context(|| format!("cannot listen on {}", config.bind))?;
-    Ok(listener)
+    if let Ok(address) = listener.local_addr() {
+        info!(%address, "address bound; serving once the world is ready");
+    }
+    Ok(Arc::new(listener))
+}
+
+/// What a daemon's address answers while it stands by for the lease: `/health` (alive) and
+/// `/ready` (503, standing by), and 503 for anything else, rather than leaving connections
+/// waiting until it takes over.
+pub(crate) struct Standby {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Standby {
+    pub(crate) fn start(listener: &Arc<TcpListener>, runtime: &tokio::runtime::Runtime) -> Standby {
+        use axum::{Json, http::StatusCode, routing::get};
+        use serde_json::json;
+        let waiting = || async {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "status": "not_ready",
+                    "world_loaded": false,
+                    "reasons": ["standing by: another daemon holds the world's lease"],
+                })),
+            )
+        };
+        let app = Router::new()
+            .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+            .route("/ready", get(waiting))
+            .fallback(waiting);
+        let (stop, stop_rx) = oneshot::channel();
+        let task = runtime.spawn(connections::serve(
+            listener.clone(),
+            app,
+            64,
+            stop_rx,
+            Duration::from_secs(1),
+        ));
+        Standby { stop, task }
+    }
+
+    /// Stops answering, so the writer's routes take the address.
+    pub(crate) fn stop(self, runtime: &tokio::runtime::Runtime) {
+        let _ = self.stop.send(());
+        let _ = runtime.block_on(self.task);
+    }
 }
 
 /// Serves `routes` on `listener` until a signal, the World's end or a fatal report; then
@@ -113,7 +160,7 @@ pub(crate) fn bind(
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve_http(
     config: &ServeConfig,
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     routes: Routes,
     parts: HttpParts,
     mut signals: Signals,

@@ -18,7 +18,10 @@ pub fn init(format: LogFormat) -> WorkerGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(true)
         .thread_name("tianxia-log")
-        .finish(Clipped(std::io::stderr()));
+        .finish(Clipped {
+            out: std::io::stderr(),
+            json: format == LogFormat::Json,
+        });
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -34,26 +37,48 @@ pub fn init(format: LogFormat) -> WorkerGuard {
 /// Bytes of one log line at most.
 pub const LINE_MAX: usize = 16 * 1024;
 
-/// Writes each line (one `write` per line, as the logging worker does) cut to [`LINE_MAX`].
-struct Clipped<W>(W);
+/// Writes each line (one `write` per line, as the logging worker does) cut to [`LINE_MAX`]:
+/// as text, the line's start and how much was cut; as JSON, a line of its own that is JSON
+/// too, with the cut line's start as a string.
+pub struct Clipped<W> {
+    pub out: W,
+    pub json: bool,
+}
 
 impl<W: std::io::Write> std::io::Write for Clipped<W> {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
         if line.len() <= LINE_MAX {
-            self.0.write_all(line)?;
+            self.out.write_all(line)?;
+            return Ok(line.len());
+        }
+        let mut end = LINE_MAX;
+        // Not inside a UTF-8 sequence.
+        while end > 0 && (line[end] & 0xC0) == 0x80 {
+            end -= 1;
+        }
+        if self.json {
+            let cut = serde_json::json!({
+                "level": "WARN",
+                "target": "tianxia::logging",
+                "fields": {
+                    "message": "a log line was cut",
+                    "bytes": line.len(),
+                    "start": String::from_utf8_lossy(&line[..end]),
+                },
+            });
+            writeln!(self.out, "{cut}")?;
         } else {
-            let mut end = LINE_MAX;
-            // Not inside a UTF-8 sequence.
-            while end > 0 && (line[end] & 0xC0) == 0x80 {
-                end -= 1;
-            }
-            self.0.write_all(&line[..end])?;
-            writeln!(self.0, "… (log line cut: {} more bytes)", line.len() - end)?;
+            self.out.write_all(&line[..end])?;
+            writeln!(
+                self.out,
+                "… (log line cut: {} more bytes)",
+                line.len() - end
+            )?;
         }
         Ok(line.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
+        self.out.flush()
     }
 }

@@ -52,7 +52,7 @@ use crate::{
     backends::{RedisLink, runtime},
     config::ServeConfig,
     hot::{self, HotThread},
-    http::{HttpParts, Routes, Stop, bind, serve_http},
+    http::{HttpParts, Routes, Standby, Stop, bind, serve_http},
     metrics,
     persister::Persister,
     recovery::{self, Store},
@@ -197,13 +197,16 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     let mut mongo = runtime.block_on(recovery::connect_mongo(&config))?;
     let (lease, lease_epoch) = match (&redis, &mut mongo) {
         (Some(link), Some(mongo)) => {
-            let Some((lease, epoch)) = runtime.block_on(recovery::take_lease(
+            let standby = Standby::start(&listener, &runtime);
+            let taken = runtime.block_on(recovery::take_lease(
                 &config,
                 link,
                 mongo,
                 &mut signals,
                 fatal_tx.clone(),
-            )) else {
+            ));
+            standby.stop(&runtime);
+            let Some((lease, epoch)) = taken else {
                 data_dir.release_cleanly();
                 return Ok(());
             };

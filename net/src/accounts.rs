@@ -201,35 +201,44 @@ pub const HASH_QUEUE: usize = 32;
 /// Bounds the password hashing in flight: `running` at once (about the core count), and
 /// [`HASH_QUEUE`] more waiting for a turn.
 pub struct HashGate {
-    running: tokio::sync::Semaphore,
-    admitted: tokio::sync::Semaphore,
+    running: Arc<tokio::sync::Semaphore>,
+    admitted: Arc<tokio::sync::Semaphore>,
 }
 
 impl HashGate {
     pub fn new(running: usize) -> Self {
         let running = running.max(1);
         HashGate {
-            running: tokio::sync::Semaphore::new(running),
-            admitted: tokio::sync::Semaphore::new(running + HASH_QUEUE),
+            running: Arc::new(tokio::sync::Semaphore::new(running)),
+            admitted: Arc::new(tokio::sync::Semaphore::new(running + HASH_QUEUE)),
         }
     }
 
     /// Runs `work` on the blocking pool when its turn comes, or refuses at once when the queue
-    /// is full.
+    /// is full. The hash holds its permits until it is done, even if the request that asked
+    /// for it is gone (a client that hangs up does not free a place while its hash runs).
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let Ok(_admitted) = self.admitted.try_acquire() else {
+        let Ok(admitted) = self.admitted.clone().try_acquire_owned() else {
             tracing::warn!("password hashing at its limit; a registration or login was refused");
             return Err(ApiError::unavailable(
                 "too many logins and registrations at once; retry in a moment",
             ));
         };
-        let _turn = self.running.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(work)
+        let turn = self
+            .running
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(ApiError::internal)
+            .map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(move || {
+            let _held = (admitted, turn);
+            work()
+        })
+        .await
+        .map_err(ApiError::internal)
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! `LOCK` holds the holder's pid while it runs and `stopped` once it stopped cleanly, so the
 //! next start can say that the previous run did not stop cleanly. A directory that holds
-//! anything but `LOCK` holds a world: its stores must be there (docs/storage.md#damaged-files).
+//! anything but `LOCK` (and a file system's `lost+found`) holds a world: its stores must be
+//! there (docs/storage.md#damaged-files).
 
 use std::{
     fs::{self, File, OpenOptions, TryLockError},
@@ -53,12 +54,6 @@ impl DataDir {
 
     /// Creates `path` if needed and takes its lock, failing at once if another process holds it.
     pub fn lock(path: &Path) -> Result<DataDir, DataDirError> {
-        let new = match fs::read_dir(path) {
-            Ok(entries) => entries
-                .filter_map(Result::ok)
-                .all(|e| e.file_name() == Self::LOCK_FILE),
-            Err(_) => true,
-        };
         fs::create_dir_all(path).map_err(|source| DataDirError::Create {
             path: path.to_owned(),
             source,
@@ -95,6 +90,14 @@ impl DataDir {
                 });
             }
         }
+        // Looked at under the lock: what another holder wrote is there by now. A directory that
+        // cannot be listed is taken to hold a world (nothing is created over it).
+        let new = fs::read_dir(path).is_ok_and(|entries| {
+            entries.filter_map(Result::ok).all(|e| {
+                let name = e.file_name();
+                name == Self::LOCK_FILE || name == "lost+found"
+            })
+        });
         let previous = fs::read_to_string(&lock_path).unwrap_or_default();
         let previous = previous.trim();
         let unclean = (!previous.is_empty() && previous != STOPPED).then(|| previous.to_string());
@@ -168,6 +171,9 @@ mod tests {
     #[test]
     fn a_directory_with_files_holds_a_world() {
         let dir = tempfile::tempdir().unwrap();
+        assert!(DataDir::lock(dir.path()).unwrap().is_new());
+        // A fresh file system's mount point is no world.
+        fs::create_dir(dir.path().join("lost+found")).unwrap();
         assert!(DataDir::lock(dir.path()).unwrap().is_new());
         fs::write(dir.path().join("tianxia.redb"), b"x").unwrap();
         assert!(!DataDir::lock(dir.path()).unwrap().is_new());

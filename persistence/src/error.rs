@@ -23,9 +23,10 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether trying again may succeed: a store that did not answer, or failed to write.
-    /// A file that cannot be opened or read, or a newer writer, stays as it is.
+    /// Whether trying again may succeed: a server (MongoDB) that did not answer. A store file
+    /// that cannot be opened, read or written (the storage engine's errors, a dead file) and a
+    /// newer writer stay as they are.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Mongo(_) | StoreError::Io { .. })
+        matches!(self, StoreError::Mongo(_))
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! Opening checks the file: a path that is not a regular file, an empty file, or a missing
 //! file in a data directory that already holds a world is refused (never a new world over an
-//! old one, silently); an existing file's every page is checked against its checksum, and a
-//! file whose last commit is damaged is refused rather than rolled back to the commit before
-//! it. redb may panic on pages it does not expect; such a panic, at open or later, is caught
+//! old one, silently); an existing file's every page is checked against its checksum. A file
+//! whose last commit does not check out is refused when that commit was made in two phases
+//! (as the last one before a clean stop is), and otherwise rolled back to the commit before
+//! it, as after a power loss in the middle of a commit, with a warning naming the file.
+//! redb may panic on pages it does not expect; such a panic, at open or later, is caught
 //! and reported as an error naming the file, and the file is then [dead](FileHealth::dead):
 //! every later use fails at once, and readiness reports it.
 
@@ -21,8 +23,8 @@ use std::{
     },
 };
 
-use redb::{Builder, Database, DatabaseError};
-use tracing::error;
+use redb::{Builder, Database};
+use tracing::{error, warn};
 
 use crate::StoreError;
 
@@ -61,7 +63,7 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 }
 
 /// How far redb's repair has got when it found the last commit damaged: it calls back with
-/// this progress just before rolling back to the commit before.
+/// this progress just before rolling back to the commit before (redb 4.5).
 const ROLLBACK_STAGE: f64 = 0.3;
 
 impl RedbFile {
@@ -97,7 +99,6 @@ impl RedbFile {
         builder.set_repair_callback(move |session| {
             if (session.progress() - ROLLBACK_STAGE).abs() < 1e-9 {
                 seen.store(true, Ordering::Relaxed);
-                session.abort();
             }
         });
         let opened = catch_unwind(AssertUnwindSafe(|| {
@@ -109,12 +110,11 @@ impl RedbFile {
         }));
         let db = match opened {
             Ok(Ok(db)) => db,
-            Ok(Err(DatabaseError::RepairAborted)) if rolled_back.load(Ordering::Relaxed) => {
-                return Err(refuse(
-                    "its last commit is damaged (its pages do not match their checksums); refusing to roll it back to the commit before and lose what it held: restore the file from a backup".into(),
-                ));
+            Ok(Err(e)) => {
+                return Err(refuse(format!(
+                    "it is damaged or not a store: {e} (restore it from a backup)"
+                )));
             }
-            Ok(Err(e)) => return Err(refuse(format!("it is damaged or not a store: {e}"))),
             Err(panic) => {
                 return Err(refuse(format!(
                     "it is damaged: reading it failed ({})",
@@ -122,6 +122,12 @@ impl RedbFile {
                 )));
             }
         };
+        if rolled_back.load(Ordering::Relaxed) {
+            warn!(
+                file = %path.display(),
+                "the file's last commit did not match its checksums and was rolled back to the one before it (a write torn by a power loss or a crash of the machine, or damage): what that commit held is gone"
+            );
+        }
         Ok(RedbFile {
             db,
             path: path.to_owned(),

@@ -355,10 +355,33 @@ pub fn publish_read_models(
         };
         // In place where the player is known; keys are the World's own (shared, not copied).
         if publisher.orders.get(&*player).is_none() {
-            if entry.is_none() || evicted {
-                continue;
+            match (entry, evicted) {
+                // Put and let go within this publish: its eviction carries its last state.
+                (None, _) => continue,
+                // Let go before its player was ever published: fed all the same.
+                (Some(last), true) => {
+                    feed_seq += 1;
+                    publisher.order_feed.push_back(OrderChange {
+                        seq: feed_seq,
+                        player,
+                        record: Arc::new(last),
+                    });
+                    continue;
+                }
+                (Some(first), false) => {
+                    let entry = Arc::new(first);
+                    let mut window = OrdMap::new();
+                    window.insert(id, entry.clone());
+                    publisher.orders.insert(player.clone(), window);
+                    feed_seq += 1;
+                    publisher.order_feed.push_back(OrderChange {
+                        seq: feed_seq,
+                        player,
+                        record: entry,
+                    });
+                    continue;
+                }
             }
-            publisher.orders.insert(player.clone(), OrdMap::new());
         }
         let Some(window) = publisher.orders.get_mut(&*player) else {
             continue;

@@ -169,3 +169,37 @@ fn readiness_follows_the_configured_backends() {
     let status = waiting.terminate();
     assert!(status.success(), "{status}: {}", waiting.log());
 }
+
+#[test]
+fn long_log_lines_are_cut_and_stay_json_under_json_logs() {
+    use std::io::Write;
+    use tianxia::logging::{Clipped, LINE_MAX};
+    let long = format!(
+        "{{\"fields\":{{\"message\":\"{}\"}}}}\n",
+        "关".repeat(LINE_MAX)
+    );
+    let mut text = Clipped {
+        out: Vec::new(),
+        json: false,
+    };
+    text.write_all(long.as_bytes()).unwrap();
+    let out = String::from_utf8(text.out).unwrap();
+    assert!(
+        out.len() < LINE_MAX + 100 && out.ends_with("more bytes)\n"),
+        "{}",
+        out.len()
+    );
+    let mut json = Clipped {
+        out: Vec::new(),
+        json: true,
+    };
+    json.write_all(long.as_bytes()).unwrap();
+    let line: serde_json::Value = serde_json::from_slice(&json.out).unwrap();
+    assert_eq!(line["fields"]["bytes"], long.len());
+    let mut short = Clipped {
+        out: Vec::new(),
+        json: true,
+    };
+    short.write_all(b"{}\n").unwrap();
+    assert_eq!(short.out, b"{}\n");
+}

@@ -15,6 +15,18 @@ use serde_json::{Value, json};
 
 use crate::support::{assets, copy_dir};
 
+/// `cases` generated inputs from a fixed sequence, so a run is repeatable;
+/// `TIANXIA_FUZZ_SEED` and `TIANXIA_FUZZ_CASES` explore further.
+fn config(cases: u32) -> ProptestConfig {
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+    ProptestConfig {
+        cases: env("TIANXIA_FUZZ_CASES").map_or(cases, |n: u64| n as u32),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(env("TIANXIA_FUZZ_SEED").unwrap_or(15)),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 const TYPES: [&str; 12] = [
     "JOIN",
     "MOVE",
@@ -104,11 +116,7 @@ fn payload_bytes() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 512,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config(512))]
 
     /// Command bodies (`type` and `args` of POST /api/commands and of a stream payload).
     #[test]
@@ -164,11 +172,7 @@ fn designer_files_load_or_are_refused_with_errors() {
         .iter()
         .map(|f| fs::read(dir.path().join(f)).unwrap())
         .collect();
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        cases: 192,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    });
+    let mut runner = proptest::test_runner::TestRunner::new(config(192));
     let strategy = (
         0..files.len(),
         any::<prop::sample::Index>(),

@@ -155,6 +155,24 @@ fn a_standby_daemon_takes_over_and_every_added_command_is_applied_once() {
     wait_for("the second daemon to stand by", || {
         standby.log().contains("standing by").then_some(())
     });
+    // Standing by, its address answers: alive, not ready.
+    let address = standby.log().lines().find_map(|l| {
+        l.split("address=")
+            .nth(1)
+            .map(|a| a.split_whitespace().next().unwrap_or_default().to_string())
+    });
+    if let Some(address) = address {
+        let base = format!("http://{address}");
+        assert_eq!(crate::support::get(&format!("{base}/health")).status, 200);
+        let ready = crate::support::get(&format!("{base}/ready"));
+        assert_eq!(ready.status, 503, "{}", ready.text);
+        assert!(ready.text.contains("standing by"), "{}", ready.text);
+    } else {
+        panic!(
+            "the standby does not say where it listens: {}",
+            standby.log()
+        );
+    }
     // A player on an api process; a second api serves the same world.
     let api = Server::start_as("api", &["--world", redis.world.as_str()], &envs);
     let other_api = Server::start_as("api", &["--world", redis.world.as_str()], &envs);

@@ -318,6 +318,7 @@ fn idle_connections_cannot_lock_clients_out() {
     server.wait_ready();
     let address = server.base.trim_start_matches("http://").to_string();
     // Connections that send nothing fill the limit.
+    let opened = Instant::now();
     let idle: Vec<std::net::TcpStream> = (0..4)
         .map(|_| std::net::TcpStream::connect(&address).unwrap())
         .collect();
@@ -342,6 +343,11 @@ fn idle_connections_cannot_lock_clients_out() {
             "the server closed it: {read:?}"
         );
     }
+    assert!(
+        opened.elapsed() >= Duration::from_secs(15),
+        "the idle connections were closed by their timeout, not at once: {:?}",
+        opened.elapsed()
+    );
     // ...and clients are served again.
     let answer = raw_get(&server.base, "/health", Duration::from_secs(30));
     assert!(

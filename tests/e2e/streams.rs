@@ -466,7 +466,12 @@ fn a_backlog_larger_than_the_order_window_advances_every_order_hash() {
     wait_for("the last order's hash to be decided", || {
         (status(149).as_deref() == Some("rejected")).then_some(())
     });
-    assert_eq!(status(0).as_deref(), Some("accepted"));
+    // Accepted, or already completed on a slow machine.
+    assert!(
+        matches!(status(0).as_deref(), Some("accepted" | "completed")),
+        "{:?}",
+        status(0)
+    );
     for i in 1..150 {
         assert_eq!(status(i).as_deref(), Some("rejected"), "order b-{i}");
     }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{
     AppState,
-    error::{ApiError, ErrorBody},
+    error::{ApiError, BodyFailures, ErrorBody, PlayerFailures},
     extract::{ApiJson, ClientAddress, Player},
 };
 use crate::accounts::Session;
@@ -28,10 +28,9 @@ pub struct Credentials {
     request_body = Credentials,
     responses(
         (status = 201, description = "the account and a token", body = Session),
-        (status = 400, description = "malformed JSON (`invalid_json`); a field of the wrong type, missing or unknown (`invalid_field`)", body = ErrorBody),
-        (status = 413, description = "a body over 16 KiB (`payload_too_large`)", body = ErrorBody),
+        BodyFailures,
         (status = 409, description = "the name is taken (`name_taken`)", body = ErrorBody),
-        (status = 429, description = "over a rate limit (`rate_limited`)", body = ErrorBody),
+        (status = 429, description = "over the rate limit of this address (`rate_limited`)", body = ErrorBody),
         (status = 503, description = "the account store cannot be reached, or too many passwords are being hashed (`unavailable`)", body = ErrorBody),
     ),
 )]
@@ -54,10 +53,9 @@ pub async fn register(
     request_body = Credentials,
     responses(
         (status = 200, description = "a new token", body = Session),
-        (status = 400, description = "malformed JSON (`invalid_json`); a field of the wrong type, missing or unknown (`invalid_field`)", body = ErrorBody),
-        (status = 413, description = "a body over 16 KiB (`payload_too_large`)", body = ErrorBody),
+        BodyFailures,
         (status = 401, description = "wrong name or password (`unauthorized`)", body = ErrorBody),
-        (status = 429, description = "over a rate limit (`rate_limited`)", body = ErrorBody),
+        (status = 429, description = "over the rate limit of this address (`rate_limited`)", body = ErrorBody),
         (status = 503, description = "the account store cannot be reached, or too many passwords are being hashed (`unavailable`)", body = ErrorBody),
     ),
 )]
@@ -92,8 +90,7 @@ pub async fn login(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "the token is revoked"),
-        (status = 401, description = "no token, or an unknown, expired or revoked one (`unauthorized`)", body = ErrorBody),
-        (status = 429, description = "over a rate limit (`rate_limited`)", body = ErrorBody),
+        PlayerFailures,
         (status = 503, description = "the account store cannot be reached (`unavailable`)", body = ErrorBody),
     ),
 )]

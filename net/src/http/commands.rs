@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::{
     AppState,
-    error::{ApiError, ErrorBody, ErrorCode},
+    error::{ApiError, BodyFailures, ErrorBody, ErrorCode, PlayerFailures},
     extract::{ApiJson, ApiPath, Player},
     published,
     read::count_l1,
@@ -64,10 +64,9 @@ pub struct JoinRequest {
         (status = 202, description = "the World has not answered within 5 s: the JOIN is queued", body = Submitted),
         (status = 400, description = "the World refused the arguments (`invalid_args`, e.g. a nation that takes no one); malformed JSON (`invalid_json`); a field of the wrong type, missing or unknown (`invalid_field`)", body = ErrorBody),
         (status = 413, description = "a body over 16 KiB (`payload_too_large`)", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, expired or revoked one (`unauthorized`)", body = ErrorBody),
+        PlayerFailures,
         (status = 409, description = "the player has a general already (`already_joined`)", body = ErrorBody),
         (status = 404, description = "no nation with that id (`not_found`)", body = ErrorBody),
-        (status = 429, description = "over a rate limit (`rate_limited`)", body = ErrorBody),
         (status = 503, description = "commands cannot be taken now (`unavailable`)", body = ErrorBody),
     ),
 )]
@@ -173,12 +172,10 @@ pub struct Submitted {
     request_body = CommandRequest,
     responses(
         (status = 202, description = "taken (durable); a repeated id answers its order's status", body = Submitted),
-        (status = 400, description = "malformed JSON (`invalid_json`); a field of the wrong type, missing or unknown (`invalid_field`)", body = ErrorBody),
-        (status = 413, description = "a body over 16 KiB (`payload_too_large`)", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, expired or revoked one (`unauthorized`)", body = ErrorBody),
+        BodyFailures,
+        PlayerFailures,
         (status = 403, description = "the general is not the caller's (`not_owner`)", body = ErrorBody),
         (status = 409, description = "the id was used for another command (`id_conflict`), or a JOIN of a player who has joined (`already_joined`)", body = ErrorBody),
-        (status = 429, description = "over a rate limit (`rate_limited`)", body = ErrorBody),
         (status = 503, description = "commands cannot be taken now (`unavailable`)", body = ErrorBody),
     ),
 )]
@@ -268,9 +265,8 @@ pub async fn command(
     responses(
         (status = 200, description = "the caller's order", body = OrderView),
         (status = 400, description = "an id that is not an order id (`invalid_field`)", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, expired or revoked one (`unauthorized`)", body = ErrorBody),
+        PlayerFailures,
         (status = 404, description = "the caller has no order with that id (`not_found`)", body = ErrorBody),
-        (status = 429, description = "over a rate limit (`rate_limited`)", body = ErrorBody),
         (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
     ),
 )]

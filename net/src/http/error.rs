@@ -111,6 +111,33 @@ impl ApiError {
     }
 }
 
+/// How a request with a JSON body fails before anything else is looked at (for the OpenAPI
+/// document; the handlers answer [`ApiError`]).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum BodyFailures {
+    #[response(
+        status = 400,
+        description = "malformed JSON (`invalid_json`); a field of the wrong type, missing or unknown (`invalid_field`)"
+    )]
+    Invalid(ErrorBody),
+    #[response(status = 413, description = "a body over 16 KiB (`payload_too_large`)")]
+    TooLarge(ErrorBody),
+}
+
+/// How a player's request fails on its token or its pace (for the OpenAPI document).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum PlayerFailures {
+    #[response(
+        status = 401,
+        description = "no token, or an unknown, expired or revoked one (`unauthorized`)"
+    )]
+    Unauthorized(ErrorBody),
+    #[response(status = 429, description = "over a rate limit (`rate_limited`)")]
+    RateLimited(ErrorBody),
+}
+
 /// The body of every error answer: `{"error": {"code", "message"}}`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {

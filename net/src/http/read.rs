@@ -22,6 +22,41 @@ use super::{
     published,
 };
 
+/// How a read of a list of the read models fails (for the OpenAPI document; the handlers
+/// answer [`ApiError`]).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum ListFailures {
+    #[response(
+        status = 400,
+        description = "a query parameter that is not accepted (`invalid_field`)"
+    )]
+    InvalidField(ErrorBody),
+    #[response(
+        status = 503,
+        description = "the world is not loaded yet (`unavailable`)"
+    )]
+    NotLoaded(ErrorBody),
+}
+
+/// How a read of one entity's read model fails (for the OpenAPI document).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum EntityFailures {
+    #[response(
+        status = 400,
+        description = "a query parameter or an id that is not accepted (`invalid_field`)"
+    )]
+    InvalidField(ErrorBody),
+    #[response(status = 404, description = "nothing has that id (`not_found`)")]
+    NotFound(ErrorBody),
+    #[response(
+        status = 503,
+        description = "the world is not loaded yet (`unavailable`)"
+    )]
+    NotLoaded(ErrorBody),
+}
+
 /// Most events one `GET /api/events` returns.
 pub const MAX_EVENTS_LIMIT: usize = 1_000;
 /// Events returned when `limit` is not given.
@@ -72,8 +107,7 @@ pub struct NoQuery {}
     tag = "world",
     responses(
         (status = 200, description = "the world summary", body = WorldSummary),
-        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
-        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+        ListFailures,
     ),
 )]
 pub async fn world(
@@ -89,8 +123,7 @@ pub async fn world(
     tag = "world",
     responses(
         (status = 200, description = "every nation, by id", body = Vec<NationView>),
-        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
-        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+        ListFailures,
     ),
 )]
 pub async fn nations(
@@ -104,11 +137,10 @@ pub async fn nations(
     get,
     path = "/api/nations/{id}",
     tag = "world",
-    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")), responses(
+    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")),
+    responses(
         (status = 200, description = "one nation", body = NationView),
-        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
-        (status = 404, description = "nothing has that id (`not_found`)", body = ErrorBody),
-        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+        EntityFailures,
     ),
 )]
 pub async fn nation(
@@ -132,10 +164,10 @@ pub struct CityFilter {
     get,
     path = "/api/cities",
     tag = "world",
-    params(CityFilter), responses(
+    params(CityFilter),
+    responses(
         (status = 200, description = "cities, by id", body = Vec<CityView>),
-        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
-        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+        ListFailures,
     ),
 )]
 pub async fn cities(
@@ -157,11 +189,10 @@ pub async fn cities(
     get,
     path = "/api/cities/{id}",
     tag = "world",
-    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")), responses(
+    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")),
+    responses(
         (status = 200, description = "one city", body = CityView),
-        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
-        (status = 404, description = "nothing has that id (`not_found`)", body = ErrorBody),
-        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+        EntityFailures,
     ),
 )]
 pub async fn city(
@@ -188,10 +219,10 @@ pub struct GeneralFilter {
     get,
     path = "/api/generals",
     tag = "world",
-    params(GeneralFilter), responses(
+    params(GeneralFilter),
+    responses(
         (status = 200, description = "generals, by id", body = Vec<GeneralView>),
-        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
-        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+        ListFailures,
     ),
 )]
 pub async fn generals(
@@ -215,11 +246,10 @@ pub async fn generals(
     get,
     path = "/api/generals/{id}",
     tag = "world",
-    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")), responses(
+    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")),
+    responses(
         (status = 200, description = "one general", body = GeneralView),
-        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
-        (status = 404, description = "nothing has that id (`not_found`)", body = ErrorBody),
-        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+        EntityFailures,
     ),
 )]
 pub async fn general(
@@ -297,10 +327,10 @@ pub struct BattleFilter {
     get,
     path = "/api/battles",
     tag = "world",
-    params(BattleFilter), responses(
+    params(BattleFilter),
+    responses(
         (status = 200, description = "battles under way and recently finished", body = Vec<BattleView>),
-        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
-        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+        ListFailures,
     ),
 )]
 pub async fn battles(
@@ -321,11 +351,10 @@ pub async fn battles(
     get,
     path = "/api/battles/{id}",
     tag = "world",
-    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")), responses(
+    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")),
+    responses(
         (status = 200, description = "one battle", body = BattleView),
-        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
-        (status = 404, description = "nothing has that id (`not_found`)", body = ErrorBody),
-        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+        EntityFailures,
     ),
 )]
 pub async fn battle(
@@ -340,11 +369,10 @@ pub async fn battle(
     get,
     path = "/api/battles/{id}/frame",
     tag = "world",
-    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")), responses(
+    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")),
+    responses(
         (status = 200, description = "the battle's latest frame", body = FrameView),
-        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
-        (status = 404, description = "nothing has that id (`not_found`)", body = ErrorBody),
-        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+        EntityFailures,
     ),
 )]
 pub async fn frame(
@@ -377,10 +405,10 @@ pub struct LeaderboardQuery {
     get,
     path = "/api/leaderboard",
     tag = "world",
-    params(LeaderboardQuery), responses(
+    params(LeaderboardQuery),
+    responses(
         (status = 200, description = "active nations ranked", body = Vec<Rank>),
-        (status = 400, description = "a query parameter or path parameter that is not accepted (`invalid_field`)", body = ErrorBody),
-        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+        ListFailures,
     ),
 )]
 pub async fn leaderboard(

@@ -140,6 +140,8 @@ impl Lease {
         mut stop: watch::Receiver<bool>,
     ) -> Option<Lease> {
         let mut said = false;
+        // A standby says it holds no lease (alerts tell "no daemon holds it" from "no daemon").
+        metrics::gauge!("tianxia_lease_held").set(0.0);
         loop {
             if *stop.borrow() {
                 return None;

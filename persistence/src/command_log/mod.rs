@@ -80,11 +80,13 @@ impl CommandLog {
         let log = CommandLog {
             file: RedbFile::open(path, may_create)?,
         };
-        let txn = log.db.begin_write().map_err(|e| log.io(e))?;
-        txn.open_table(LOG).map_err(|e| log.io(e))?;
-        txn.open_table(META).map_err(|e| log.io(e))?;
-        txn.open_table(OWNER).map_err(|e| log.io(e))?;
-        txn.commit().map_err(|e| log.io(e))?;
+        log.file.guarded(|| {
+            let txn = log.db.begin_write().map_err(|e| log.io(e))?;
+            txn.open_table(LOG).map_err(|e| log.io(e))?;
+            txn.open_table(META).map_err(|e| log.io(e))?;
+            txn.open_table(OWNER).map_err(|e| log.io(e))?;
+            txn.commit().map_err(|e| log.io(e))
+        })?;
         Ok(log)
     }
 

@@ -72,18 +72,20 @@ impl EmbeddedStore {
             file: RedbFile::open(path, may_create)?,
         };
         // Create the tables, so readers find them.
-        let txn = store.db.begin_write().map_err(|e| store.io(e))?;
-        txn.open_table(PLAYERS).map_err(|e| store.io(e))?;
-        txn.open_table(TOKENS).map_err(|e| store.io(e))?;
-        txn.open_multimap_table(PLAYER_TOKENS)
-            .map_err(|e| store.io(e))?;
-        txn.open_table(CHECKPOINTS).map_err(|e| store.io(e))?;
-        txn.open_table(SNAPSHOTS).map_err(|e| store.io(e))?;
-        txn.open_table(EVENTS).map_err(|e| store.io(e))?;
-        txn.open_table(EVENTS_BY_AGGREGATE)
-            .map_err(|e| store.io(e))?;
-        txn.open_table(INCARNATIONS).map_err(|e| store.io(e))?;
-        txn.commit().map_err(|e| store.io(e))?;
+        store.file.guarded(|| {
+            let txn = store.db.begin_write().map_err(|e| store.io(e))?;
+            txn.open_table(PLAYERS).map_err(|e| store.io(e))?;
+            txn.open_table(TOKENS).map_err(|e| store.io(e))?;
+            txn.open_multimap_table(PLAYER_TOKENS)
+                .map_err(|e| store.io(e))?;
+            txn.open_table(CHECKPOINTS).map_err(|e| store.io(e))?;
+            txn.open_table(SNAPSHOTS).map_err(|e| store.io(e))?;
+            txn.open_table(EVENTS).map_err(|e| store.io(e))?;
+            txn.open_table(EVENTS_BY_AGGREGATE)
+                .map_err(|e| store.io(e))?;
+            txn.open_table(INCARNATIONS).map_err(|e| store.io(e))?;
+            txn.commit().map_err(|e| store.io(e))
+        })?;
         Ok(store)
     }
 

@@ -493,7 +493,12 @@ fn hostile_values()
 
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig {
-        cases: 256,
+        // A fixed sequence in the suite, so a run is repeatable; TIANXIA_FUZZ_SEED and
+        // TIANXIA_FUZZ_CASES explore further.
+        cases: std::env::var("TIANXIA_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(
+            std::env::var("TIANXIA_FUZZ_SEED").ok().and_then(|n| n.parse().ok()).unwrap_or(15),
+        ),
         failure_persistence: None,
         ..proptest::prelude::ProptestConfig::default()
     })]

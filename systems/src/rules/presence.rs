@@ -51,6 +51,28 @@ impl Presence {
     pub fn last_seen(&self, player: &str) -> Option<i64> {
         self.last_seen.get(player).copied()
     }
+
+    /// Puts back what [`Presence::last_seen`] and [`Presence::is_dirty`] said of `player`
+    /// (a command undone after a fault).
+    pub fn restore(&mut self, player: &str, last_seen: Option<i64>, dirty: bool) {
+        match last_seen {
+            Some(at) => {
+                self.last_seen.insert(player.to_string(), at);
+            }
+            None => {
+                self.last_seen.remove(player);
+            }
+        }
+        if dirty {
+            self.dirty.insert(player.to_string());
+        } else {
+            self.dirty.remove(player);
+        }
+    }
+
+    pub fn is_dirty(&self, player: &str) -> bool {
+        self.dirty.contains(player)
+    }
 }
 
 /// Where a player stands, `offline_for` game seconds after going offline (negative: online).
@@ -68,7 +90,9 @@ pub fn presence_state(
     protection: i64,
     ai_until: i64,
 ) -> PresenceState {
-    let offline_for = now - last_seen - online_window;
+    // Saturating: a stored time far off (a damaged record) is long ago or far ahead, not a
+    // fault.
+    let offline_for = now.saturating_sub(last_seen).saturating_sub(online_window);
     let online = offline_for <= 0;
     PresenceState {
         online,

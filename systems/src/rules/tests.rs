@@ -611,6 +611,12 @@ fn a_fault_while_enacting_a_join_leaves_no_general_behind() {
     arm(&mut game, "join-alice", FaultAfter::FirstEvent);
     join(&mut game, "alice", Some("north"));
     disarm(&mut game);
+    // The player was seen (intake counts every command), as before the JOIN was enacted.
+    let presence = game
+        .app
+        .world()
+        .resource::<crate::rules::presence::Presence>();
+    assert_eq!(presence.last_seen("alice"), Some(game.now()));
     let order = game.order("alice", "join-alice");
     assert_eq!(order.reason.as_deref(), Some("internal"));
     let world = game.app.world_mut();
@@ -657,6 +663,43 @@ fn a_fault_while_enacting_an_appointment_restores_both_holders() {
     assert_eq!(game.general("bei_jiang"), governor);
     assert_eq!(game.general(&id), player);
     assert_eq!(game.count("GeneralAppointed"), 0);
+}
+
+#[test]
+fn the_order_feed_carries_every_order_even_those_evicted_before_their_player_was_published() {
+    let mut game = Game::new("tiny");
+    // A player never published before sends more commands in one pass than the window keeps.
+    for i in 0..250 {
+        game.next_seq += 1;
+        let seq = game.next_seq;
+        game.bus
+            .send(Inbound::Command(Command {
+                id: format!("z-{i}"),
+                issuer: Issuer::Player("zed".into()),
+                general: Some("g-zed".into()),
+                body: CommandBody::parse("TRAIN", None).unwrap(),
+                log_seq: seq,
+                entry: None,
+            }))
+            .unwrap();
+    }
+    game.app.world_mut().run_schedule(Intake);
+    game.publish();
+    let models = game.models();
+    let fed: std::collections::BTreeSet<String> = models
+        .order_feed
+        .iter()
+        .filter(|c| &*c.player == "zed")
+        .map(|c| c.record.view.order_id.clone())
+        .collect();
+    assert_eq!(fed.len(), 250, "every order, evicted or not");
+    assert!(
+        models
+            .order_feed
+            .iter()
+            .all(|c| c.record.view.status == OrderStatus::Rejected)
+    );
+    assert_eq!(models.orders["zed"].len(), 100);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Undoing a command whose enactment failed part way (docs/rules.md#faults): before
 //! [`super::enact`] runs, a [`Rollback`] keeps what the plan can write — the components of the
 //! generals, cities and nations it names, and where the timeline, the order windows and the
-//! outbox are — and, if enacting panics, puts all of it back, so the World is as it was
+//! outbox are, and a JOIN's player's presence — and, if enacting panics, puts all of it back, so the World is as it was
 //! before the command and the command is rejected `internal`.
 
 use bevy_ecs::{entity::Entity, world::World};
@@ -10,7 +10,7 @@ use components::world::{City, General, Nation, Registry};
 use super::Plan;
 use crate::{
     event_log::Outbox,
-    rules::{orders::Orders, residents::remove_general, timeline::Timeline},
+    rules::{orders::Orders, presence::Presence, residents::remove_general, timeline::Timeline},
 };
 
 /// What a plan may change, as it was before.
@@ -20,6 +20,8 @@ pub(super) struct Rollback {
     nations: Vec<(Entity, Nation)>,
     /// A JOIN's general (id, player): neither was registered before.
     joined: Option<(String, String)>,
+    /// A JOIN's player's presence: (last seen, dirty).
+    presence: Option<(Option<i64>, bool)>,
     timeline: u64,
     orders: usize,
     outbox: (u64, usize),
@@ -79,6 +81,13 @@ impl Rollback {
                 )),
                 _ => None,
             },
+            presence: match (plan, world.get_resource::<Presence>()) {
+                (Plan::Join { general }, Some(presence)) => {
+                    let player = general.owner.as_deref().unwrap_or_default();
+                    Some((presence.last_seen(player), presence.is_dirty(player)))
+                }
+                _ => None,
+            },
             timeline: world.get_resource::<Timeline>().map_or(0, Timeline::mark),
             orders: world.get_resource::<Orders>().map_or(0, Orders::mark),
             outbox: world.get_resource::<Outbox>().map_or((0, 0), Outbox::mark),
@@ -101,6 +110,11 @@ impl Rollback {
             if let Some(mut nation) = world.get_mut::<Nation>(entity) {
                 *nation = kept;
             }
+        }
+        if let (Some((_, player)), Some((last_seen, dirty))) = (&self.joined, self.presence)
+            && let Some(mut presence) = world.get_resource_mut::<Presence>()
+        {
+            presence.restore(player, last_seen, dirty);
         }
         if let Some((id, player)) = self.joined {
             let spawned = world
