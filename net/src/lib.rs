@@ -13,6 +13,15 @@ pub mod bus;
 pub mod http;
 pub mod redis;
 
+/// `N` random bytes as hexadecimal: an id telling this process apart from others (an L2
+/// writer, a request-id prefix). Without system randomness it is all zeros: these ids only
+/// help people and readers tell processes apart; nothing depends on them being unguessable.
+pub(crate) fn random_hex<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub use accounts::{Accounts, MemoryAccounts};
 pub use bus::CommandBus;
 pub use http::{

@@ -354,63 +354,46 @@ pub fn publish_read_models(
             OrderTouch::Evicted(player, id, last) => (player, id, Some(last), true),
         };
         // In place where the player is known; keys are the World's own (shared, not copied).
-        if publisher.orders.get(&*player).is_none() {
-            match (entry, evicted) {
-                // Put and let go within this publish: its eviction carries its last state.
-                (None, _) => continue,
-                // Let go before its player was ever published: fed all the same.
-                (Some(last), true) => {
-                    feed_seq += 1;
-                    publisher.order_feed.push_back(OrderChange {
-                        seq: feed_seq,
-                        player,
-                        record: Arc::new(last),
-                    });
-                    continue;
-                }
-                (Some(first), false) => {
-                    let entry = Arc::new(first);
-                    let mut window = OrdMap::new();
-                    window.insert(id, entry.clone());
-                    publisher.orders.insert(player.clone(), window);
-                    feed_seq += 1;
-                    publisher.order_feed.push_back(OrderChange {
-                        seq: feed_seq,
-                        player,
-                        record: entry,
-                    });
-                    continue;
-                }
-            }
+        // A player's window is made by its first order the window still holds.
+        if entry.is_some() && !evicted && publisher.orders.get(&*player).is_none() {
+            publisher.orders.insert(player.clone(), OrdMap::new());
         }
-        let Some(window) = publisher.orders.get_mut(&*player) else {
-            continue;
-        };
+        let window = publisher.orders.get_mut(&*player);
         let fed = match (entry, evicted) {
             // A put order the window has since let go: its eviction, later in the list,
             // carries its last state.
             (None, _) => {
-                window.remove(&*id);
+                if let Some(window) = window {
+                    window.remove(&*id);
+                }
                 None
             }
+            // Fed unless this publish already fed that same state (nothing was fed for a
+            // player never published).
             (Some(last), true) => {
                 let last = Arc::new(last);
-                // Fed unless this publish already fed that same state.
-                let unchanged = window.remove(&*id).is_some_and(|old| *old == *last);
+                let unchanged = window
+                    .and_then(|w| w.remove(&*id))
+                    .is_some_and(|old| *old == *last);
                 (!unchanged).then_some(last)
             }
-            (Some(entry), false) => match window.get_mut(&*id) {
-                Some(old) if **old == entry => None,
-                Some(old) => {
-                    *old = Arc::new(entry);
-                    Some(old.clone())
+            (Some(entry), false) => {
+                let Some(window) = window else {
+                    continue;
+                };
+                match window.get_mut(&*id) {
+                    Some(old) if **old == entry => None,
+                    Some(old) => {
+                        *old = Arc::new(entry);
+                        Some(old.clone())
+                    }
+                    None => {
+                        let entry = Arc::new(entry);
+                        window.insert(id, entry.clone());
+                        Some(entry)
+                    }
                 }
-                None => {
-                    let entry = Arc::new(entry);
-                    window.insert(id, entry.clone());
-                    Some(entry)
-                }
-            },
+            }
         };
         if let Some(record) = fed {
             feed_seq += 1;

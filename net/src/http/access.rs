@@ -69,11 +69,7 @@ fn client_request_id(request: &Request) -> Option<HeaderValue> {
 fn new_request_id() -> HeaderValue {
     static PREFIX: OnceLock<String> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    let prefix = PREFIX.get_or_init(|| {
-        let mut bytes = [0u8; 4];
-        let _ = getrandom::fill(&mut bytes);
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    });
+    let prefix = PREFIX.get_or_init(crate::random_hex::<4>);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     HeaderValue::from_str(&format!("{prefix}-{n}")).unwrap_or(HeaderValue::from_static("-"))
 }

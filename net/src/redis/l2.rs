@@ -151,14 +151,12 @@ impl L2Writer {
         read: ReadHandle,
         tenure: Option<Tenure>,
     ) -> Self {
-        let mut id = [0u8; 8];
-        let _ = getrandom::fill(&mut id);
         L2Writer {
             redis,
             world: world.to_string(),
             read,
             tenure,
-            writer: id.iter().map(|b| format!("{b:02x}")).collect(),
+            writer: crate::random_hex::<8>(),
             written: None,
             boards: BTreeMap::new(),
             round: 0,

@@ -193,7 +193,7 @@ pub(crate) struct EnactFault {
     pub at: FaultAfter,
 }
 
-#[cfg(test)]
+/// Where in [`enact`] a fault can be injected (in tests; elsewhere the points do nothing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FaultAfter {
     /// The command group's changes.
@@ -217,14 +217,6 @@ fn fault_point(world: &World, command: &Command, at: FaultAfter) {
 #[cfg(not(test))]
 #[inline(always)]
 fn fault_point(_: &World, _: &Command, _: FaultAfter) {}
-
-#[cfg(not(test))]
-#[derive(Clone, Copy)]
-enum FaultAfter {
-    Group,
-    Order,
-    FirstEvent,
-}
 
 fn emit_rejected(world: &mut World, command: &Command, rejection: &Rejection) {
     let now = world.resource::<GameClock>().game_seconds;
