@@ -105,6 +105,16 @@ pub struct ServeArgs {
     /// [default: 4096, and never more than the open-file limit allows].
     #[arg(long)]
     pub max_connections: Option<usize>,
+    /// Open WebSocket connections at most; beyond it an upgrade answers 503 [default: 10000].
+    #[arg(long)]
+    pub ws_max_connections: Option<usize>,
+    /// Messages one WebSocket connection's outbound queue holds; a client further behind is
+    /// closed as slow (4008) [default: 1024].
+    #[arg(long)]
+    pub ws_queue_messages: Option<usize>,
+    /// Bytes one WebSocket connection's outbound queue holds [default: 1048576].
+    #[arg(long)]
+    pub ws_queue_bytes: Option<usize>,
     /// Redis server; requires MONGODB_URI as well.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,

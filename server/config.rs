@@ -54,6 +54,9 @@ struct FileConfig {
     battle_hz: Option<f64>,
     event_window: Option<usize>,
     max_connections: Option<usize>,
+    ws_max_connections: Option<usize>,
+    ws_queue_messages: Option<usize>,
+    ws_queue_bytes: Option<usize>,
     flush_interval: Option<f64>,
     snapshot_interval: Option<f64>,
     redis_url: Option<String>,
@@ -95,6 +98,8 @@ pub struct ServeConfig {
     pub event_window: usize,
     /// Open HTTP connections at most (docs/operations.md#connections).
     pub max_connections: usize,
+    /// The WebSocket side's limits.
+    pub ws: net::WsConfig,
     /// Real time between checkpoint epochs.
     pub flush_interval: std::time::Duration,
     /// Real time between hot snapshots (docs/redis.md#the-hot-snapshot), with a lease.
@@ -219,6 +224,41 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
             "max_connections must be 1–{MAX_CONNECTIONS}, not {max_connections}"
         )));
     }
+    let ws_defaults = net::WsConfig::default();
+    let within = |name: &str, value: usize, range: std::ops::RangeInclusive<usize>| {
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(Failure::Usage(format!(
+                "{name} must be {}–{}, not {value}",
+                range.start(),
+                range.end()
+            )))
+        }
+    };
+    let ws = net::WsConfig {
+        max_connections: within(
+            "ws_max_connections",
+            args.ws_max_connections
+                .or(file.ws_max_connections)
+                .unwrap_or(ws_defaults.max_connections),
+            1..=MAX_CONNECTIONS,
+        )?,
+        queue_messages: within(
+            "ws_queue_messages",
+            args.ws_queue_messages
+                .or(file.ws_queue_messages)
+                .unwrap_or(ws_defaults.queue_messages),
+            16..=1_000_000,
+        )?,
+        queue_bytes: within(
+            "ws_queue_bytes",
+            args.ws_queue_bytes
+                .or(file.ws_queue_bytes)
+                .unwrap_or(ws_defaults.queue_bytes),
+            64 * 1024..=1 << 30,
+        )?,
+    };
     let event_window = args
         .event_window
         .or(file.event_window)
@@ -269,6 +309,7 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
         rates,
         event_window,
         max_connections,
+        ws,
         flush_interval: std::time::Duration::from_secs_f64(check_rate(
             "flush_interval",
             args.flush_interval

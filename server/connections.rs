@@ -29,6 +29,11 @@ use tracing::warn;
 /// How long a client has to send a request's headers, counted from the connection's start or
 /// the end of its previous response: a connection that sends nothing for this long is closed.
 pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(20);
+/// The kernel's send buffer of each connection. Left to itself Linux grows it up to
+/// `tcp_wmem`'s maximum (4 MiB by default) for a client that does not read, which across
+/// thousands of WebSocket clients is gigabytes outside any limit of this process; a client
+/// that falls this far behind meets the WebSocket slow-client policy instead.
+pub(crate) const SEND_BUFFER: usize = 128 * 1024;
 /// The fewest warnings about refused connections or accept errors: one per this interval.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -110,6 +115,7 @@ pub(crate) async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
         let service = TowerToHyperService::new(app.clone().map_request(
             move |mut request: axum::http::Request<Incoming>| {
                 request

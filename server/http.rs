@@ -198,7 +198,15 @@ pub(crate) async fn serve_http(
         }
     });
 
+    let mut ws = config.ws;
+    ws.max_connections = connections::raise_file_limit(config.max_connections + ws.max_connections)
+        .saturating_sub(config.max_connections)
+        .clamp(1, ws.max_connections);
+    let hub = net::Hub::new(read.clone(), ws);
+    let (stop_pump, stop_pump_rx) = tokio::sync::watch::channel(false);
+    let pump = tokio::spawn(hub.clone().pump(stop_pump_rx));
     let app = routes(AppState {
+        ws: hub.clone(),
         read,
         metrics,
         backends,
@@ -234,6 +242,9 @@ pub(crate) async fn serve_http(
             error!(reason = %why, "this process may no longer write the world; shutting down")
         }
     }
+    // WebSocket clients are told the server is going away (1001) and reconnect elsewhere.
+    hub.shut_down();
+    let _ = stop_pump.send(true);
     let _ = stop_http.send(());
     match tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_secs(1), server).await {
         Ok(Ok(())) => {}
@@ -244,5 +255,6 @@ pub(crate) async fn serve_http(
     }
     monitor.abort();
     upkeep.abort();
+    let _ = pump.await;
     Ok(stop)
 }

@@ -111,4 +111,8 @@ pub struct FrameView {
     /// The battle step the frame shows.
     pub tick: u32,
     pub units: Vec<UnitFrame>,
+    /// The battle's last frame, taken as it ended (pushed on the WebSocket with the result;
+    /// `GET /api/battles/{id}/frame` serves battles under way only). Left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub last: bool,
 }

@@ -249,6 +249,8 @@ pub struct ReadModels {
     pub battles: OrdMap<Key, Arc<BattleView>>,
     /// The latest frame of each battle under way.
     pub frames: OrdMap<Key, Arc<FrameView>>,
+    /// The last frame of each finished battle in `battles`.
+    pub final_frames: OrdMap<Key, Arc<FrameView>>,
     /// The most recent domain events in sequence order, bounded.
     pub events: Vector<Arc<DomainEvent>>,
     /// Each player's order window (docs/rules.md#order-ids-and-idempotency), by player id, then

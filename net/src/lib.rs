@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod bus;
 pub mod http;
 pub mod redis;
+pub mod ws;
 
 /// `N` random bytes as hexadecimal: an id telling this process apart from others (an L2
 /// writer, a request-id prefix). Without system randomness it is all zeros: these ids only
@@ -31,3 +32,4 @@ pub use http::{
     limits::RateLimits,
     ops_router, router,
 };
+pub use ws::{Hub, WsConfig};

@@ -67,6 +67,7 @@ pub struct ReadPublisher {
     generals: OrdMap<Key, Arc<GeneralView>>,
     battles: OrdMap<Key, Arc<BattleView>>,
     frames: OrdMap<Key, Arc<FrameView>>,
+    final_frames: OrdMap<Key, Arc<FrameView>>,
     /// Finished battles in the read models, oldest first.
     finished: VecDeque<String>,
     events: Vector<Arc<DomainEvent>>,
@@ -88,6 +89,7 @@ impl ReadPublisher {
             generals: OrdMap::new(),
             battles: OrdMap::new(),
             frames: OrdMap::new(),
+            final_frames: OrdMap::new(),
             finished: VecDeque::new(),
             events: Vector::new(),
             orders: OrdMap::new(),
@@ -323,16 +325,20 @@ pub fn publish_read_models(
                 battle: battle.id.clone(),
                 tick: battle.sim.steps(),
                 units: battle.sim.frame_units(),
+                last: false,
             };
             publisher
                 .frames
                 .insert(Key::from(battle.id.as_str()), Arc::new(frame));
         }
     }
-    for view in finished.0.drain(..) {
+    for (view, last_frame) in finished.0.drain(..) {
         debug_assert_eq!(view.status, BattleStatus::Finished);
         let old = publisher.battles.get(view.id.as_str()).cloned();
         publisher.frames.remove(view.id.as_str());
+        publisher
+            .final_frames
+            .insert(Key::from(view.id.as_str()), Arc::new(last_frame));
         if let Some(view) = next_version(old.as_ref(), view) {
             publisher.finished.push_back(view.id.clone());
             publisher.battles.insert(Key::from(view.id.as_str()), view);
@@ -340,6 +346,7 @@ pub fn publish_read_models(
         while publisher.finished.len() > FINISHED_BATTLES_KEPT {
             if let Some(oldest) = publisher.finished.pop_front() {
                 publisher.battles.remove(oldest.as_str());
+                publisher.final_frames.remove(oldest.as_str());
             }
         }
     }
@@ -436,6 +443,7 @@ pub fn publish_read_models(
         generals: publisher.generals.clone(),
         battles: publisher.battles.clone(),
         frames: publisher.frames.clone(),
+        final_frames: publisher.final_frames.clone(),
         events: publisher.events.clone(),
         orders: publisher.orders.clone(),
         order_feed: publisher.order_feed.clone(),

@@ -21,3 +21,4 @@ mod serve;
 mod simulate;
 mod streams;
 mod support;
+mod ws;

@@ -81,15 +81,15 @@ fn hot_snapshot(redis: &RedisWorld) -> Option<components::persist::HotSnapshot> 
 
 /// A world's backends of the test's own (MongoDB, a Redis world) and quiet designer data:
 /// what every daemon and api of one test is started with.
-struct Deployment {
+pub(crate) struct Deployment {
     mongo: Mongo,
-    redis: RedisWorld,
+    pub(crate) redis: RedisWorld,
     _assets: tempfile::TempDir,
     root: String,
 }
 
 impl Deployment {
-    fn new(tag: &str) -> Deployment {
+    pub(crate) fn new(tag: &str) -> Deployment {
         let (assets, root) = quiet_assets(|_, text| text);
         Deployment {
             mongo: Mongo::start(),
@@ -100,7 +100,7 @@ impl Deployment {
     }
 
     /// A daemon's options.
-    fn args(&self) -> Vec<&str> {
+    pub(crate) fn args(&self) -> Vec<&str> {
         vec![
             "--scenario",
             "tiny",
@@ -117,7 +117,7 @@ impl Deployment {
         ]
     }
 
-    fn envs(&self) -> [(&str, &str); 2] {
+    pub(crate) fn envs(&self) -> [(&str, &str); 2] {
         [
             ("REDIS_URL", self.redis.url.as_str()),
             ("MONGODB_URI", self.mongo.uri.as_str()),

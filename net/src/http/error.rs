@@ -26,6 +26,7 @@ pub enum ErrorCode {
     AlreadyJoined,
     IdConflict,
     PayloadTooLarge,
+    UpgradeRequired,
     RateLimited,
     Unavailable,
     Internal,
@@ -48,6 +49,7 @@ impl ErrorCode {
             ErrorCode::AlreadyJoined => "already_joined",
             ErrorCode::IdConflict => "id_conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UpgradeRequired => "upgrade_required",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
@@ -68,6 +70,7 @@ impl ErrorCode {
                 StatusCode::CONFLICT
             }
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -194,6 +197,7 @@ mod tests {
             ErrorCode::AlreadyJoined,
             ErrorCode::IdConflict,
             ErrorCode::PayloadTooLarge,
+            ErrorCode::UpgradeRequired,
             ErrorCode::RateLimited,
             ErrorCode::Unavailable,
             ErrorCode::Internal,

@@ -60,6 +60,8 @@ pub struct AppState {
     pub persist: Arc<PersistStatus>,
     /// Where the read models come from (`X-Cache`).
     pub read_source: ReadSource,
+    /// The WebSocket side (`GET /ws`).
+    pub ws: Arc<crate::ws::Hub>,
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -140,6 +142,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/join", post(commands::join))
         .route("/api/commands", post(commands::command))
+        .route("/ws", get(crate::ws::upgrade))
         .layer(DefaultBodyLimit::max(MAX_BODY));
     finish(routes, state)
 }

@@ -65,6 +65,7 @@ impl Modify for Bearer {
         commands::command,
         commands::order,
         openapi_json,
+        crate::ws::upgrade,
     ),
     components(schemas(components::read_model::RankBy, components::battle::BattleStatus)),
     modifiers(&Bearer),
@@ -72,6 +73,7 @@ impl Modify for Bearer {
         (name = "world", description = "The world as the World last published it"),
         (name = "accounts", description = "Registration, login and tokens"),
         (name = "commands", description = "Joining, commands and the caller's orders"),
+        (name = "realtime", description = "The WebSocket: live events, entity state, battle frames and the caller's orders (docs/websocket.md)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

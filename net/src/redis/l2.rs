@@ -9,7 +9,8 @@
 //! - orders advanced in `order:{world}:{player}:{id}` by (revision, stage), never backwards,
 //!   expiring 24 hours after they finish;
 //! - live domain events on `channel:game:events:{world}` and battle frames (at most 10 a
-//!   second) on `channel:game:battle:{world}`.
+//!   second, and each finished battle's last frame, marked `last`) on
+//!   `channel:game:battle:{world}`.
 //!
 //! A round that fails (Redis out of reach) is retried whole from the last round written, so
 //! what it holds is bounded by one snapshot; live events that left the published window
@@ -302,6 +303,27 @@ impl L2Writer {
                 .pipe
                 .cmd("PUBLISH")
                 .arg(keys::events(&world))
+                .arg(json)
+                .ignore();
+        }
+        // A finished battle's last frame goes out at once (its `last` field tells it apart).
+        let last_frames: Vec<_> = match old {
+            None => Vec::new(),
+            Some(o) => o
+                .final_frames
+                .diff(&models.final_frames)
+                .filter_map(|item| match item {
+                    DiffItem::Add(_, f) => Some(f.clone()),
+                    _ => None,
+                })
+                .collect(),
+        };
+        for frame in last_frames {
+            let json = serde_json::to_string(&*frame).unwrap_or_default();
+            round
+                .pipe
+                .cmd("PUBLISH")
+                .arg(keys::battle_frames(&world))
                 .arg(json)
                 .ignore();
         }

@@ -8,15 +8,19 @@
 //! Pub/Sub may drop messages, so every [`L1_TTL`] it compares the round the writer last
 //! announced (`round` in the world summary's hash) with its own and reloads when they differ at
 //! two checks in a row: a read is never staler than about two TTLs plus a tick. Battle frames come from
-//! `channel:game:battle:{world}`. While Redis is out of reach the last copy keeps serving.
+//! `channel:game:battle:{world}` and live domain events from `channel:game:events:{world}`, on
+//! the same subscription (one per process), into a bounded window of recent events that the
+//! WebSocket side pushes from; each order hash it reads is also added to the order feed. While
+//! Redis is out of reach the last copy keeps serving.
 
 use std::{sync::Arc, time::Duration};
 
 use components::{
     battle::{BattleStatus, BattleView, FrameView},
+    events::{DomainEvent, EventKind},
     read_model::{
-        CityView, GeneralView, Key, NationView, OrderRecord, OrderView, ReadHandle, ReadModels,
-        WorldSummary,
+        CityView, GeneralView, Key, NationView, ORDER_FEED_LEN, OrderChange, OrderRecord,
+        OrderView, ReadHandle, ReadModels, WorldSummary,
     },
 };
 use futures_util::StreamExt;
@@ -33,6 +37,8 @@ use super::{keys, scan_hashes};
 pub const L1_TTL: Duration = Duration::from_millis(500);
 /// Keys fetched per round trip.
 const FETCH_PAGE: usize = 500;
+/// Live events kept in the copy's window.
+pub const EVENT_WINDOW: usize = 10_000;
 
 /// Keeps an api process's read models in step with L2.
 pub struct Mirror {
@@ -117,10 +123,12 @@ impl Mirror {
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.subscribe(keys::invalidations(&self.world)).await?;
         pubsub.subscribe(keys::battle_frames(&self.world)).await?;
+        pubsub.subscribe(keys::events(&self.world)).await?;
         self.reload().await?;
         let mut messages = pubsub.into_on_message();
         let mut check = tokio::time::interval(L1_TTL);
         let battles = keys::battle_frames(&self.world);
+        let events = keys::events(&self.world);
         let mut behind = false;
         loop {
             tokio::select! {
@@ -133,6 +141,8 @@ impl Mirror {
                     let payload: String = message.get_payload().unwrap_or_default();
                     if message.get_channel_name() == battles {
                         self.frame(&payload);
+                    } else if message.get_channel_name() == events {
+                        self.event(&payload);
                     } else {
                         self.invalidated(&payload).await?;
                     }
@@ -182,7 +192,37 @@ impl Mirror {
         };
         if let Some(models) = self.read.load_full() {
             let mut next = (*models).clone();
-            next.frames.insert(Key::from(frame.battle.as_str()), frame);
+            let id = Key::from(frame.battle.as_str());
+            if frame.last {
+                next.frames.remove(&id);
+                next.final_frames.insert(id, frame);
+            } else {
+                next.frames.insert(id, frame);
+            }
+            self.read.store(Some(Arc::new(next)));
+        }
+    }
+
+    /// A live event into the copy's window. After a recovery the World numbers its events
+    /// again from its last durable one: the window drops what came after it.
+    fn event(&self, payload: &str) {
+        let Some(event) = parse::<DomainEvent>(payload) else {
+            return;
+        };
+        if let Some(models) = self.read.load_full() {
+            let mut next = (*models).clone();
+            if let EventKind::WorldRecovered { last_seq, .. } = event.kind {
+                while next.events.last().is_some_and(|e| e.seq > last_seq) {
+                    next.events.pop_back();
+                }
+            } else if next.events.last().is_some_and(|e| e.seq >= event.seq) {
+                // Already here.
+                return;
+            }
+            next.events.push_back(event);
+            while next.events.len() > EVENT_WINDOW {
+                next.events.pop_front();
+            }
             self.read.store(Some(Arc::new(next)));
         }
     }
@@ -218,6 +258,7 @@ impl Mirror {
             generals: OrdMap::new(),
             battles: OrdMap::new(),
             frames: OrdMap::new(),
+            final_frames: OrdMap::new(),
             events: Vector::new(),
             orders: OrdMap::new(),
             order_feed: Vector::new(),
@@ -226,6 +267,10 @@ impl Mirror {
         };
         self.fetch(&keys, &mut models).await?;
         if let Some(old) = self.read.load_full() {
+            // Live events and the order feed are not in L2: they carry on.
+            models.events = old.events.clone();
+            models.order_feed = old.order_feed.clone();
+            models.final_frames = old.final_frames.clone();
             models.frames = old
                 .frames
                 .clone()
@@ -308,8 +353,21 @@ impl Mirror {
             match order_entry(id, hash) {
                 Some(entry) => {
                     let mut window = models.orders.get(player).cloned().unwrap_or_default();
-                    window.insert(Key::from(id), Arc::new(entry));
+                    let entry = Arc::new(entry);
+                    let changed = window.get(id).is_none_or(|held| held.view != entry.view);
+                    window.insert(Key::from(id), entry.clone());
                     models.orders.insert(Key::from(player), window);
+                    if changed {
+                        let seq = models.order_feed_seq() + 1;
+                        models.order_feed.push_back(OrderChange {
+                            seq,
+                            player: Key::from(player),
+                            record: entry,
+                        });
+                        while models.order_feed.len() > ORDER_FEED_LEN {
+                            models.order_feed.pop_front();
+                        }
+                    }
                 }
                 None => {
                     if let Some(window) = models.orders.get_mut(player) {
@@ -341,6 +399,9 @@ impl Mirror {
             "general" => put::<GeneralView>(&mut models.generals, id, json),
             "battle" => {
                 put::<BattleView>(&mut models.battles, id, json);
+                if !models.battles.contains_key(id) {
+                    models.final_frames.remove(id);
+                }
                 if models
                     .battles
                     .get(id)

@@ -28,7 +28,7 @@ use std::{
 use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
 use components::{
-    battle::{BattleStatus, BattleView, Side, SideView, UnitsAlive},
+    battle::{BattleStatus, BattleView, FrameView, Side, SideView, UnitsAlive},
     events::{EventKind, aggregate},
     time::GameClock,
     world::{City, General, GeneralStatus, Registry, WorldInfo},
@@ -166,9 +166,10 @@ pub struct Concluded {
 #[derive(Resource, Default, Debug)]
 pub struct BattleResults(pub Vec<Concluded>);
 
-/// Views of battles that ended since the last publish, for the read side.
+/// Views of battles that ended since the last publish, each with its last frame, for the
+/// read side.
 #[derive(Resource, Default)]
-pub struct FinishedBattles(pub Vec<BattleView>);
+pub struct FinishedBattles(pub Vec<(BattleView, FrameView)>);
 
 pub struct BattlePlugin;
 
@@ -294,7 +295,15 @@ pub fn conclude_battles(
             attackers: battle.attacker.generals.clone(),
             at: battle.game_time(),
         });
-        finished.0.push(battle.view());
+        finished.0.push((
+            battle.view(),
+            FrameView {
+                battle: battle.id.clone(),
+                tick: battle.sim.steps(),
+                units: battle.sim.frame_units(),
+                last: true,
+            },
+        ));
         registry.battles.remove(&battle.id);
         commands.entity(entity).despawn();
     }

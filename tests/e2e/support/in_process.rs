@@ -5,6 +5,7 @@
 pub struct InProcess {
     base: String,
     runtime: Option<tokio::runtime::Runtime>,
+    _stop_pump: tokio::sync::watch::Sender<bool>,
 }
 
 impl InProcess {
@@ -35,7 +36,11 @@ impl InProcess {
             log_seq: std::sync::atomic::AtomicU64::new(0),
         });
         let events = std::sync::Arc::new(WindowEvents(read.clone()));
+        let ws = net::Hub::new(read.clone(), net::WsConfig::default());
+        let (stop_pump, stopped) = tokio::sync::watch::channel(false);
+        runtime.spawn(ws.clone().pump(stopped));
         let state = net::AppState {
+            ws,
             read,
             metrics,
             backends: std::sync::Arc::new(net::Backends::none()),
@@ -52,6 +57,7 @@ impl InProcess {
         InProcess {
             base,
             runtime: Some(runtime),
+            _stop_pump: stop_pump,
         }
     }
 

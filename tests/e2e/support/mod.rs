@@ -9,12 +9,14 @@ pub mod in_process;
 pub mod mongo;
 pub mod redis_server;
 pub mod server;
+pub mod ws;
 
 pub use http::{Reply, get, post, request, try_post};
 pub use in_process::InProcess;
 pub use mongo::Mongo;
 pub use redis_server::{RedisServer, RedisWorld};
 pub use server::Server;
+pub use ws::Ws;
 
 use std::{
     fs,
