@@ -155,7 +155,8 @@ pub(crate) async fn run(
                 if conn.heard_at.elapsed() >= SILENT_FOR {
                     conn.closing(SILENT, format!("nothing heard for {} s", SILENT_FOR.as_secs()));
                 } else {
-                    let _ = conn.sink.send(Message::Ping(Default::default())).await;
+                    // Queued: a client whose socket is full must not hold this task.
+                    conn.push(Message::Ping(Default::default()), 0, Kind::Reply, None);
                 }
             }
         }

@@ -85,8 +85,8 @@ impl Hub {
             if place.last.as_ref().is_some_and(|l| Arc::ptr_eq(l, &models)) {
                 continue;
             }
-            let batch = if self.batches.receiver_count() == 0 {
-                // Nobody listens: keep the place only.
+            let batch = if self.batches.receiver_count() == 0 || place.last.is_none() {
+                // Nobody listens, or this is the first snapshot: keep the place only.
                 place.seq = models.events.last().map_or(place.seq, |e| e.seq);
                 place.orders = models.order_feed_seq();
                 None
