@@ -85,6 +85,12 @@ impl Round {
         self.keys.push(key);
     }
 
+    /// Publishes `value` as JSON on `channel`.
+    fn publish(&mut self, channel: &str, value: &impl Serialize) {
+        let json = serde_json::to_string(value).unwrap_or_default();
+        self.pipe.cmd("PUBLISH").arg(channel).arg(json).ignore();
+    }
+
     fn delete(&mut self, key: String) {
         self.pipe.cmd("DEL").arg(&key).ignore();
         self.keys.push(key);
@@ -298,13 +304,7 @@ impl L2Writer {
         let newest = models.events.last().map_or(0, |e| e.seq);
         let after = self.events_after.unwrap_or(newest);
         for event in models.events_after(after, usize::MAX, None) {
-            let json = serde_json::to_string(&*event).unwrap_or_default();
-            round
-                .pipe
-                .cmd("PUBLISH")
-                .arg(keys::events(&world))
-                .arg(json)
-                .ignore();
+            round.publish(&keys::events(&world), &*event);
         }
         // A finished battle's last frame goes out at once (its `last` field tells it apart).
         let last_frames: Vec<_> = match old {
@@ -319,13 +319,7 @@ impl L2Writer {
                 .collect(),
         };
         for frame in last_frames {
-            let json = serde_json::to_string(&*frame).unwrap_or_default();
-            round
-                .pipe
-                .cmd("PUBLISH")
-                .arg(keys::battle_frames(&world))
-                .arg(json)
-                .ignore();
+            round.publish(&keys::battle_frames(&world), &*frame);
         }
         if self.frames_at.elapsed() >= FRAMES_EVERY {
             self.frames_at = Instant::now();
@@ -343,13 +337,7 @@ impl L2Writer {
                     .collect(),
             };
             for frame in changed {
-                let json = serde_json::to_string(&*frame).unwrap_or_default();
-                round
-                    .pipe
-                    .cmd("PUBLISH")
-                    .arg(keys::battle_frames(&world))
-                    .arg(json)
-                    .ignore();
+                round.publish(&keys::battle_frames(&world), &*frame);
             }
         }
         let keys = if old.is_none() {

@@ -616,13 +616,7 @@ impl Connection {
                 "since is past the newest event of this world (events seen live were never made durable)",
             ));
         }
-        let wanted = |event: &DomainEvent| {
-            topics.iter().any(|t| match t {
-                Topic::World => true,
-                Topic::Orders(_) => false,
-                entity => Topic::of_aggregate(&event.aggregate).as_ref() == Some(entity),
-            })
-        };
+        let wanted = |event: &DomainEvent| topics.iter().any(|t| t.carries(event));
         let mut events: Vec<Arc<DomainEvent>> = Vec::new();
         let from_log = window_first.is_none_or(|first| since + 1 < first);
         if from_log {
@@ -713,11 +707,7 @@ impl Connection {
             std::future::poll_fn(|cx| self.drive(cx)).await?;
             for event in events {
                 for (topic, name) in &names {
-                    let matches = match topic {
-                        Topic::World => true,
-                        entity => Topic::of_aggregate(&event.aggregate).as_ref() == Some(entity),
-                    };
-                    if matches {
+                    if topic.carries(event) {
                         let message = Outgoing::event(name.clone(), event.clone());
                         self.sink.feed(message.encoded(self.encoding).0).await?;
                         self.hub.metrics.sent[Kind::Event.index()].increment(1);

@@ -97,6 +97,16 @@ impl Topic {
         }
     }
 
+    /// Whether `event` is pushed on this topic: every event on `world`, an entity's own on
+    /// its topic, none on `orders`.
+    pub fn carries(&self, event: &DomainEvent) -> bool {
+        match self {
+            Topic::World => true,
+            Topic::Orders(_) => false,
+            entity => Topic::of_aggregate(&event.aggregate).as_ref() == Some(entity),
+        }
+    }
+
     /// The name clients know it by.
     pub fn name(&self) -> String {
         match self {
