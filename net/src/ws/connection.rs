@@ -31,6 +31,7 @@ use super::{
         ServerMessage, State, Topic, TopicError,
     },
     pump::Batch,
+    replay,
 };
 use crate::http::AppState;
 
@@ -43,10 +44,6 @@ pub const SLOW_CLIENT: u16 = 4008;
 /// Over the message rate: abuse.
 pub const RATE_LIMITED: u16 = 4029;
 
-/// Events one `since` replays at most; further back answers `resync_required`.
-pub const MAX_REPLAY: usize = 10_000;
-/// Events read from the durable log per request.
-const REPLAY_PAGE: usize = 1_000;
 /// How long a replay may take to write.
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the close frame may take to go out.
@@ -514,16 +511,16 @@ impl Connection {
         }
         let newest = models.events.last().map_or(0, |e| e.seq);
         // Events to replay, found before anything is subscribed: a refusal changes nothing.
-        let replay = match since {
+        let missed = match since {
             Some(since) if topics.iter().any(Topic::has_events) => {
-                match self.replay(&models, &topics, since).await {
+                match replay::find(self.state.events.as_ref(), &models, &topics, since).await {
                     Ok(events) => Some(events),
                     Err(error) => return self.reply(error.reply(id, newest)),
                 }
             }
             _ => None,
         };
-        let replayed_to = replay
+        let replayed_to = missed
             .as_ref()
             .and_then(|events| events.last().map(|e| e.seq))
             .unwrap_or(0)
@@ -545,7 +542,7 @@ impl Connection {
         reply.topics = Some(topics.iter().map(Topic::name).collect());
         reply.seq = Some(newest);
         self.reply(reply);
-        if let Some(events) = replay
+        if let Some(events) = missed
             && !self.write_replay(&topics, &events).await
         {
             return;
@@ -601,100 +598,6 @@ impl Connection {
         }
     }
 
-    /// The events after `since` on `topics`: from the durable log, then from the published
-    /// window (docs/websocket.md#resuming).
-    async fn replay(
-        &self,
-        models: &ReadModels,
-        topics: &[Topic],
-        since: u64,
-    ) -> Result<Vec<Arc<DomainEvent>>, ReplayError> {
-        let window_first = models.events.front().map(|e| e.seq);
-        let newest = models.events.last().map(|e| e.seq);
-        if newest.is_some_and(|n| since > n) {
-            return Err(ReplayError::Resync(
-                "since is past the newest event of this world (events seen live were never made durable)",
-            ));
-        }
-        let wanted = |event: &DomainEvent| topics.iter().any(|t| t.carries(event));
-        let mut events: Vec<Arc<DomainEvent>> = Vec::new();
-        let from_log = window_first.is_none_or(|first| since + 1 < first);
-        if from_log {
-            let log = &self.state.events;
-            let first = log
-                .events(since, 1, None)
-                .await
-                .map_err(|_| ReplayError::Unavailable)?;
-            match (first.first(), window_first) {
-                (Some(e), _) if e.seq > since + 1 => {
-                    return Err(ReplayError::Resync(
-                        "since is older than the events the log keeps",
-                    ));
-                }
-                (None, Some(_)) => return Err(ReplayError::Unavailable),
-                _ => {}
-            }
-            if let Some(first) = window_first {
-                // The log must reach the window, or events between them are not readable yet.
-                let before = log
-                    .events(first.saturating_sub(2), 1, None)
-                    .await
-                    .map_err(|_| ReplayError::Unavailable)?;
-                if first > 1 && before.first().is_none_or(|e| e.seq != first - 1) {
-                    return Err(ReplayError::Unavailable);
-                }
-            }
-            let end = window_first.unwrap_or(u64::MAX);
-            let aggregates: Vec<Option<String>> = if topics.contains(&Topic::World) {
-                vec![None]
-            } else {
-                topics
-                    .iter()
-                    .filter(|t| t.has_events())
-                    .map(Topic::aggregate)
-                    .collect()
-            };
-            for aggregate in aggregates {
-                let mut after = since;
-                loop {
-                    let page = log
-                        .events(after, REPLAY_PAGE, aggregate.as_deref())
-                        .await
-                        .map_err(|_| ReplayError::Unavailable)?;
-                    let full = page.len() == REPLAY_PAGE;
-                    for event in page {
-                        after = event.seq;
-                        if event.seq >= end {
-                            break;
-                        }
-                        if events.len() >= MAX_REPLAY {
-                            return Err(ReplayError::Resync(
-                                "more events to replay than one resume sends",
-                            ));
-                        }
-                        events.push(Arc::new(event));
-                    }
-                    if !full || after >= end {
-                        break;
-                    }
-                }
-            }
-            events.sort_by_key(|e| e.seq);
-            events.dedup_by_key(|e| e.seq);
-        }
-        for event in models.events_after(since, usize::MAX, None) {
-            if wanted(&event) {
-                if events.len() >= MAX_REPLAY {
-                    return Err(ReplayError::Resync(
-                        "more events to replay than one resume sends",
-                    ));
-                }
-                events.push(event);
-            }
-        }
-        Ok(events)
-    }
-
     /// Writes replayed events straight to the socket, after what is queued; whether the
     /// connection goes on.
     async fn write_replay(&mut self, topics: &[Topic], events: &[Arc<DomainEvent>]) -> bool {
@@ -729,29 +632,6 @@ impl Connection {
                 false
             }
         }
-    }
-}
-
-/// Why events could not be replayed.
-enum ReplayError {
-    /// The client must resynchronise from the read models.
-    Resync(&'static str),
-    /// The durable log cannot be read now, or does not reach the published window yet.
-    Unavailable,
-}
-
-impl ReplayError {
-    fn reply(self, id: Option<RequestId>, newest: u64) -> ServerMessage {
-        let mut reply = match self {
-            ReplayError::Resync(why) => protocol::error(id, "resync_required", why),
-            ReplayError::Unavailable => protocol::error(
-                id,
-                "unavailable",
-                "the event log cannot be read now; try again",
-            ),
-        };
-        reply.seq = Some(newest);
-        reply
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod connection;
 pub mod protocol;
 pub mod pump;
+pub mod replay;
 
 use std::{
     collections::HashMap,
