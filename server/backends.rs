@@ -20,6 +20,9 @@ pub(crate) fn runtime(workers: usize) -> Result<Runtime, Failure> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name("tianxia-io")
+        .on_thread_start(|| {
+            crate::priority::lower_this_thread(crate::priority::IO_NICE);
+        })
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?)

@@ -146,4 +146,10 @@ pub enum BenchCommand {
     /// Commands from the Redis stream into the World: throughput against a bare
     /// XREADGROUP/XACK loop on the same Redis, and latency from XADD to applied.
     Commands(crate::bench::commands::CommandsBench),
+    /// WebSocket fan-out: clients on `world` and a battle while the World runs, against a
+    /// bare broadcast server; memory per idle connection; the World's tick with and without.
+    Ws(crate::bench::ws::WsBench),
+    /// The clients of `bench ws`, which starts them in a process of their own.
+    #[command(hide = true)]
+    WsClients(crate::bench::ws::clients::ClientsOptions),
 }

@@ -20,6 +20,7 @@ mod http;
 pub mod logging;
 pub mod metrics;
 pub mod persister;
+mod priority;
 mod recovery;
 pub mod replay;
 pub mod serve;

@@ -1,5 +1,6 @@
 //! Logging through `tracing`: human-readable or JSON lines on stderr, filtered by `RUST_LOG`
-//! (default `info`), coloured only on a terminal.
+//! (by default `info`; the benchmarks leave out the access log of the servers they run),
+//! coloured only on a terminal.
 //!
 //! Lines are handed to a writer thread through a bounded queue, so no thread that logs (the
 //! World's in particular) ever waits on a slow stderr; if the queue is full, lines are
@@ -13,8 +14,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
 
-/// Installs the global subscriber. Keep the guard alive until exit: dropping it flushes.
-pub fn init(format: LogFormat) -> WorkerGuard {
+/// Installs the global subscriber, filtered by `RUST_LOG` or else by `default` (an
+/// `EnvFilter` directive). Keep the guard alive until exit: dropping it flushes.
+pub fn init(format: LogFormat, default: &str) -> WorkerGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(true)
         .thread_name("tianxia-log")
@@ -22,7 +24,7 @@ pub fn init(format: LogFormat) -> WorkerGuard {
             out: std::io::stderr(),
             json: format == LogFormat::Json,
         });
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

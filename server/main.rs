@@ -13,7 +13,12 @@ use tianxia::{
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.log_format == LogFormat::Json;
-    let _log_guard = logging::init(cli.log_format);
+    // A benchmark's own servers would log every connection it opens.
+    let default_filter = match cli.command {
+        Command::Bench(_) => "info,tianxia::access=warn",
+        _ => "info",
+    };
+    let _log_guard = logging::init(cli.log_format, default_filter);
     let outcome = match cli.command {
         Command::Serve(args) => config::resolve(*args).and_then(serve::run),
         Command::Daemon(args) => {
@@ -27,6 +32,8 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Strategy(options)) => bench::strategy::strategy(&options),
         Command::Bench(BenchCommand::Flush(options)) => bench::flush::flush(&options),
         Command::Bench(BenchCommand::Commands(options)) => bench::commands::commands(&options),
+        Command::Bench(BenchCommand::Ws(options)) => bench::ws::ws(&options),
+        Command::Bench(BenchCommand::WsClients(options)) => bench::ws::clients::clients(&options),
         Command::Simulate(args) => simulate::run(&args),
     };
     match outcome {

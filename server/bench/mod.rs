@@ -7,6 +7,7 @@
 //! - [`strategy`]: the strategy tick of the 190 scenario and of a scaled world.
 //! - [`flush`]: checkpoint epochs of N changed entities, recovery, the tick while flushing.
 //! - [`commands`]: commands from the Redis stream into the World, against a bare loop.
+//! - [`ws`]: WebSocket fan-out against a bare broadcast server, memory per connection.
 //!
 //! This module holds what their reports share: [`Samples`] and their percentiles, the
 //! process's memory, the table of measures and the JSON line.
@@ -15,6 +16,7 @@ pub mod battle;
 pub mod commands;
 pub mod flush;
 pub mod strategy;
+pub mod ws;
 
 use serde::Serialize;
 

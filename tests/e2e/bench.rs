@@ -1,4 +1,5 @@
-//! The benchmarks' shared report helpers: percentiles are asked for in percent.
+//! The benchmarks: the shared report helpers (percentiles are asked for in percent), and
+//! `bench ws` run small.
 
 use tianxia::bench::Samples;
 
@@ -10,4 +11,72 @@ fn percentiles_are_in_percent() {
     assert_eq!(samples.percentile(0.0), 1.0);
     assert_eq!(samples.max(), 100.0);
     assert_eq!(Samples::default().p99(), 0.0);
+}
+
+/// `bench ws` as an operator runs it, at a small scale: every client connects, the events and
+/// the battle's frames reach them from the server and from the baseline, nobody is closed, and
+/// the report says how each target stands.
+#[test]
+fn bench_ws_reports_deliveries_latency_and_memory_against_a_bare_server() {
+    let output = crate::support::run(
+        &[
+            "bench",
+            "ws",
+            "--clients",
+            "20",
+            "--idle-clients",
+            "200",
+            "--seconds",
+            "1",
+            "--rate",
+            "50",
+            "--assets",
+            crate::support::assets().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(report["bench"], "ws");
+    assert_eq!(report["idle_connected"], 200, "{report}");
+    assert!(report["idle_bytes_per_connection"].as_f64().unwrap() > 0.0);
+    assert!(report["events_per_s"].as_f64().unwrap() > 0.0, "{report}");
+    for side in ["server", "bare"] {
+        let run = &report[side];
+        assert_eq!(run["connected"], 20, "{side}: {report}");
+        assert_eq!(run["failed"], 0, "{side}: {report}");
+        for measure in [
+            "events_per_s",
+            "frames_per_s",
+            "latency_p50_ms",
+            "tick_p99_ms",
+        ] {
+            let value = run[measure].as_f64().unwrap();
+            assert!(value > 0.0, "{side} {measure}: {report}");
+        }
+        assert_eq!(run["dropped"], 0, "{side}: {report}");
+    }
+    let server = &report["server"];
+    assert_eq!(server["closed"], serde_json::json!({}), "{report}");
+    // Every event the server pushed was one the World published after the client subscribed.
+    assert_eq!(server["unmatched_events"], 0, "{report}");
+    assert!(report["deliveries_ratio"].as_f64().unwrap() > 0.0);
+    let targets = &report["targets"];
+    for judged in [
+        "clients_met",
+        "idle_bytes_met",
+        "deliveries_ratio_met",
+        "tick_p99_met",
+    ] {
+        assert!(targets[judged].is_boolean(), "{judged}: {targets}");
+    }
+    // 20 clients connected idle are no test of 10,000, nor the latency of 1,000.
+    assert_eq!(targets["clients_met"], false);
+    assert!(targets["latency_p99_met"].is_null());
 }
