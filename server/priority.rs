@@ -16,23 +16,3 @@ pub(crate) fn lower_this_thread(nice: i32) -> bool {
     let current = unsafe { libc::getpriority(libc::PRIO_PROCESS, tid) };
     current >= nice || unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) } == 0
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_thread_lowers_its_own_priority_only() {
-        std::thread::spawn(|| {
-            assert!(lower_this_thread(7));
-            // SAFETY: as above.
-            let tid = unsafe { libc::gettid() } as libc::id_t;
-            assert_eq!(unsafe { libc::getpriority(libc::PRIO_PROCESS, tid) }, 7);
-            // Asking for a higher priority than it has changes nothing.
-            assert!(lower_this_thread(3));
-            assert_eq!(unsafe { libc::getpriority(libc::PRIO_PROCESS, tid) }, 7);
-        })
-        .join()
-        .unwrap();
-    }
-}

@@ -311,6 +311,52 @@ fn raw_get(base: &str, path: &str, wait: Duration) -> Answer {
     }
 }
 
+/// The nice value of each thread of process `pid`, by thread name.
+fn thread_priorities(pid: u32) -> Vec<(String, i64)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("stat")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        // After the name in parentheses: state (field 3) ... nice (field 19).
+        let after = &stat[stat.rfind(')').unwrap() + 1..];
+        let nice = after.split_whitespace().nth(16).unwrap().parse().unwrap();
+        threads.push((name.trim().to_string(), nice));
+    }
+    threads
+}
+
+/// The World's thread keeps the process's priority while the I/O runtime's threads yield to
+/// it (nice 5), so a burst of HTTP or WebSocket work does not delay a tick.
+#[test]
+fn the_io_threads_yield_the_cpu_to_the_world() {
+    let server = Server::start(&["--scenario", "tiny"]);
+    server.wait_ready();
+    let threads = thread_priorities(server.pid());
+    let own = threads
+        .iter()
+        .find(|(name, _)| name == "tianxia")
+        .map(|(_, nice)| *nice)
+        .unwrap_or_else(|| panic!("no main thread in {threads:?}"));
+    let world: Vec<i64> = threads
+        .iter()
+        .filter(|(name, _)| name == "world")
+        .map(|(_, nice)| *nice)
+        .collect();
+    assert_eq!(world, [own], "{threads:?}");
+    let io: Vec<i64> = threads
+        .iter()
+        .filter(|(name, _)| name == "tianxia-io")
+        .map(|(_, nice)| *nice)
+        .collect();
+    assert!(!io.is_empty(), "{threads:?}");
+    assert!(io.iter().all(|nice| *nice == own.max(5)), "{threads:?}");
+}
+
 #[test]
 fn idle_connections_cannot_lock_clients_out() {
     use std::io::Read;
