@@ -21,7 +21,14 @@ pub(crate) fn runtime(workers: usize) -> Result<Runtime, Failure> {
         .worker_threads(workers)
         .thread_name("tianxia-io")
         .on_thread_start(|| {
-            crate::priority::lower_this_thread(crate::priority::IO_NICE);
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            if !crate::priority::lower_this_thread(crate::priority::IO_NICE) {
+                WARNED.call_once(|| {
+                    tracing::warn!(
+                        "cannot lower the priority of the I/O threads; they compete with the World's for the CPU"
+                    )
+                });
+            }
         })
         .enable_all()
         .build()

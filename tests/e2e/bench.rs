@@ -46,13 +46,14 @@ fn bench_ws_reports_deliveries_latency_and_memory_against_a_bare_server() {
     assert_eq!(report["bench"], "ws");
     assert_eq!(report["idle_connected"], 200, "{report}");
     assert!(report["idle_bytes_per_connection"].as_f64().unwrap() > 0.0);
-    assert!(report["events_per_s"].as_f64().unwrap() > 0.0, "{report}");
+    assert_eq!(report["battle_fought_throughout"], true, "{report}");
     for side in ["server", "bare"] {
         let run = &report[side];
         assert_eq!(run["connected"], 20, "{side}: {report}");
         assert_eq!(run["failed"], 0, "{side}: {report}");
         for measure in [
-            "events_per_s",
+            "published_events_per_s",
+            "received_events_per_s",
             "frames_per_s",
             "latency_p50_ms",
             "tick_p99_ms",
@@ -60,10 +61,15 @@ fn bench_ws_reports_deliveries_latency_and_memory_against_a_bare_server() {
             let value = run[measure].as_f64().unwrap();
             assert!(value > 0.0, "{side} {measure}: {report}");
         }
+        // Every client reads every event (each is on `world`), give or take the edges of
+        // the run.
+        let share = run["received_share"].as_f64().unwrap();
+        assert!(share > 0.5, "{side}: {report}");
+        assert_eq!(run["closed"], serde_json::json!({}), "{side}: {report}");
         assert_eq!(run["dropped"], 0, "{side}: {report}");
     }
     let server = &report["server"];
-    assert_eq!(server["closed"], serde_json::json!({}), "{report}");
+    assert!(server["latency_samples"].as_u64().unwrap() > 0, "{report}");
     // Every event the server pushed was one the World published after the client subscribed.
     assert_eq!(server["unmatched_events"], 0, "{report}");
     assert!(report["deliveries_ratio"].as_f64().unwrap() > 0.0);

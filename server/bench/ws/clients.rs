@@ -5,10 +5,13 @@
 //!
 //! 1. it prints `{"connected":N,"failed":F}` once every connection has its `subscribed` reply
 //!    (or failed);
-//! 2. it reads one line, `{"published":[[first,last,at_us],...]}`: when the World made each
-//!    range of events visible;
-//! 3. it closes the connections and prints its [`ClientsReport`]: the messages received
-//!    between 1 and 2, and the latency of each event from its publication to its receipt.
+//! 2. it reads `stop`: the run ends, the connections close;
+//! 3. it reads `{"published":[[first,last,at_us],...]}`, when the World made each range of
+//!    events visible, and prints its [`ClientsReport`]: the messages received between 1 and
+//!    2, and the latency of each event from its publication to its receipt.
+//!
+//! Should the bench end first (its end of the pipe closes), the clients close and the process
+//! ends without a report.
 //!
 //! A client reads each message only as far as it must: the topic, then whether an event
 //! (and its `seq`) or a frame follows.
@@ -69,8 +72,11 @@ pub(super) struct ClientsReport {
     pub(super) frames: u64,
     /// State pushes and anything else.
     pub(super) other: u64,
-    /// Events whose publication the bench did not note (published before it looked).
+    /// Events whose publication the bench did not note (published before it looked, or
+    /// after it stopped looking).
     pub(super) unmatched: u64,
+    /// Events whose latency was measured.
+    pub(super) latency_samples: u64,
     pub(super) latency_p50_ms: f64,
     pub(super) latency_p99_ms: f64,
     pub(super) latency_max_ms: f64,
@@ -166,19 +172,36 @@ async fn run(options: &ClientsOptions) -> anyhow::Result<()> {
     let ready_at = unix_micros();
     say(&ready)?;
 
-    let line = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map(|_| line)
-    })
-    .await??;
+    let stop = read_line().await?;
     let stop_at = unix_micros();
-    let stop: Stop = serde_json::from_str(&line).unwrap_or_default();
     let _ = stop_tx.send(true);
     let mut tallies = Vec::with_capacity(tasks.len());
     for task in tasks {
         tallies.push(task.await?);
     }
+    if stop.is_none() {
+        // The bench is gone: nobody to report to.
+        return Ok(());
+    }
+    let Some(line) = read_line().await? else {
+        return Ok(());
+    };
+    let stop: Stop = serde_json::from_str(&line)
+        .map_err(|e| anyhow::anyhow!("the bench sent no publications ({e}): {line}"))?;
     say(&report(&tallies, stop.published, ready_at, stop_at))
+}
+
+/// The next line from the bench; `None` once it has closed its end.
+async fn read_line() -> anyhow::Result<Option<String>> {
+    let line = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map(|read| (read > 0).then_some(line))
+    })
+    .await??;
+    Ok(line)
 }
 
 fn say(line: &impl Serialize) -> anyhow::Result<()> {
@@ -218,6 +241,7 @@ fn report(tallies: &[Tally], mut published: Vec<Published>, from: u64, to: u64) 
         }
         report.dropped += u64::from(tally.dropped);
     }
+    report.latency_samples = latencies.len() as u64;
     let latencies = Samples::new(latencies);
     report.latency_p50_ms = latencies.p50();
     report.latency_p99_ms = latencies.p99();
