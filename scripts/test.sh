@@ -9,6 +9,8 @@
 #   Redis is never touched), so redis-server must be installed.
 # - promtool (Debian's prometheus package, installed with apt if missing) checks and tests
 #   the alerting rules.
+# - Chromium and its WebDriver (Debian's chromium and chromium-driver, installed with apt if
+#   missing) for the tests of the web page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +45,16 @@ if ! command -v promtool >/dev/null; then
     || { $SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends prometheus >/dev/null; } \
     || { echo "cannot install promtool (apt-get install prometheus)" >&2; exit 1; }
 fi
+# The page tests (tests/e2e/page.rs) drive a real headless Chromium over WebDriver: Debian's
+# chromium and chromium-driver, installed here if missing (nothing is downloaded at test time).
+if ! command -v chromedriver >/dev/null; then
+  echo "== installing chromium and chromium-driver"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null \
+    || { $SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null; } \
+    || { echo "cannot install chromium and chromium-driver with apt-get" >&2; exit 1; }
+fi
+
 echo "== alerting rules"
 (cd ops/prometheus && promtool check rules tianxia-alerts.yml && promtool test rules tianxia-alerts.test.yml)
 

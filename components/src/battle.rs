@@ -80,6 +80,29 @@ pub struct UnitsAlive {
     pub defender: u32,
 }
 
+/// City walls across a battle's field: a wall at `x`, `thickness` wide, across the whole
+/// height of the field, with an opening `gate_width` wide centred on each of `gates` (y).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WallsView {
+    pub x: f32,
+    pub thickness: f32,
+    pub gates: Vec<f32>,
+    pub gate_width: f32,
+}
+
+/// The ground a battle is fought on, in the metres of its frames: the attackers deploy west
+/// (towards `min.x`), the defenders east; a unit that crosses its own side's edge has fled.
+/// It grows when reinforcements form up behind a side.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FieldView {
+    /// West and north corner `[x, y]`.
+    pub min: [f32; 2],
+    /// East and south corner `[x, y]`.
+    pub max: [f32; 2],
+    /// The city's walls, when it has any.
+    pub walls: Option<WallsView>,
+}
+
 /// `GET /api/battles/{id}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BattleView {
@@ -97,6 +120,10 @@ pub struct BattleView {
     pub casualties: BTreeMap<String, u32>,
     /// Battle steps simulated so far (60 per second of battle time).
     pub steps: u32,
+    /// The field and its walls, to draw the frames on. Absent from views written before it
+    /// was added.
+    #[serde(default)]
+    pub field: FieldView,
     pub version: u64,
 }
 

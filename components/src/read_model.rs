@@ -89,6 +89,11 @@ pub struct MarchView {
     pub to: String,
     pub path: Vec<String>,
     pub eta: i64,
+    /// Game second the march left `from`. The march covers its path at one pace (each leg's
+    /// time follows its distance), so a client can place the general between cities.
+    /// Absent from views written before it was added.
+    #[serde(default)]
+    pub started_at: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -213,6 +213,7 @@ fn general_view(general: &General, positions: &PositionsFile, incarnation: u64) 
                 to: m.to().to_string(),
                 path: m.path.clone(),
                 eta: m.eta,
+                started_at: m.started_at,
             })
         }),
         protected: general.protected,

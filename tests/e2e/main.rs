@@ -14,6 +14,7 @@ mod clock;
 mod config;
 mod fuzz;
 mod openapi;
+mod page;
 mod persist;
 mod play;
 mod roles;

@@ -26,7 +26,7 @@ pub(crate) fn quiet_assets(edit: impl Fn(&str, String) -> String) -> (TempDir, P
         text.replace("think_every = 21600", "think_every = 1000000000000000"),
     )
     .unwrap();
-    for file in ["cities.toml", "generals.toml", "nations.toml"] {
+    for file in ["cities.toml", "generals.toml", "nations.toml", "roads.toml"] {
         let path = root.join("scenarios/tiny").join(file);
         let text = fs::read_to_string(&path).unwrap();
         fs::write(&path, edit(file, text)).unwrap();

@@ -90,7 +90,12 @@ pub(crate) struct Deployment {
 
 impl Deployment {
     pub(crate) fn new(tag: &str) -> Deployment {
-        let (assets, root) = quiet_assets(|_, text| text);
+        Self::with_assets(tag, |_, text| text)
+    }
+
+    /// A deployment whose scenario files are edited by `edit(file name, text)`.
+    pub(crate) fn with_assets(tag: &str, edit: impl Fn(&str, String) -> String) -> Deployment {
+        let (assets, root) = quiet_assets(edit);
         Deployment {
             mongo: Mongo::start(),
             redis: RedisWorld::new(tag),

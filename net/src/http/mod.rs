@@ -1,6 +1,6 @@
 //! The HTTP API (docs/http.md): every route, its shared state, and the layers around it
 //! (request tracing, panics turned into `500 internal`, JSON 404 and 405). [`router`] is the
-//! whole API (`serve` and `api`); [`ops_router`] is health, readiness and metrics only (a
+//! whole API and the spectator page (`serve` and `api`); [`ops_router`] is health, readiness and metrics only (a
 //! `daemon`, which serves no players). Handlers read the last published read models with one
 //! atomic load and never wait for the World; commands go to it over the command bus.
 
@@ -12,6 +12,7 @@ pub mod extract;
 pub mod health;
 pub mod limits;
 pub mod openapi;
+pub mod page;
 pub mod read;
 
 use std::sync::Arc;
@@ -143,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/join", post(commands::join))
         .route("/api/commands", post(commands::command))
         .route("/ws", get(crate::ws::upgrade))
+        .merge(page::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY));
     finish(routes, state)
 }

@@ -14,7 +14,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{auth, commands, health, read};
+use super::{auth, commands, health, page, read};
 
 /// Adds the bearer token scheme the authenticated routes name.
 struct Bearer;
@@ -65,6 +65,9 @@ impl Modify for Bearer {
         commands::command,
         commands::order,
         openapi_json,
+        page::index,
+        page::script,
+        page::style,
         crate::ws::upgrade,
     ),
     components(schemas(components::read_model::RankBy, components::battle::BattleStatus)),
@@ -75,6 +78,7 @@ impl Modify for Bearer {
         (name = "commands", description = "Joining, commands and the caller's orders"),
         (name = "realtime", description = "The WebSocket: live events, entity state, battle frames and the caller's orders (docs/websocket.md)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
+        (name = "page", description = "The spectator page and its files, compiled into the server (docs/page.md)"),
     )
 )]
 pub struct ApiDoc;

@@ -105,6 +105,7 @@ impl Battle {
             },
             casualties,
             steps: self.sim.steps(),
+            field: self.sim.field(),
             version: 0,
         }
     }

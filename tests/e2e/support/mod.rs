@@ -2,8 +2,9 @@
 //! port and captured logs ([`server`]); an HTTP client ([`http`]); Redis worlds and servers
 //! ([`redis_server`]) and a MongoDB wire-protocol server ([`mongo`]) of the test's own; the API served
 //! in process for a World driven by a manual clock ([`in_process`]); and copies of the
-//! designer data. Everything a test starts is stopped and removed when its handle drops.
+//! designer data; a headless Chromium over WebDriver ([`browser`]). Everything a test starts is stopped and removed when its handle drops.
 
+pub mod browser;
 pub mod http;
 pub mod in_process;
 pub mod mongo;
@@ -11,6 +12,7 @@ pub mod redis_server;
 pub mod server;
 pub mod ws;
 
+pub use browser::Browser;
 pub use http::{Reply, get, post, request, try_post};
 pub use in_process::InProcess;
 pub use mongo::Mongo;

@@ -128,6 +128,7 @@ impl BattleSim {
         }
         Walls {
             x,
+            half_thickness,
             gates,
             gate_half_width,
             defense_factor: 1.0 + setup.params.wall_defense_bonus * level,

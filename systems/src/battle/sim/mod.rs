@@ -19,7 +19,7 @@ pub mod deploy;
 pub mod step;
 
 use components::{
-    battle::{EndReason, Side, UnitFrame},
+    battle::{EndReason, FieldView, Side, UnitFrame, WallsView},
     world::TroopType,
 };
 use rand_chacha::{
@@ -111,6 +111,7 @@ pub struct GroupResult {
 #[derive(Clone, Debug, PartialEq)]
 struct Walls {
     x: f32,
+    half_thickness: f32,
     /// Gate centres (y) and half width.
     gates: Vec<f32>,
     gate_half_width: f32,
@@ -242,6 +243,20 @@ impl BattleSim {
 
     pub fn unit_count(&self) -> usize {
         self.body.len()
+    }
+
+    /// The ground and the walls, as the read model shows them.
+    pub fn field(&self) -> FieldView {
+        FieldView {
+            min: [self.min.x, self.min.y],
+            max: [self.max.x, self.max.y],
+            walls: self.walls.as_ref().map(|w| WallsView {
+                x: w.x,
+                thickness: 2.0 * w.half_thickness,
+                gates: w.gates.clone(),
+                gate_width: 2.0 * w.gate_half_width,
+            }),
+        }
     }
 
     /// Units on the field (fighting or fleeing) of each side.
