@@ -20,6 +20,10 @@
  *      as `state`, with a `version` that only grows within one server run: a state replaces
  *      the local copy only if its version is newer. battle:ID also pushes frames (10 Hz) and
  *      a last frame with the result. "orders" pushes the logged-in player's orders.
+ *   6. Limits: over 20 client messages a second (bursts of 40) the server closes with 4029,
+ *      and a connection holds at most 64 topics. This page sends through a token bucket of
+ *      10 a second (see send) and holds at most four topics: world, orders, the selection
+ *      and the open battle, each unsubscribed when no longer shown.
  *
  * Test and debugging hook (read by an automated browser test), kept current by this file:
  *
@@ -52,6 +56,10 @@
     leaderboardRefreshMs: 30000,
     backoffMinMs: 500, // reconnect: 0.5 s doubling to 15 s, with jitter
     backoffMaxMs: 15000,
+    sendPerSec: 10, // client messages: at most 10 a second in bursts of 20, far under the
+    sendBurst: 20, //   server's limit (20 a second, bursts of 40, else close 4029)
+    feedSeed: 50, // feed items loaded from GET /api/events at the first subscription
+    endedBattlesMax: 100, // ids of ended battles remembered, so a late read does not revive one
     marchLiPerHour: 10, // docs/rules.md#marches: each leg takes ceil(distance / 10 × 3600) s
     neutralColor: "#8d8d8d",
   };
@@ -69,6 +77,7 @@
     incarnation: null, // of the last WorldRecovered applied
     auth: { token: null, player: null },
     orders: new Map(), // order_id -> order (insertion order = first seen)
+    endedBattles: new Set(), // the last ended battles' ids (insertion order), bounded
   };
 
   // The game clock: game seconds at a moment of performance.now(), and the effective speed.
@@ -139,6 +148,11 @@
         return undefined;
       }
     };
+  }
+
+  /** Runs an async task nobody awaits: a failure is shown in the page, never logged. */
+  function background(promise) {
+    if (promise && typeof promise.catch === "function") promise.catch(showFault);
   }
 
   function showFault(err) {
@@ -218,10 +232,12 @@
     t -= (month - 1) * MONTH;
     const day = Math.floor(t / DAY) + 1;
     t -= (day - 1) * DAY;
-    return { year, month, day, hour: Math.floor(t / HOUR) };
+    const hour = Math.floor(t / HOUR);
+    return { year, month, day, hour, minute: Math.floor((t - hour * HOUR) / 60) };
   }
 
-  const fmtDate = (d) => (d ? `${d.year}/${d.month}/${d.day} ${String(d.hour || 0).padStart(2, "0")}:00` : "—");
+  const pad2 = (n) => String(n || 0).padStart(2, "0");
+  const fmtDate = (d) => (d ? `${d.year}/${d.month}/${d.day} ${pad2(d.hour)}:${pad2(d.minute)}` : "—");
   const fmtTime = (gs) => fmtDate(dateAt(gs));
 
   function fmtSpan(gameSeconds) {
@@ -307,6 +323,9 @@
    */
   function upsert(kind, view) {
     if (!view || typeof view.id !== "string") return false;
+    // While a snapshot loads, a pushed or refreshed view may be newer than what the snapshot
+    // brings (it replaces the copies wholesale): such an entity is read again after it.
+    if (loading) touchWhileLoading(`${kind}:${view.id}`);
     if (kind === "battle") return upsertBattle(view);
     const map = MAPS[kind];
     if (!map) return false;
@@ -315,24 +334,40 @@
       if (view.version < old.version || (view.version === old.version && old._edited)) return false;
     }
     map.set(view.id, view);
-    markDirty("map", "marches", "details", "nations", "player");
+    markDirty("map", "marches", "details", "nations", "player", "feedNames");
     return true;
   }
 
   function upsertBattle(view) {
     const old = S.battles.get(view.id);
     if (old && typeof old.version === "number" && view.version < old.version) return false;
-    if (view.status === "active") S.battles.set(view.id, view);
-    else S.battles.delete(view.id);
+    // A read of a battle that has since ended (a refresh sent before its BattleEnded) must
+    // not bring it back to the list.
+    if (view.status === "active" && !S.endedBattles.has(view.id)) S.battles.set(view.id, view);
+    else battleEnded(view.id);
     if (BV && BV.id === view.id) battleState(view);
     markDirty("map", "battles", "details");
     return true;
   }
 
+  /** Takes a battle off the list and remembers (a bounded number of) ended battles. */
+  function battleEnded(id) {
+    S.battles.delete(id);
+    S.endedBattles.delete(id);
+    S.endedBattles.add(id);
+    if (S.endedBattles.size > CONFIG.endedBattlesMax) S.endedBattles.delete(S.endedBattles.values().next().value);
+  }
+
   let snapshotRun = 0;
   let snapshotRetry = null;
   let loading = false;
-  const touchedWhileLoading = new Set();
+  const touchedWhileLoading = new Set(); // aggregates to read again once the snapshot is in
+  let touchedOverflow = false; // too many: load the snapshot once more instead
+
+  function touchWhileLoading(aggregate) {
+    if (touchedWhileLoading.size < CONFIG.refreshQueueMax) touchedWhileLoading.add(aggregate);
+    else touchedOverflow = true;
+  }
 
   /**
    * The snapshot: the whole state over HTTP. Loaded at every (re)connection, after a resync
@@ -367,11 +402,18 @@
     replace(S.cities, cities);
     replace(S.generals, generals);
     replace(S.battles, battles);
+    for (const id of S.endedBattles) S.battles.delete(id); // a snapshot read before they ended
     if (cities.ok) S.loaded = true;
-    for (const agg of touchedWhileLoading) queueRefresh(agg);
+    const touched = [...touchedWhileLoading];
     touchedWhileLoading.clear();
-    markDirty("map", "roads", "marches", "details", "nations", "battles", "player", "speed");
-    loadLeaderboard();
+    if (touchedOverflow) {
+      touchedOverflow = false;
+      refreshOverflow = true; // the next refresh batch reloads the snapshot instead
+      if (!refreshTimer) refreshTimer = setTimeout(guard(flushRefresh), CONFIG.refreshDelayMs);
+    }
+    for (const agg of touched) queueRefresh(agg);
+    markDirty("map", "roads", "marches", "details", "nations", "battles", "player", "speed", "feedNames");
+    background(loadLeaderboard());
     if (failed) {
       // While the connection is down the next connection reloads; no requests into the void.
       notice(`Could not load the world: ${failed.error.message}.`);
@@ -402,7 +444,7 @@
     if (!leaderboardTimer) {
       leaderboardTimer = setTimeout(() => {
         leaderboardTimer = null;
-        loadLeaderboard();
+        background(loadLeaderboard());
       }, 2000);
     }
   }
@@ -418,7 +460,7 @@
     const [kind, id] = aggregate.split(/:(.*)/s);
     if (!id || !["nation", "city", "general", "battle"].includes(kind)) return;
     if (loading) {
-      if (touchedWhileLoading.size < CONFIG.refreshQueueMax) touchedWhileLoading.add(aggregate);
+      touchWhileLoading(aggregate);
       return;
     }
     if (refreshQueue.size >= CONFIG.refreshQueueMax) refreshOverflow = true;
@@ -461,6 +503,12 @@
     topics: new Set(), // entity topics wanted (the selection, the open battle)
     subscribed: new Set(), // entity topics asked for on this connection
     syncTimer: null,
+    resumeFrom: null, // a 4008's last_seq below lastSeq: the next `since` (see onClose)
+    outbox: [], // messages waiting for the rate limit (see send)
+    outboxTimer: null,
+    tokens: CONFIG.sendBurst,
+    tokensAt: 0,
+    seeded: false, // the feed got its recent history (see seedFeed)
   };
 
   function setConnection(state) {
@@ -494,6 +542,12 @@
     sock.onclose = guard((e) => onClose(sock, e));
   }
 
+  /**
+   * Sends a message on the open socket (false if there is none), `what` remembering what it
+   * was to read its reply. The server closes a connection that sends over 20 messages a
+   * second (bursts of 40) with 4029, so messages go out through a token bucket well under
+   * that (CONFIG.sendPerSec, sendBurst); one over it waits in WS.outbox, in order.
+   */
   function send(msg, what) {
     const sock = WS.sock;
     if (!sock || sock.readyState !== WebSocket.OPEN) return false;
@@ -502,27 +556,53 @@
       WS.pending.set(id, what);
       if (WS.pending.size > 100) WS.pending.delete(WS.pending.keys().next().value);
     }
-    sock.send(JSON.stringify({ ...msg, id }));
+    WS.outbox.push(JSON.stringify({ ...msg, id }));
+    drainOutbox();
     return true;
+  }
+
+  function drainOutbox() {
+    clearTimeout(WS.outboxTimer);
+    WS.outboxTimer = null;
+    const sock = WS.sock;
+    if (!sock || sock.readyState !== WebSocket.OPEN) {
+      WS.outbox.length = 0; // the next connection subscribes afresh
+      return;
+    }
+    const now = performance.now();
+    WS.tokens = Math.min(CONFIG.sendBurst, WS.tokens + ((now - WS.tokensAt) / 1000) * CONFIG.sendPerSec);
+    WS.tokensAt = now;
+    while (WS.outbox.length && WS.tokens >= 1) {
+      WS.tokens -= 1;
+      sock.send(WS.outbox.shift());
+    }
+    if (WS.outbox.length) {
+      WS.outboxTimer = setTimeout(guard(drainOutbox), Math.ceil(((1 - WS.tokens) / CONFIG.sendPerSec) * 1000));
+    }
   }
 
   function onOpen(sock) {
     if (sock !== WS.sock) return;
     hook.stats.connects += 1;
     WS.pending.clear();
+    WS.outbox.length = 0;
     WS.authed = false;
     if (S.auth.token) send({ op: "auth", token: S.auth.token }, { kind: "auth" });
     subscribeWorld();
     WS.subscribed.clear();
     syncTopics();
-    loadSnapshot();
+    background(loadSnapshot());
   }
 
-  /** "world", with `since` when we have a seq to resume from (a resume), else live from now. */
+  /**
+   * "world", with `since` when we have a seq to resume from (a resume), else live from now.
+   * `since` is lastSeq, or lower after a 4008 (onClose): the replay may then repeat events
+   * we have, and onEvent skips them, since lastSeq itself is not lowered.
+   */
   function subscribeWorld() {
     const msg = { op: "subscribe", topics: ["world"] };
     const resume = S.lastSeq !== null;
-    if (resume) msg.since = S.lastSeq;
+    if (resume) msg.since = WS.resumeFrom !== null ? Math.min(WS.resumeFrom, S.lastSeq) : S.lastSeq;
     if (send(msg, { kind: "world", resume }) && resume) hook.stats.resumes += 1;
   }
 
@@ -542,6 +622,11 @@
     clearTimeout(WS.syncTimer);
     WS.syncTimer = null;
     if (!WS.sock || WS.sock.readyState !== WebSocket.OPEN) return;
+    if (WS.outbox.length) {
+      // Held back by the rate limit: try again later, so that the outbox stays short.
+      WS.syncTimer = setTimeout(guard(syncTopics), 150);
+      return;
+    }
     for (const topic of [...WS.subscribed]) {
       if (!WS.topics.has(topic)) {
         WS.subscribed.delete(topic);
@@ -585,8 +670,13 @@
           // Without `since`, the topic is live from the reply's seq on: events up to it are
           // in (or older than) the snapshot. With `since`, the replay follows this reply.
           if (!what.resume && typeof msg.seq === "number") setLastSeq(msg.seq);
+          WS.resumeFrom = null;
           WS.attempt = 0;
           setConnection("live");
+          if (!WS.seeded && typeof msg.seq === "number") {
+            WS.seeded = true;
+            background(seedFeed(msg.seq));
+          }
         }
         return;
       case "authenticated":
@@ -610,24 +700,37 @@
       hook.stats.resyncs += 1;
       if (typeof msg.seq === "number") dropFeedAfter(msg.seq);
       setLastSeq(null);
+      WS.resumeFrom = null;
+      S.endedBattles.clear();
       subscribeWorld();
-      loadSnapshot();
+      background(loadSnapshot());
       return;
     }
-    if (msg.code === "unavailable" && kind === "world") {
+    if (msg.code === "unavailable" && (kind === "world" || kind === "orders")) {
+      // Not loaded yet, or the log cannot be read now: ask again a little later.
       const sock = WS.sock;
-      setTimeout(() => sock === WS.sock && subscribeWorld(), 2000);
+      setTimeout(guard(() => {
+        if (sock !== WS.sock) return;
+        if (kind === "world") subscribeWorld();
+        else send({ op: "subscribe", topics: ["orders"] }, { kind: "orders" });
+      }), 2000);
       return;
     }
     if (msg.code === "unauthorized" && (kind === "auth" || kind === "orders")) {
       forgetSession("Your session has expired; log in again.");
       return;
     }
-    if (msg.code === "not_found" && kind === "topic") {
-      WS.topics.delete(what.topic);
+    if (kind === "topic") {
+      // Not subscribed: a missing entity is given up; anything else is asked for again at
+      // the next sync while the topic is still wanted.
       WS.subscribed.delete(what.topic);
-      if (BV && what.topic === "battle:" + BV.id) BV.error = "This battle is not known to the server.";
-      markDirty("battleHud");
+      if (msg.code === "not_found") {
+        WS.topics.delete(what.topic);
+        if (BV && what.topic === "battle:" + BV.id) BV.error = "This battle is not known to the server.";
+        markDirty("battleHud");
+      } else if (!WS.syncTimer) {
+        WS.syncTimer = setTimeout(guard(syncTopics), 2000);
+      }
       return;
     }
     if (msg.code === "already_authenticated") return;
@@ -641,15 +744,16 @@
     freezeClock();
     if (e.code === 4008) {
       // Slow client: the reason names the last event the server wrote to us; resume from it.
-      // It equals ours when we read everything written before the close; should it differ,
-      // the smaller one is taken: that can only replay events we then skip as duplicates.
+      // It equals ours when we read everything written before the close. Lower, it is the
+      // next `since` (subscribeWorld) and the events replayed that we have are skipped as
+      // duplicates; higher (or absent), we resume from ours and miss nothing.
       let last = null;
       try {
         last = JSON.parse(e.reason).last_seq;
       } catch (err) {
         /* no usable reason: resume from our own lastSeq */
       }
-      if (Number.isInteger(last) && last > 0) setLastSeq(S.lastSeq === null ? last : Math.min(S.lastSeq, last));
+      if (Number.isInteger(last) && last > 0 && S.lastSeq !== null && last < S.lastSeq) WS.resumeFrom = last;
     }
     scheduleReconnect(e.code);
   }
@@ -712,18 +816,20 @@
     S.incarnation = p.incarnation;
     hook.stats.events += 1;
     hook.stats.resyncs += 1;
-    dropFeedAfter(p.last_seq);
+    const dropped = dropFeedAfter(p.last_seq);
     setLastSeq(ev.seq);
-    addFeed(ev, describe(ev));
+    addFeed(ev, describe(ev) + (dropped ? ` ${dropped === 1 ? "An event" : `${dropped} events`} shown after it never happened.` : ""));
     if (typeof p.game_seconds === "number") {
       CLOCK.base = p.game_seconds;
       CLOCK.at = performance.now();
     }
     setLastSeq(null);
+    WS.resumeFrom = null;
+    S.endedBattles.clear(); // the recovered world may fight them again
     subscribeWorld(); // live from the reply's seq on
     WS.subscribed.clear(); // again: entity topics answer with their current state
     syncTopics();
-    loadSnapshot();
+    background(loadSnapshot());
   }
 
   /** Changes a local copy as an event says (an object of fields, or a function), marking it. */
@@ -793,7 +899,7 @@
           // A stub until the refresh brings the read model.
           S.generals.set(p.general, {
             id: p.general, name: p.general, owner: p.player, nation: p.nation, city: p.city,
-            status: "idle", troops: 0, troop_type: "infantry", march: null, version: 0,
+            status: "idle", troops: 0, troop_type: "infantry", march: null, version: 0, _stub: true,
           });
         }
         if (p.nation) refresh.push("nation:" + p.nation);
@@ -842,7 +948,7 @@
       }
       case "BattleEnded": {
         const b = S.battles.get(p.battle);
-        S.battles.delete(p.battle);
+        battleEnded(p.battle);
         for (const id of Object.keys(p.casualties || {})) if (id !== "garrison") refresh.push("general:" + id);
         if (b) for (const side of [b.attacker, b.defender]) for (const id of (side && side.generals) || []) refresh.push("general:" + id);
         refresh.push("city:" + p.city);
@@ -889,10 +995,11 @@
   const reasonWords = (r) => REASON_WORDS[r] || words(r);
   const cmdWords = (c) => COMMAND_WORDS[c] || words(c).toLowerCase();
 
-  function sideLabel(side) {
+  /** A side of a battle in words; `inFeed`: with references for the feed (see feedNodes). */
+  function sideLabel(side, inFeed) {
     if (!side) return "?";
-    if (side.nation) return nName(side.nation);
-    const gens = (side.generals || []).map(gName);
+    if (side.nation) return inFeed ? nRef(side.nation) : nName(side.nation);
+    const gens = (side.generals || []).map((id) => (inFeed ? gRef(id) : gName(id)));
     return gens.length ? gens.join(", ") : "the garrison";
   }
 
@@ -904,16 +1011,50 @@
     return m ? m[1] : id;
   }
 
+  // Names in feed sentences. describe() writes each general, city and nation as a reference
+  // (kind:id between two control characters), and feedNodes() turns each into its name, or,
+  // while only the id is known, into a `.stub` span showing the id, which fillFeedNames()
+  // replaces by the name once the read model arrives (a general that has just joined is
+  // only known by its id until its refresh).
+  const ref = (kind, id) => `\u0001${kind}:${id}\u0002`;
+  const gRef = (id) => (id ? ref("general", id) : "?");
+  const cRef = (id) => (id ? ref("city", id) : "?");
+  const nRef = (id) => (id ? ref("nation", id) : "neutral");
+
+  /** An entity's name, or null while only its id is known. */
+  function knownName(kindAndId) {
+    const [kind, id] = kindAndId.split(/:(.*)/s);
+    const v = MAPS[kind] && MAPS[kind].get(id);
+    return v && !v._stub && typeof v.name === "string" ? v.name : null;
+  }
+
+  /** A sentence of describe() as nodes: text, names, and stubs for names not known yet. */
+  function feedNodes(text) {
+    return text.split(/\u0001([a-z]+:[^\u0002]*)\u0002/).map((part, i) => {
+      if (i % 2 === 0) return part;
+      const name = knownName(part);
+      return name !== null ? name : el("span", { class: "stub", "data-ref": part, text: part.split(/:(.*)/s)[1] });
+    });
+  }
+
+  /** The feed's stubs whose names are now known get them (after new read models arrive). */
+  function fillFeedNames() {
+    for (const stub of $("feed").querySelectorAll(".stub")) {
+      const name = knownName(stub.getAttribute("data-ref"));
+      if (name !== null) stub.replaceWith(name);
+    }
+  }
+
   /** One sentence per event type of docs/rules.md#domain-events, with names, not ids. */
   function describe(ev) {
     const p = ev.payload || {};
-    const whose = () => (p.command === "JOIN" ? `Player ${p.player}'s` : p.general ? `${gName(p.general)}'s` : "An");
+    const whose = () => (p.command === "JOIN" ? `Player ${p.player}'s` : p.general ? `${gRef(p.general)}'s` : "An");
     const byPlayer = () => (p.player ? ` (player ${p.player})` : "");
     switch (ev.type) {
       case "WorldCreated":
         return `The world was created from the ${p.scenario} scenario, starting ${fmtDate(p.start)}.`;
       case "WorldRecovered":
-        return `The server restarted and recovered the world; events after #${p.last_seq} never happened.`;
+        return `The server restarted and recovered the world as of event #${p.last_seq}.`;
       case "OrderRevised":
         return `After the recovery, order ${p.order_id} of ${p.player} was decided again: ${p.status}${p.reason ? ` (${reasonWords(p.reason)})` : ""}.`;
       case "MonthBegan":
@@ -923,7 +1064,7 @@
       case "HarvestGathered":
         return `The harvest filled the granaries with ${num(p.rice)} rice.`;
       case "TaxesCollected":
-        return `${nName(p.nation)} collected ${num(p.gold)} gold and ${num(p.rice)} rice in taxes.`;
+        return `${nRef(p.nation)} collected ${num(p.gold)} gold and ${num(p.rice)} rice in taxes.`;
       case "CommandAccepted":
         return `${whose()} ${cmdWords(p.command)} order was accepted${byPlayer()}.`;
       case "CommandRejected":
@@ -933,55 +1074,55 @@
       case "OrderCancelled":
         return `${whose()} ${cmdWords(p.command)} order was cancelled: ${reasonWords(p.reason)}.`;
       case "MarchStarted":
-        return `${gName(p.general)} set out from ${cName(p.from)} for ${cName(p.to)}, expected ${fmtTime(p.eta)}.`;
+        return `${gRef(p.general)} set out from ${cRef(p.from)} for ${cRef(p.to)}, expected ${fmtTime(p.eta)}.`;
       case "MarchHalted":
-        return `${gName(p.general)}'s march on ${cName(p.to)} halted at ${cName(p.at)}: ${reasonWords(p.reason)}.`;
+        return `${gRef(p.general)}'s march on ${cRef(p.to)} halted at ${cRef(p.at)}: ${reasonWords(p.reason)}.`;
       case "MarchArrived":
-        return `${gName(p.general)} arrived at ${cName(p.city)}.`;
+        return `${gRef(p.general)} arrived at ${cRef(p.city)}.`;
       case "RecruitStarted":
-        return `${gName(p.general)} began recruiting ${num(p.soldiers)} soldiers in ${cName(p.city)} for ${num(p.gold)} gold.`;
+        return `${gRef(p.general)} began recruiting ${num(p.soldiers)} soldiers in ${cRef(p.city)} for ${num(p.gold)} gold.`;
       case "TroopsRecruited":
-        return `${num(p.soldiers)} recruits joined ${gName(p.general)}.`;
+        return `${num(p.soldiers)} recruits joined ${gRef(p.general)}.`;
       case "GeneralJoined":
-        return `Player ${p.player} joined the world ${p.nation ? `in the service of ${nName(p.nation)}` : "as a ronin"}, at ${cName(p.city)}.`;
+        return `Player ${p.player} joined the world ${p.nation ? `in the service of ${nRef(p.nation)}` : "as a ronin"}, at ${cRef(p.city)}.`;
       case "GeneralAppointed":
-        return `${gName(p.by)} appointed ${gName(p.general)} ${words(p.position)}${p.city ? ` of ${cName(p.city)}` : ""}${p.replaced ? `, replacing ${gName(p.replaced)}` : ""}.`;
+        return `${gRef(p.by)} appointed ${gRef(p.general)} ${words(p.position)}${p.city ? ` of ${cRef(p.city)}` : ""}${p.replaced ? `, replacing ${gRef(p.replaced)}` : ""}.`;
       case "GeneralDismissed":
-        return `${gName(p.by)} dismissed ${gName(p.general)} as ${words(p.position)}.`;
+        return `${gRef(p.by)} dismissed ${gRef(p.general)} as ${words(p.position)}.`;
       case "WarDeclared":
-        return `${nName(p.nation)} declared war on ${nName(p.against)}.`;
+        return `${nRef(p.nation)} declared war on ${nRef(p.against)}.`;
       case "PeaceMade":
-        return `${nName(p.nation)} made peace with ${nName(p.with)}.`;
+        return `${nRef(p.nation)} made peace with ${nRef(p.with)}.`;
       case "RelationChanged":
-        return `Relations between ${nName(p.nation)} and ${nName(p.other)} ${p.relation ? `are now ${p.relation}` : "ended"}.`;
+        return `Relations between ${nRef(p.nation)} and ${nRef(p.other)} ${p.relation ? `are now ${p.relation}` : "ended"}.`;
       case "TaxSet":
-        return `${nName(p.nation)} set its tax rate to ${p.rate}%.`;
+        return `${nRef(p.nation)} set its tax rate to ${p.rate}%.`;
       case "PresenceChanged":
-        return `${gName(p.general)} (player ${p.player}) is ${p.protected ? "offline and protected" : p.ai_delegate ? "offline; the AI acts for it" : p.online ? "online" : "offline"}.`;
+        return `${gRef(p.general)} (player ${p.player}) is ${p.protected ? "offline and protected" : p.ai_delegate ? "offline; the AI acts for it" : p.online ? "online" : "offline"}.`;
       case "BattleStarted": {
         const d = p.defender || {};
-        const held = d.nation ? `held by ${nName(d.nation)}` : "a neutral city";
-        const lead = (p.attacker && p.attacker.generals || []).map(gName).join(", ");
-        return `${sideLabel(p.attacker)} attacked ${cName(p.city)}, ${held}${lead ? ` (led by ${lead})` : ""}.`;
+        const held = d.nation ? `held by ${nRef(d.nation)}` : "a neutral city";
+        const lead = ((p.attacker && p.attacker.generals) || []).map((id) => gRef(id)).join(", ");
+        return `${sideLabel(p.attacker, true)} attacked ${cRef(p.city)}, ${held}${lead ? ` (led by ${lead})` : ""}.`;
       }
       case "BattleReinforced":
-        return `${gName(p.general)} joined the battle of ${cName(battleCity(p.battle))} on the ${p.side}'s side with ${num(p.soldiers)} soldiers.`;
+        return `${gRef(p.general)} joined the battle of ${cRef(battleCity(p.battle))} on the ${p.side}'s side with ${num(p.soldiers)} soldiers.`;
       case "BattleEnded": {
         const b = S.battles.get(p.battle);
         const winnerSide = b ? b[p.winner] : null;
         const lost = Object.values(p.casualties || {}).reduce((a, n) => a + (n || 0), 0);
-        return `The battle of ${cName(p.city)} ended: the ${p.winner}${winnerSide ? ` (${sideLabel(winnerSide)})` : ""} won, ${END_WORDS[p.reason] || words(p.reason)}; ${num(lost)} soldiers fell.`;
+        return `The battle of ${cRef(p.city)} ended: the ${p.winner}${winnerSide ? ` (${sideLabel(winnerSide, true)})` : ""} won, ${END_WORDS[p.reason] || words(p.reason)}; ${num(lost)} soldiers fell.`;
       }
       case "CityCaptured":
-        return `${nName(p.to)} captured ${cName(p.city)}${p.from ? ` from ${nName(p.from)}` : ""}${p.battle ? "" : ", walking in unopposed"}${p.garrison_lost ? `; ${num(p.garrison_lost)} of its garrison were lost` : ""}.`;
+        return `${nRef(p.to)} captured ${cRef(p.city)}${p.from ? ` from ${nRef(p.from)}` : ""}${p.battle ? "" : ", walking in unopposed"}${p.garrison_lost ? `; ${num(p.garrison_lost)} of its garrison were lost` : ""}.`;
       case "CapitalMoved":
-        return `${nName(p.nation)} moved its capital to ${cName(p.city)}.`;
+        return `${nRef(p.nation)} moved its capital to ${cRef(p.city)}.`;
       case "GeneralRetreated":
         return p.to
-          ? `${gName(p.general)} retreated from ${cName(p.from)} to ${cName(p.to)}.`
-          : `${gName(p.general)} was cut off at ${cName(p.from)} and became a ronin.`;
+          ? `${gRef(p.general)} retreated from ${cRef(p.from)} to ${cRef(p.to)}.`
+          : `${gRef(p.general)} was cut off at ${cRef(p.from)} and became a ronin.`;
       case "NationDestroyed":
-        return `${nName(p.nation)} was destroyed${p.by ? ` by ${nName(p.by)}` : ""}.`;
+        return `${nRef(p.nation)} was destroyed${p.by ? ` by ${nRef(p.by)}` : ""}.`;
       default:
         return `${ev.type}.`;
     }
@@ -997,19 +1138,50 @@
   };
   const ROUTINE = new Set(["DayEnded", "CommandAccepted", "OrderCompleted", "TaxesCollected", "PresenceChanged", "HarvestGathered"]);
 
+  /** Takes off the feed the events after `seq` (they never happened); answers how many. */
   function dropFeedAfter(seq) {
-    for (const li of [...$("feed").children]) if (Number(li.dataset.seq) > seq) li.remove();
+    let dropped = 0;
+    for (const li of [...$("feed").children]) {
+      if (Number(li.dataset.seq) > seq) {
+        li.remove();
+        dropped += 1;
+      }
+    }
+    return dropped;
+  }
+
+  function feedItem(ev, text) {
+    return el(
+      "li",
+      { class: `${FEED_CLASS[ev.type] || "ev-other"}${ROUTINE.has(ev.type) ? " routine" : ""}`, "data-seq": ev.seq, "data-type": ev.type },
+      el("time", { text: fmtTime(ev.game_time) }),
+      el("span", null, feedNodes(text)),
+    );
   }
 
   function addFeed(ev, text) {
     const feed = $("feed");
-    const li = el(
-      "li",
-      { class: `${FEED_CLASS[ev.type] || "ev-other"}${ROUTINE.has(ev.type) ? " routine" : ""}`, "data-seq": ev.seq, "data-type": ev.type },
-      el("time", { text: fmtTime(ev.game_time) }),
-      el("span", { text }),
-    );
-    feed.prepend(li);
+    feed.prepend(feedItem(ev, text));
+    while (feed.children.length > CONFIG.feedMax) feed.lastElementChild.remove();
+  }
+
+  /**
+   * The feed's recent history, once, after the first `subscribed` reply on `world`: the
+   * durable events up to the reply's `seq` (GET /api/events), placed under the live ones
+   * already shown. They are only shown: their effects are in the snapshot already.
+   */
+  async function seedFeed(seq) {
+    const after = Math.max(0, seq - CONFIG.feedSeed);
+    const r = await http("GET", `/api/events?after_seq=${after}&limit=${CONFIG.feedSeed}`);
+    if (!r.ok || !Array.isArray(r.data)) return; // no history, then: the feed fills live
+    const feed = $("feed");
+    const shown = new Set([...feed.children].map((li) => Number(li.dataset.seq)));
+    for (const ev of r.data) {
+      if (!ev || typeof ev.seq !== "number" || ev.seq > seq || shown.has(ev.seq)) continue;
+      // Newest first: before the first item that is older.
+      const older = [...feed.children].find((li) => Number(li.dataset.seq) < ev.seq);
+      feed.insertBefore(feedItem(ev, describe(ev)), older || null);
+    }
     while (feed.children.length > CONFIG.feedMax) feed.lastElementChild.remove();
   }
 
@@ -1067,7 +1239,7 @@
       if (!e) {
         const g = svgEl("g", { class: "city", "data-id": c.id, role: "button", tabindex: "0" }, MAP.layers.cities);
         const title = svgEl("title", null, g);
-        const body = svgEl("g", { class: "city-body" }, g);
+        const body = svgEl("g", { class: "city-body", transform: symbolTransform() }, g);
         svgEl("circle", { class: "attack-ring", r: 17 }, body);
         svgEl("circle", { class: "capital-ring", r: 12.5 }, body);
         const dot = svgEl("circle", { class: "city-dot", r: 7.5 }, body);
@@ -1097,7 +1269,7 @@
       e.label.textContent = c.name;
       e.dot.setAttribute("fill", nColor(c.nation));
     }
-    scaleSymbols(true);
+    scaleSymbols();
   }
 
   /** Roads: one line per pair of neighbours. They change only with the set of cities. */
@@ -1182,12 +1354,12 @@
       if (!e) {
         const el2 = svgEl("g", { class: "march", "data-id": g.id }, MAP.layers.marches);
         const title = svgEl("title", null, el2);
-        const body = svgEl("g", { class: "march-body" }, el2);
+        const body = svgEl("g", { class: "march-body", transform: symbolTransform() }, el2);
         const shape = svgEl("path", { class: "march-shape", d: "M0,-8 L7,6 L-7,6 Z" }, body);
         const route = svgEl("polyline", { class: "march-route", "vector-effect": "non-scaling-stroke" }, MAP.layers.routes);
         const id = g.id;
         el2.addEventListener("click", guard(() => select("general", id, false)));
-        e = { g: el2, body, shape, title, route, planKey: "", plan: null, key: "" };
+        e = { g: el2, body, shape, title, route, planKey: "", plan: null, key: "", at: "" };
         MAP.marchEls.set(g.id, e);
       }
       const m = g.march;
@@ -1209,20 +1381,25 @@
         e.route.setAttribute("class", "march-route" + (selected ? " selected" : ""));
       }
     }
-    scaleSymbols(true);
+    scaleSymbols();
   }
 
   /** Every animation frame: each marching general's position, from the world clock. */
   function moveMarches(now) {
-    for (const e of MAP.marchEls.values()) {
-      if (!e.plan) {
-        const g = S.generals.get(e.g.getAttribute("data-id"));
+    for (const [id, e] of MAP.marchEls) {
+      let t = null;
+      if (e.plan) {
+        const [x, y] = marchPosition(e.plan, now);
+        t = `translate(${x.toFixed(2)} ${y.toFixed(2)})`;
+      } else {
+        const g = S.generals.get(id);
         const c = g && S.cities.get(g.city);
-        if (c) e.g.setAttribute("transform", `translate(${c.x} ${c.y})`);
-        continue;
+        if (c) t = `translate(${c.x} ${c.y})`;
       }
-      const [x, y] = marchPosition(e.plan, now);
-      e.g.setAttribute("transform", `translate(${x.toFixed(2)} ${y.toFixed(2)})`);
+      if (t && t !== e.at) {
+        e.at = t;
+        e.g.setAttribute("transform", t);
+      }
     }
   }
 
@@ -1241,12 +1418,14 @@
   }
 
   let symbolScale = 0;
+  const symbolTransform = () => (symbolScale ? `scale(${symbolScale.toFixed(3)})` : null);
+
   /** Symbols and labels keep about the same size on screen whatever the zoom. */
-  function scaleSymbols(force) {
+  function scaleSymbols() {
     const k = Math.min(3, Math.max(0.45, MAP.view.s));
-    if (k === symbolScale && !force) return;
+    if (k === symbolScale) return; // new symbols are created at the current scale
     symbolScale = k;
-    const t = `scale(${k.toFixed(3)})`;
+    const t = symbolTransform();
     for (const e of [...MAP.cityEls.values(), ...MAP.marchEls.values()]) e.body.setAttribute("transform", t);
   }
 
@@ -1399,7 +1578,7 @@
   function renderSpeed() {
     const w = S.world;
     if (!w) return;
-    const eff = Number(w.effective_speed);
+    const eff = Number.isFinite(w.effective_speed) ? w.effective_speed : w.speed;
     $("speed").textContent = `speed ${eff.toFixed(eff < 10 ? 1 : 0)}×` + (Math.abs(eff - w.speed) > 0.05 * w.speed ? ` (set ${w.speed}×)` : "");
   }
 
@@ -1621,7 +1800,7 @@
         S.leaderboard.by = b.dataset.by;
         S.leaderboard.rows = [];
         markDirty("leaderboard");
-        loadLeaderboard();
+        background(loadLeaderboard());
       }));
     }
     $("feed-routine").addEventListener("change", guard((e) => $("feed").classList.toggle("hide-routine", !e.target.checked)));
@@ -1767,7 +1946,7 @@
     if (curr) {
       const prev = BV.prev;
       const span = prev ? Math.min(400, Math.max(40, curr.t - prev.t)) : 100;
-      const a = prev ? Math.min(1, (now - curr.t) / span) : 1;
+      const a = prev ? Math.max(0, Math.min(1, (now - curr.t) / span)) : 1;
       for (const u of curr.units.values()) {
         let x = u[3];
         let y = u[4];
@@ -1790,23 +1969,28 @@
     }
   }
 
+  /**
+   * The wall (read model `field.walls`): centred on x, `thickness` wide, across the whole
+   * field, open `gate_width` wide around each y of `gates`; a gate is a gap between towers.
+   */
   function drawWalls(ctx, f, X, Y, scale) {
     const wl = f.walls;
     const half = (wl.thickness || 1) / 2;
-    const gates = [...(wl.gates || [])].sort((a, b) => a - b);
     const gw = (wl.gate_width || 0) / 2;
+    const gates = [...(wl.gates || [])].sort((a, b) => a - b);
+    const width = Math.max(3, 2 * half * scale);
+    const left = X(wl.x) - width / 2;
     ctx.fillStyle = "#9b8f7a";
     let y = f.min[1];
-    for (const g of gates.concat([Infinity])) {
-      const top = y;
-      const bottom = Math.min(f.max[1], g === Infinity ? f.max[1] : g - gw);
-      if (bottom > top) ctx.fillRect(X(wl.x - half), Y(top), Math.max(2, 2 * half * scale), (bottom - top) * scale);
-      if (g !== Infinity) {
-        ctx.fillStyle = "rgba(230,200,120,0.35)"; // the opening
-        ctx.fillRect(X(wl.x - half), Y(g - gw), Math.max(2, 2 * half * scale), 2 * gw * scale);
-        ctx.fillStyle = "#9b8f7a";
-        y = g + gw;
-      }
+    for (const g of gates) {
+      if (g - gw > y) ctx.fillRect(left, Y(y), width, (g - gw - y) * scale);
+      y = Math.max(y, g + gw);
+    }
+    if (f.max[1] > y) ctx.fillRect(left, Y(y), width, (f.max[1] - y) * scale);
+    const tower = width + 4;
+    ctx.fillStyle = "#e2c783";
+    for (const g of gates) {
+      for (const edge of [g - gw, g + gw]) ctx.fillRect(X(wl.x) - tower / 2, Y(edge) - tower / 2, tower, tower);
     }
   }
 
@@ -2118,6 +2302,7 @@
     if (d.has("player")) renderPlayer();
     if (d.has("orders")) renderOrders();
     if (d.has("battleHud")) renderBattleHud(now);
+    if (d.has("feedNames")) fillFeedNames();
   }
 
   let detailsAt = 0;
@@ -2146,7 +2331,7 @@
     markDirty("player", "orders", "battles", "details", "leaderboard");
     setInterval(guard(() => hook.connection === "live" && refreshWorld()), CONFIG.worldRefreshMs);
     setInterval(guard(() => hook.connection === "live" && loadLeaderboard()), CONFIG.leaderboardRefreshMs);
-    loadSnapshot(); // shown even if the WebSocket cannot connect; loaded again once it does
+    background(loadSnapshot()); // shown even if the WebSocket cannot connect; loaded again once it does
     connect();
     requestAnimationFrame(frame);
   }

@@ -273,9 +273,24 @@ fn the_page_shows_the_world_live_and_plays_on_serve() {
     let page = server.get("/");
     assert_eq!(page.status, 200);
     assert!(page.text.contains("/app.js"), "{}", page.text);
-    for file in ["/app.js", "/style.css"] {
-        assert_eq!(server.get(file).status, 200, "{file}");
+    assert!(page.headers["content-type"].starts_with("text/html"));
+    assert!(page.headers["content-security-policy"].contains("default-src 'self'"));
+    for (file, kind) in [("/app.js", "text/javascript"), ("/style.css", "text/css")] {
+        let reply = server.get(file);
+        assert_eq!(reply.status, 200, "{file}");
+        assert!(reply.headers["content-type"].starts_with(kind), "{file}");
     }
+    // A browser that has the page revalidates it for nothing.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let again = agent
+        .get(server.url("/"))
+        .header("If-None-Match", &page.headers["etag"])
+        .call()
+        .unwrap();
+    assert_eq!(again.status(), 304);
     watch_and_play(
         server,
         |server| {
