@@ -34,6 +34,16 @@ pub struct WorldSummary {
     pub cities: usize,
     pub generals: usize,
     pub battles_active: usize,
+    /// The World's incarnation: one more at every recovery, a clean restart included
+    /// (docs/rules.md#revisions-and-replay-after-a-crash). Absent (0) in summaries written
+    /// before it was added.
+    #[serde(default)]
+    pub incarnation: u64,
+    /// The `seq` of this incarnation's `WorldRecovered` event, 0 for a world never recovered:
+    /// every event before it outlived the recovery, while an event numbered from it on that a
+    /// client saw under the previous incarnation may never have happened.
+    #[serde(default)]
+    pub recovered_seq: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -11,7 +11,9 @@
  *      snapshot: /api/world, /api/nations, /api/cities, /api/generals, /api/battles).
  *   3. Remember the last event `seq`. After a drop, reconnect with backoff and subscribe with
  *      `since: lastSeq`: the server replays the missed events in order, then goes live. No
- *      gap, no duplicate (an event whose seq <= lastSeq is ignored all the same).
+ *      gap, no duplicate (an event whose seq <= lastSeq is ignored all the same). Send the
+ *      `incarnation` of the reply the seq counts from: after a crash the server then knows
+ *      whether events we saw were lost and renumbered, and answers `resync_required`.
  *      A 4008 close (slow client) names in its reason the last event it wrote: `last_seq`.
  *   4. `resync_required` (a `since` the server cannot replay from), or a `WorldRecovered`
  *      event (the server crashed; events after its `last_seq` never happened): reload the
@@ -504,6 +506,7 @@
     subscribed: new Set(), // entity topics asked for on this connection
     syncTimer: null,
     resumeFrom: null, // a 4008's last_seq below lastSeq: the next `since` (see onClose)
+    incarnation: null, // the World's incarnation lastSeq belongs to: sent with `since`
     outbox: [], // messages waiting for the rate limit (see send)
     outboxTimer: null,
     tokens: CONFIG.sendBurst,
@@ -603,6 +606,9 @@
     const msg = { op: "subscribe", topics: ["world"] };
     const resume = S.lastSeq !== null;
     if (resume) msg.since = WS.resumeFrom !== null ? Math.min(WS.resumeFrom, S.lastSeq) : S.lastSeq;
+    // With the incarnation our events come from, the server can tell whether a crash has
+    // renumbered events after our `since` (it then answers resync_required).
+    if (resume && WS.incarnation !== null) msg.incarnation = WS.incarnation;
     if (send(msg, { kind: "world", resume }) && resume) hook.stats.resumes += 1;
   }
 
@@ -670,6 +676,7 @@
           // Without `since`, the topic is live from the reply's seq on: events up to it are
           // in (or older than) the snapshot. With `since`, the replay follows this reply.
           if (!what.resume && typeof msg.seq === "number") setLastSeq(msg.seq);
+          if (!what.resume && typeof msg.incarnation === "number") WS.incarnation = msg.incarnation;
           WS.resumeFrom = null;
           WS.attempt = 0;
           setConnection("live");

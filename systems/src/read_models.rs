@@ -29,7 +29,7 @@ use crate::{
     event_log::Outbox,
     rules::{
         intake::{AppliedEntry, AppliedLogSeq},
-        orders::{Incarnation, OrderTouch, Orders, active_view},
+        orders::{Incarnation, OrderTouch, Orders, RecoveredSeq, active_view},
     },
     schedule::{Publish, PublishSet},
 };
@@ -255,6 +255,7 @@ pub fn publish_read_models(
     mut finished: ResMut<FinishedBattles>,
     mut orders: ResMut<Orders>,
     incarnation: Res<Incarnation>,
+    recovered_seq: Option<Res<RecoveredSeq>>,
     applied: Option<Res<AppliedLogSeq>>,
     applied_entry: Option<Res<AppliedEntry>>,
 ) {
@@ -436,6 +437,8 @@ pub fn publish_read_models(
         cities: publisher.cities.len(),
         generals: publisher.generals.len(),
         battles_active,
+        incarnation: incarnation.0,
+        recovered_seq: recovered_seq.map_or(0, |r| r.0),
     };
     publisher.handle.store(Some(Arc::new(ReadModels {
         world: Arc::new(world),

@@ -202,6 +202,79 @@ fn a_client_that_reconnects_with_since_gets_exactly_what_it_missed() {
     ws.close();
 }
 
+/// After a crash the World goes on from its last durable event and numbers new events from
+/// there: a client that saw later events live, and sends the incarnation it saw them under,
+/// is asked to resynchronise even once the new numbering has passed its `since`; a `since`
+/// from before the recovery replays from the `WorldRecovered` event on.
+#[test]
+fn a_client_that_saw_events_a_crash_lost_is_asked_to_resync() {
+    let (dir, root) = quiet_assets(|_, text| text);
+    let args = [
+        "--scenario",
+        "tiny",
+        "--assets",
+        root.to_str().unwrap(),
+        "--speed",
+        "24",
+        "--flush-interval",
+        "3600",
+    ];
+    let server = Server::start(&args);
+    server.wait_ready();
+    server.wait_durable();
+    let token = register(&server, "witness");
+    let mut ws = Ws::connect(&server.base, "");
+    ws.send(json!({"op": "subscribe", "id": 1, "topics": ["world"]}));
+    let reply = ws.reply(1);
+    let first = reply["incarnation"]
+        .as_u64()
+        .expect("the reply's incarnation");
+    rejected_commands(&server, &token, "lost", 5);
+    let seen = ws.until("the fifth rejection", |m| {
+        m["event"]["payload"]["order_id"] == "lost-4"
+    });
+    let last = seq(seen.last().unwrap());
+    ws.close();
+
+    // A crash: the events after the first checkpoint were never durable.
+    let data = server.kill_keeping_dir();
+    let server = Server::start_in(data, &args, &[]);
+    server.wait_ready();
+    let world = server.get("/api/world").json;
+    assert_eq!(world["incarnation"].as_u64(), Some(first + 1), "{world}");
+    let recovered = world["recovered_seq"].as_u64().unwrap();
+    assert!(
+        recovered <= last,
+        "{recovered} <= {last}: the crash lost events"
+    );
+    // New events pass the client's `since` under the new numbering.
+    let mut watch = Ws::connect(&server.base, "");
+    watch.send(json!({"op": "subscribe", "id": 1, "topics": ["world"]}));
+    assert_eq!(watch.reply(1)["incarnation"].as_u64(), Some(first + 1));
+    rejected_commands(&server, &token, "after", 10);
+    let newer = watch.until("the tenth new rejection", |m| {
+        m["event"]["payload"]["order_id"] == "after-9"
+    });
+    assert!(seq(newer.last().unwrap()) > last);
+    watch.close();
+
+    let mut ws = Ws::connect(&server.base, "");
+    ws.send(json!({"op": "subscribe", "id": 2, "topics": ["world"], "since": last, "incarnation": first}));
+    let refused = ws.reply(2);
+    assert_eq!(refused["code"], "resync_required", "{refused}");
+    // From before the recovery: what survived it, then the recovery itself.
+    let before = recovered - 1;
+    ws.send(json!({"op": "subscribe", "id": 3, "topics": ["world"], "since": before, "incarnation": first}));
+    let replayed = ws.until("the WorldRecovered event", |m| {
+        m["event"]["type"] == "WorldRecovered"
+    });
+    let reply = replayed.iter().find(|m| m["id"] == 3).unwrap();
+    assert_eq!(reply["op"], "subscribed", "{reply}");
+    assert_eq!(seq(replayed.last().unwrap()), recovered);
+    ws.close();
+    drop(dir);
+}
+
 /// A battle's topic: its state, frames with units at 10 Hz, and the last frame with the
 /// result, in JSON and in MessagePack.
 #[test]

@@ -382,9 +382,12 @@ impl Connection {
             ClientMessage::Ping { id } => self.reply(protocol::reply("pong", id)),
             ClientMessage::Auth { id, token } => self.auth(id, &token).await,
             ClientMessage::Unsubscribe { id, topics } => self.unsubscribe(id, &topics),
-            ClientMessage::Subscribe { id, topics, since } => {
-                self.subscribe(id, &topics, since).await
-            }
+            ClientMessage::Subscribe {
+                id,
+                topics,
+                since,
+                incarnation,
+            } => self.subscribe(id, &topics, since, incarnation).await,
         }
     }
 
@@ -477,7 +480,13 @@ impl Connection {
         self.reply(reply);
     }
 
-    async fn subscribe(&mut self, id: Option<RequestId>, names: &[String], since: Option<u64>) {
+    async fn subscribe(
+        &mut self,
+        id: Option<RequestId>,
+        names: &[String],
+        since: Option<u64>,
+        incarnation: Option<u64>,
+    ) {
         let topics = match self.topics(&id, names) {
             Ok(topics) => topics,
             Err(error) => return self.reply(*error),
@@ -513,6 +522,11 @@ impl Connection {
         // Events to replay, found before anything is subscribed: a refusal changes nothing.
         let missed = match since {
             Some(since) if topics.iter().any(Topic::has_events) => {
+                if let Some(theirs) = incarnation
+                    && let Err(error) = replay::same_history(&models, since, theirs)
+                {
+                    return self.reply(error.reply(id, newest));
+                }
                 match replay::find(self.state.events.as_ref(), &models, &topics, since).await {
                     Ok(events) => Some(events),
                     Err(error) => return self.reply(error.reply(id, newest)),
@@ -541,6 +555,7 @@ impl Connection {
         let mut reply = protocol::reply("subscribed", id);
         reply.topics = Some(topics.iter().map(Topic::name).collect());
         reply.seq = Some(newest);
+        reply.incarnation = Some(models.world.incarnation);
         self.reply(reply);
         if let Some(events) = missed
             && !self.write_replay(&topics, &events).await

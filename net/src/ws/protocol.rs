@@ -155,6 +155,9 @@ pub enum ClientMessage {
         topics: Vec<String>,
         #[serde(default)]
         since: Option<u64>,
+        /// The incarnation of the `subscribed` reply the client's `since` comes from.
+        #[serde(default)]
+        incarnation: Option<u64>,
     },
     Unsubscribe {
         #[serde(default)]
@@ -255,6 +258,9 @@ pub struct ServerMessage {
     /// The newest event `seq` the server knew when it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// With `subscribed`: the World's incarnation, to send back with a later `since`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub player: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -468,8 +474,9 @@ mod tests {
     #[test]
     fn client_messages_decode_in_both_encodings_and_refuse_unknown_fields() {
         let json = br#"{"op":"subscribe","id":7,"topics":["world"],"since":12}"#;
-        let ClientMessage::Subscribe { id, topics, since } =
-            ClientMessage::decode(json, false).unwrap()
+        let ClientMessage::Subscribe {
+            id, topics, since, ..
+        } = ClientMessage::decode(json, false).unwrap()
         else {
             panic!("not a subscribe");
         };

@@ -13,6 +13,28 @@ pub const MAX_REPLAY: usize = 10_000;
 /// Events read from the durable log per request.
 const REPLAY_PAGE: usize = 1_000;
 
+/// Whether events up to `since`, seen under the World's incarnation `theirs`, are all events
+/// of the world as it is now: under the same incarnation, or under the one before it if they
+/// came before the recovery that began this one (docs/websocket.md#resuming). A recovery
+/// after a crash renumbers the events that were never made durable; further back than one
+/// recovery the server cannot tell, and asks for a resync.
+pub(super) fn same_history(
+    models: &ReadModels,
+    since: u64,
+    theirs: u64,
+) -> Result<(), ReplayError> {
+    let world = &models.world;
+    if theirs == world.incarnation
+        || (theirs + 1 == world.incarnation && since < world.recovered_seq)
+    {
+        Ok(())
+    } else {
+        Err(ReplayError::Resync(
+            "the world was recovered since: events after its last durable one may never have happened",
+        ))
+    }
+}
+
 /// The events after `since` on `topics`: from the durable log, then from the published
 /// window (docs/websocket.md#resuming).
 pub(super) async fn find(

@@ -21,7 +21,7 @@ use crate::{
     event_log::Outbox,
     rules::{
         intake::{AppliedEntry, AppliedLogSeq},
-        orders::{Incarnation, Orders},
+        orders::{Incarnation, Orders, RecoveredSeq},
         points::regain_points,
         presence::Presence,
         timeline::Timeline,
@@ -134,7 +134,7 @@ pub fn restore_world(
     };
     let mut outbox = Outbox::new(checkpoint.last_seq);
     outbox.owe_to_store(recovered.events);
-    outbox.emit(
+    let recovered_seq = outbox.emit(
         clock.game_seconds,
         aggregate("world", &info.name),
         EventKind::WorldRecovered {
@@ -154,5 +154,6 @@ pub fn restore_world(
     world.insert_resource(AppliedLogSeq(checkpoint.log_seq));
     world.insert_resource(AppliedEntry(checkpoint.stream_id));
     world.insert_resource(Incarnation(incarnation));
+    world.insert_resource(RecoveredSeq(recovered_seq));
     Ok(())
 }

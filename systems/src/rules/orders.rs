@@ -28,6 +28,13 @@ use crate::{event_log::Outbox, rules::residents::set_city};
 #[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Incarnation(pub u64);
 
+/// The `seq` of the `WorldRecovered` event that began this incarnation; absent in a world
+/// that was never recovered. Published with the world summary, so a client resuming with
+/// `since` can tell events of an earlier incarnation that did not survive it
+/// (docs/websocket.md#resuming).
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecoveredSeq(pub u64);
+
 impl Default for Incarnation {
     fn default() -> Self {
         Incarnation(1)
