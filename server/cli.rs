@@ -115,6 +115,10 @@ pub struct ServeArgs {
     /// Bytes one WebSocket connection's outbound queue holds [default: 1048576].
     #[arg(long)]
     pub ws_queue_bytes: Option<usize>,
+    /// Origins whose pages may call the API from a browser (CORS): a comma-separated list
+    /// of `scheme://host[:port]`, or `*` for any [default: none; the page at / needs none].
+    #[arg(long, env = "TIANXIA_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
     /// Redis server; requires MONGODB_URI as well.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,

@@ -57,6 +57,8 @@ struct FileConfig {
     ws_max_connections: Option<usize>,
     ws_queue_messages: Option<usize>,
     ws_queue_bytes: Option<usize>,
+    /// Origins allowed by CORS, or `["*"]`.
+    cors_origins: Option<Vec<String>>,
     flush_interval: Option<f64>,
     snapshot_interval: Option<f64>,
     redis_url: Option<String>,
@@ -100,6 +102,8 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// The WebSocket side's limits.
     pub ws: net::WsConfig,
+    /// Origins whose pages may call the API (docs/http.md#browser-clients).
+    pub cors: net::CorsOrigins,
     /// Real time between checkpoint epochs.
     pub flush_interval: std::time::Duration,
     /// Real time between hot snapshots (docs/redis.md#the-hot-snapshot), with a lease.
@@ -259,6 +263,12 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
             64 * 1024..=1 << 30,
         )?,
     };
+    let cors = match (present(args.cors_origins), file.cors_origins) {
+        (Some(list), _) => net::CorsOrigins::parse(&list),
+        (None, Some(list)) => net::CorsOrigins::parse(&list.join(",")),
+        (None, None) => Ok(net::CorsOrigins::None),
+    }
+    .map_err(Failure::Usage)?;
     let event_window = args
         .event_window
         .or(file.event_window)
@@ -310,6 +320,7 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
         event_window,
         max_connections,
         ws,
+        cors,
         flush_interval: std::time::Duration::from_secs_f64(check_rate(
             "flush_interval",
             args.flush_interval

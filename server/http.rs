@@ -216,6 +216,7 @@ pub(crate) async fn serve_http(
         events,
         persist,
         read_source,
+        cors: config.cors.clone(),
     });
     let (stop_http, stop_http_rx) = oneshot::channel::<()>();
     let max_connections = connections::raise_file_limit(config.max_connections);

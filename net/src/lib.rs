@@ -27,6 +27,7 @@ pub use accounts::{Accounts, MemoryAccounts};
 pub use bus::CommandBus;
 pub use http::{
     AppState, ReadSource,
+    browsers::CorsOrigins,
     error::{ApiError, ErrorCode},
     health::{Backends, Probe, ProbeFuture},
     limits::RateLimits,

@@ -9,6 +9,7 @@
 mod battle;
 mod battle_world;
 mod bench;
+mod browsers;
 mod check;
 mod clock;
 mod config;

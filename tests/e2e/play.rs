@@ -662,9 +662,14 @@ fn every_request_is_logged_and_reads_say_where_they_came_from() {
     );
     assert_eq!(failed.status, 401);
 
+    // The warning comes from the handler, the access line once the answer is sent: wait for
+    // both (the last request's line is the last written).
     let log = wait_for("the access log to show the failed login", || {
         let log = server.log();
-        log.contains("failed login").then_some(log)
+        let answered = log
+            .lines()
+            .any(|l| l.contains("tianxia::access") && l.contains("route=\"/api/auth/login\""));
+        (log.contains("failed login") && answered).then_some(log)
     });
     // One line per request: the route's pattern (not the path), the status, the request id,
     // the player once known and the error code; never a password or a token.

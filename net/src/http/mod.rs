@@ -1,11 +1,12 @@
 //! The HTTP API (docs/http.md): every route, its shared state, and the layers around it
 //! (request tracing, panics turned into `500 internal`, JSON 404 and 405). [`router`] is the
 //! whole API and the spectator page (`serve` and `api`); [`ops_router`] is health, readiness and metrics only (a
-//! `daemon`, which serves no players). Handlers read the last published read models with one
+//! `daemon`, which serves no players); `browsers` adds CORS, compression and `ETag`s. Handlers read the last published read models with one
 //! atomic load and never wait for the World; commands go to it over the command bus.
 
 pub mod access;
 pub mod auth;
+pub mod browsers;
 pub mod commands;
 pub mod error;
 pub mod extract;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub read_source: ReadSource,
     /// The WebSocket side (`GET /ws`).
     pub ws: Arc<crate::ws::Hub>,
+    /// Origins whose pages may call the API (CORS).
+    pub cors: browsers::CorsOrigins,
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -98,7 +101,7 @@ fn ops_routes() -> Router<AppState> {
 }
 
 /// The layers around every route: JSON 404 and 405, panics as `500 internal`, the access
-/// log, tracing.
+/// log, tracing, compression.
 fn finish(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(not_found)
@@ -106,6 +109,7 @@ fn finish(routes: Router<AppState>, state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(access::access_log))
         .layer(TraceLayer::new_for_http())
+        .layer(browsers::compression())
         .with_state(state)
 }
 
@@ -133,7 +137,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             access::x_cache,
-        ));
+        ))
+        .route_layer(middleware::from_fn(browsers::etag));
     let routes = ops_routes()
         .merge(reads)
         .route("/api/events", get(read::events))
@@ -146,5 +151,11 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(crate::ws::upgrade))
         .merge(page::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY));
-    finish(routes, state)
+    // Outermost, so a preflight is answered before any route sees it.
+    let cors = state.cors.layer();
+    let app = finish(routes, state);
+    match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
 }

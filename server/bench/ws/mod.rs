@@ -428,6 +428,7 @@ impl Served {
             events: Arc::new(NoLog),
             persist: Arc::new(components::durable::PersistStatus::new("none")),
             read_source: net::ReadSource::World,
+            cors: net::CorsOrigins::None,
         };
         let (stop_http, stop_http_rx) = oneshot::channel();
         let task = runtime.spawn(connections::serve(

@@ -50,6 +50,7 @@ impl InProcess {
             events,
             persist: std::sync::Arc::new(components::durable::PersistStatus::new("none")),
             read_source: net::ReadSource::World,
+            cors: net::CorsOrigins::None,
         };
         runtime.spawn(async move {
             let _ = axum::serve(listener, net::router(state)).await;
