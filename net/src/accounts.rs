@@ -333,6 +333,16 @@ impl Accounts {
             .map_err(store_error)
     }
 
+    /// A player's display name, as registered.
+    pub async fn name(&self, id: &str) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .store
+            .find(id)
+            .await
+            .map_err(store_error)?
+            .map(|record| record.name))
+    }
+
     /// The player a bearer token belongs to.
     pub async fn authenticate(&self, token: &str) -> Result<String, ApiError> {
         let now = SystemTime::now();

@@ -696,3 +696,102 @@ fn every_request_is_logged_and_reads_say_where_they_came_from() {
         "{log}"
     );
 }
+
+#[test]
+fn a_player_reads_itself_and_pages_through_its_orders() {
+    let (server, _assets) = start("24", |_, text| text);
+    let token = register(&server, "Pager");
+    let me = get(&server, &token, "/api/me");
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(
+        me.json,
+        json!({"player": "pager", "name": "Pager", "general": null, "open_orders": []})
+    );
+    join(&server, &token, "north");
+    // One TRAIN the general carries, then four it refuses while busy.
+    for i in 1..=5 {
+        let sent = command(
+            &server,
+            &token,
+            json!({"id": format!("t-{i}"), "type": "TRAIN", "general": "g-pager"}),
+        );
+        assert_eq!(sent.status, 202, "{}", sent.text);
+        order_status_not_queued(&server, &token, &format!("t-{i}"));
+    }
+    let me = get(&server, &token, "/api/me").json;
+    assert_eq!(me["general"]["id"], "g-pager");
+    let open: Vec<&str> = me["open_orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(open, ["t-1"]);
+
+    // Every order once, page by page, in id order.
+    let all = get(&server, &token, "/api/orders?limit=100").json;
+    let expected: Vec<String> = all["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        expected.len() >= 6,
+        "the JOIN and five TRAINs: {expected:?}"
+    );
+    assert!(expected.windows(2).all(|w| w[0] < w[1]), "{expected:?}");
+    assert_eq!(all["next"], Value::Null);
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let path = match &after {
+            Some(a) => format!("/api/orders?limit=2&after={a}"),
+            None => "/api/orders?limit=2".to_string(),
+        };
+        let page = get(&server, &token, &path);
+        assert_eq!(page.status, 200, "{}", page.text);
+        for o in page.json["orders"].as_array().unwrap() {
+            paged.push(o["order_id"].as_str().unwrap().to_string());
+        }
+        match page.json["next"].as_str() {
+            Some(next) => after = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, expected);
+    let open = get(&server, &token, "/api/orders?status=open").json;
+    assert_eq!(open["orders"].as_array().unwrap().len(), 1, "{open}");
+    assert_eq!(open["orders"][0]["order_id"], "t-1");
+    let finished = get(&server, &token, "/api/orders?status=finished").json;
+    assert!(
+        finished["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["order_id"] != "t-1" && o["status"] != "accepted"),
+        "{finished}"
+    );
+
+    for bad in [
+        "/api/orders?limit=0",
+        "/api/orders?limit=101",
+        "/api/orders?after=not%20an%20id",
+        "/api/orders?status=lost",
+        "/api/orders?page=2",
+    ] {
+        let reply = get(&server, &token, bad);
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.text);
+    }
+    for path in ["/api/me", "/api/orders"] {
+        assert_eq!(server.get(path).status, 401, "{path}");
+    }
+}
+
+/// Waits until the World has decided the order.
+fn order_status_not_queued(server: &Server, token: &str, id: &str) {
+    wait_for(&format!("order {id} to be decided"), || {
+        let reply = get(server, token, &format!("/api/orders/{id}"));
+        (reply.status == 200 && reply.json["status"] != "queued").then_some(())
+    });
+}

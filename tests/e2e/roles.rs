@@ -647,6 +647,19 @@ fn a_command_sent_through_one_api_is_read_through_another() {
         let g = second.get("/api/generals/g-dan").json;
         (g["status"] == "busy").then_some(())
     });
+    // The caller and its orders, from the account store and the api's copy.
+    let me = get(&second, &token, "/api/me").json;
+    assert_eq!(
+        (
+            &me["name"],
+            &me["general"]["id"],
+            &me["open_orders"][0]["order_id"]
+        ),
+        (&json!("dan"), &json!("g-dan"), &json!("t1")),
+        "{me}"
+    );
+    let open = get(&second, &token, "/api/orders?status=open").json;
+    assert_eq!(open["orders"][0]["order_id"], "t1", "{open}");
     // Repeats are recognised by any api; another body under the id is a conflict.
     let repeat = command(
         &second,

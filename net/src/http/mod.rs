@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod limits;
+pub mod me;
 pub mod openapi;
 pub mod page;
 pub mod read;
@@ -134,6 +135,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/battles/{id}/frame", get(read::frame))
         .route("/api/leaderboard", get(read::leaderboard))
         .route("/api/orders/{id}", get(commands::order))
+        .route("/api/orders", get(me::orders))
+        .route("/api/me", get(me::me))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             access::x_cache,

@@ -14,7 +14,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{auth, commands, health, page, read};
+use super::{auth, commands, health, me, page, read};
 
 /// Adds the bearer token scheme the authenticated routes name.
 struct Bearer;
@@ -64,6 +64,8 @@ impl Modify for Bearer {
         commands::join,
         commands::command,
         commands::order,
+        me::me,
+        me::orders,
         openapi_json,
         page::index,
         page::script,
