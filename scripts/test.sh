@@ -30,6 +30,14 @@ if [ ! -x .venv/bin/schemathesis ] || ! .venv/bin/schemathesis --version | grep 
 fi
 export TIANXIA_SCHEMATHESIS="$PWD/.venv/bin/schemathesis"
 
+# The OpenAPI document's validator (tests/e2e/openapi.rs).
+VALIDATOR_VERSION=0.9.0
+if [ ! -x .venv/bin/openapi-spec-validator ]; then
+  echo "== installing openapi-spec-validator $VALIDATOR_VERSION into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check "openapi-spec-validator==$VALIDATOR_VERSION"
+fi
+export TIANXIA_OPENAPI_VALIDATOR="$PWD/.venv/bin/openapi-spec-validator"
+
 # Tests that need Redis start redis-server instances of their own on free ports.
 command -v redis-server >/dev/null || {
   echo "the tests need redis-server (install Redis)" >&2

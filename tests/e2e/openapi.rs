@@ -97,18 +97,47 @@ fn the_document_describes_every_route_of_the_route_table() {
     }
 }
 
-/// The Schemathesis command: `TIANXIA_SCHEMATHESIS`, or the one `scripts/test.sh` installs.
-fn schemathesis() -> PathBuf {
-    if let Ok(path) = std::env::var("TIANXIA_SCHEMATHESIS") {
+/// A command `scripts/test.sh` installs into `.venv` from PyPI: the path in `variable`, or
+/// the one in `.venv`.
+fn venv_tool(variable: &str, command: &str, package: &str) -> PathBuf {
+    if let Ok(path) = std::env::var(variable) {
         return PathBuf::from(path);
     }
-    let venv = repo().join(".venv/bin/schemathesis");
+    let venv = repo().join(".venv/bin").join(command);
     assert!(
         venv.exists(),
-        "this test needs Schemathesis: run `scripts/test.sh` (it installs it into .venv), or \
-         `.venv/bin/pip install schemathesis`, or set TIANXIA_SCHEMATHESIS to its path"
+        "this test needs {command}: run `scripts/test.sh` (it installs it into .venv), or \
+         `.venv/bin/pip install {package}`, or set {variable} to its path"
     );
     venv
+}
+
+/// The Schemathesis command: `TIANXIA_SCHEMATHESIS`, or the one `scripts/test.sh` installs.
+fn schemathesis() -> PathBuf {
+    venv_tool("TIANXIA_SCHEMATHESIS", "schemathesis", "schemathesis")
+}
+
+/// The document is valid OpenAPI, as a validator made for it says (every reference
+/// resolves, every schema is well formed).
+#[test]
+fn the_document_is_valid_openapi() {
+    let server = Server::start(&["--scenario", "tiny"]);
+    let reply = server.get("/api/openapi.json");
+    assert_eq!(reply.status, 200);
+    let file = server.dir.path().join("openapi.json");
+    std::fs::write(&file, &reply.text).unwrap();
+    let validator = venv_tool(
+        "TIANXIA_OPENAPI_VALIDATOR",
+        "openapi-spec-validator",
+        "openapi-spec-validator",
+    );
+    let output = Command::new(validator).arg(&file).output().unwrap();
+    let said: String = String::from_utf8_lossy(&output.stdout)
+        .chars()
+        .chain(String::from_utf8_lossy(&output.stderr).chars())
+        .take(2_000)
+        .collect();
+    assert!(output.status.success(), "the validator refused it: {said}");
 }
 
 #[test]

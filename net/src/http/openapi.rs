@@ -72,7 +72,11 @@ impl Modify for Bearer {
         page::style,
         crate::ws::upgrade,
     ),
-    components(schemas(components::read_model::RankBy, components::battle::BattleStatus)),
+    components(schemas(
+        components::read_model::RankBy,
+        components::battle::BattleStatus,
+        super::me::OrderFilter,
+    )),
     modifiers(&Bearer),
     tags(
         (name = "world", description = "The world as the World last published it"),
