@@ -272,10 +272,14 @@ fn the_page_shows_the_world_live_and_plays_on_serve() {
     // The page and its files are served from the binary, with validators.
     let page = server.get("/");
     assert_eq!(page.status, 200);
-    assert!(page.text.contains("/app.js"), "{}", page.text);
+    assert!(page.text.contains("/web/app.js"), "{}", page.text);
+    assert_eq!(server.get("/web/nothing.js").status, 404);
     assert!(page.headers["content-type"].starts_with("text/html"));
     assert!(page.headers["content-security-policy"].contains("default-src 'self'"));
-    for (file, kind) in [("/app.js", "text/javascript"), ("/style.css", "text/css")] {
+    for (file, kind) in [
+        ("/web/app.js", "text/javascript"),
+        ("/web/style.css", "text/css"),
+    ] {
         let reply = server.get(file);
         assert_eq!(reply.status, 200, "{file}");
         assert!(reply.headers["content-type"].starts_with(kind), "{file}");
@@ -327,4 +331,57 @@ fn the_page_shows_the_world_live_and_plays_on_an_api() {
         "api",
     );
     drop(daemon);
+}
+
+/// The API's browsable reference at `/docs`: every operation and schema of the OpenAPI
+/// document, and the WebSocket contract, in a real browser, with no console error.
+#[test]
+fn the_api_reference_shows_every_route_schema_and_the_websocket() {
+    let server = Server::start(&["--scenario", "tiny"]);
+    server.wait_ready();
+    let document = server.get("/api/openapi.json").json;
+    let mut routes: Vec<(String, String)> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| (method.clone(), path.clone()))
+        })
+        .collect();
+    routes.sort();
+    let schemas = document["components"]["schemas"].as_object().unwrap().len();
+
+    let mut browser = Browser::start(1280, 800);
+    browser.goto(&server.url("/docs"));
+    let shown = browser.wait(
+        "the operations",
+        "const ops = [...document.querySelectorAll('.operation')];\
+         return ops.length > 0 && ops.map(o => [o.dataset.method, o.dataset.path]);",
+    );
+    let mut shown: Vec<(String, String)> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o[0].as_str().unwrap().into(), o[1].as_str().unwrap().into()))
+        .collect();
+    shown.sort();
+    assert_eq!(shown, routes);
+    let count = browser.eval("return document.querySelectorAll('.schema').length;");
+    assert_eq!(count.as_u64(), Some(schemas as u64));
+    browser.wait(
+        "the WebSocket contract",
+        "const ws = document.getElementById('websocket'); \
+         return ws && ws.textContent.includes('Resuming') && ws.querySelector('table') !== null;",
+    );
+    browser.set_size(390, 844);
+    browser.wait(
+        "the reference to fit a phone's width",
+        "return document.documentElement.scrollWidth <= window.innerWidth + 1;",
+    );
+    browser.read_log();
+    let errors = page_errors(&browser.log, false);
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
 }

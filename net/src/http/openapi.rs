@@ -68,8 +68,8 @@ impl Modify for Bearer {
         me::orders,
         openapi_json,
         page::index,
-        page::script,
-        page::style,
+        page::docs,
+        page::file,
         crate::ws::upgrade,
     ),
     components(schemas(
@@ -84,7 +84,7 @@ impl Modify for Bearer {
         (name = "commands", description = "Joining, commands and the caller's orders"),
         (name = "realtime", description = "The WebSocket: live events, entity state, battle frames and the caller's orders (docs/websocket.md)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
-        (name = "page", description = "The spectator page and its files, compiled into the server (docs/page.md)"),
+        (name = "page", description = "The spectator page, this reference, and their files, compiled into the server (docs/page.md)"),
     )
 )]
 pub struct ApiDoc;

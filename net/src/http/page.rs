@@ -1,7 +1,8 @@
-//! The spectator page (docs/page.md): `GET /`, `/app.js` and `/style.css`, compiled into the
-//! binary from `net/web/`, so the page needs no network but this server. It owns only their
-//! bytes and headers; what the page does is in `net/web/app.js`, through the public HTTP API
-//! and the WebSocket like any other client.
+//! The pages, compiled into the binary from `net/web/` so they need no network but this
+//! server: the spectator page (docs/page.md) at `GET /`, the API's browsable reference at
+//! `GET /docs`, and their scripts and styles (and the WebSocket contract the reference shows)
+//! under `GET /web/{file}`. It owns only their bytes and headers; what the pages do is in
+//! their scripts, through the public HTTP API and the WebSocket like any other client.
 //!
 //! Each answer carries a strong `ETag` (a hash of the bytes) and `Cache-Control: no-cache`:
 //! a browser revalidates and gets `304 Not Modified` until the binary changes. The page runs
@@ -11,13 +12,17 @@ use std::sync::LazyLock;
 
 use axum::{
     Router,
+    extract::Path,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 use sha2::{Digest, Sha256};
 
-use super::AppState;
+use super::{
+    AppState,
+    error::{ApiError, ErrorBody},
+};
 
 /// Scripts, styles, connections and images from this origin only; no inline code.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
@@ -78,22 +83,42 @@ impl Asset {
     }
 }
 
+/// The files under `/web/`, by name: the pages' scripts and styles, and the WebSocket
+/// contract the API page shows.
+static FILES: LazyLock<[(&str, Asset); 5]> = LazyLock::new(|| {
+    [
+        ("app.js", Asset::new(JS, include_str!("../../web/app.js"))),
+        (
+            "style.css",
+            Asset::new(CSS, include_str!("../../web/style.css")),
+        ),
+        ("docs.js", Asset::new(JS, include_str!("../../web/docs.js"))),
+        (
+            "docs.css",
+            Asset::new(CSS, include_str!("../../web/docs.css")),
+        ),
+        (
+            "websocket.md",
+            Asset::new(
+                "text/markdown; charset=utf-8",
+                include_str!("../../../docs/websocket.md"),
+            ),
+        ),
+    ]
+});
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
 static INDEX: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new(
         "text/html; charset=utf-8",
         include_str!("../../web/index.html"),
     )
 });
-static SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
+static DOCS: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new(
-        "text/javascript; charset=utf-8",
-        include_str!("../../web/app.js"),
-    )
-});
-static STYLE: LazyLock<Asset> = LazyLock::new(|| {
-    Asset::new(
-        "text/css; charset=utf-8",
-        include_str!("../../web/style.css"),
+        "text/html; charset=utf-8",
+        include_str!("../../web/docs.html"),
     )
 });
 
@@ -112,34 +137,43 @@ pub async fn index(request: HeaderMap) -> Response {
 
 #[utoipa::path(
     get,
-    path = "/app.js",
+    path = "/docs",
     tag = "page",
     responses(
-        (status = 200, description = "the page's script", content_type = "text/javascript", body = String),
+        (status = 200, description = "this API, browsable: the OpenAPI document rendered, and the WebSocket messages", content_type = "text/html", body = String),
         (status = 304, description = "not modified since the `ETag` the request names"),
     ),
 )]
-pub async fn script(request: HeaderMap) -> Response {
-    SCRIPT.answer(&request)
+pub async fn docs(request: HeaderMap) -> Response {
+    DOCS.answer(&request)
 }
 
 #[utoipa::path(
     get,
-    path = "/style.css",
+    path = "/web/{file}",
     tag = "page",
+    params(("file" = String, Path, description = "a file of the pages: `app.js`, `style.css`, `docs.js`, `docs.css`, or `websocket.md` (the WebSocket contract)", pattern = "^[a-z]+\\.(js|css|md)$")),
     responses(
-        (status = 200, description = "the page's styles", content_type = "text/css", body = String),
+        (status = 200, description = "the file", content(
+            (String = "text/javascript"),
+            (String = "text/css"),
+            (String = "text/markdown"),
+        )),
         (status = 304, description = "not modified since the `ETag` the request names"),
+        (status = 404, description = "no such file (`not_found`)", body = ErrorBody),
     ),
 )]
-pub async fn style(request: HeaderMap) -> Response {
-    STYLE.answer(&request)
+pub async fn file(Path(name): Path<String>, request: HeaderMap) -> Response {
+    match FILES.iter().find(|(n, _)| *n == name) {
+        Some((_, asset)) => asset.answer(&request),
+        None => ApiError::not_found(format!("no file {name:?} under /web/")).into_response(),
+    }
 }
 
-/// The page's routes (GET, and HEAD through GET).
+/// The pages' routes (GET, and HEAD through GET).
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
-        .route("/app.js", get(script))
-        .route("/style.css", get(style))
+        .route("/docs", get(docs))
+        .route("/web/{file}", get(file))
 }
