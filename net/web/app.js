@@ -311,9 +311,26 @@
         data = null;
       }
     }
-    if (res.ok) return { ok: true, status: res.status, data, error: null };
+    if (res.ok) return { ok: true, status: res.status, data, error: null, link: res.headers.get("Link") };
     const error = data && data.error ? data.error : { code: "http_" + res.status, message: `HTTP ${res.status}` };
     return { ok: false, status: res.status, data, error };
+  }
+
+  /**
+   * A list that comes a page at a time (GET /api/generals): follows each answer's
+   * `Link: <URL>; rel="next"` and joins the pages, at most 100 of them.
+   */
+  async function httpAll(path) {
+    let all = [];
+    let next = path;
+    for (let page = 0; next && page < 100; page += 1) {
+      const r = await http("GET", next);
+      if (!r.ok || !Array.isArray(r.data)) return r;
+      all = all.concat(r.data);
+      const link = /<([^>]+)>;\s*rel="next"/.exec(r.link || "");
+      next = link ? link[1] : null;
+    }
+    return { ok: true, status: 200, data: all, error: null };
   }
 
   const MAPS = { nation: S.nations, city: S.cities, general: S.generals };
@@ -385,7 +402,7 @@
       http("GET", "/api/world"),
       http("GET", "/api/nations"),
       http("GET", "/api/cities"),
-      http("GET", "/api/generals"),
+      httpAll("/api/generals"),
       http("GET", "/api/battles?status=active"),
     ]);
     if (run !== snapshotRun) return; // a newer load was started

@@ -795,3 +795,43 @@ fn order_status_not_queued(server: &Server, token: &str, id: &str) {
         (reply.status == 200 && reply.json["status"] != "queued").then_some(())
     });
 }
+
+#[test]
+fn the_generals_list_comes_a_page_at_a_time() {
+    let (server, _assets) = start("24", |_, text| text);
+    let all = server.get("/api/generals").json;
+    let all: Vec<Value> = all.as_array().unwrap().clone();
+    assert!(all.len() > 5, "{}", all.len());
+    assert!(!server.get("/api/generals").headers.contains_key("link"));
+    let mut paged: Vec<Value> = Vec::new();
+    let mut next = Some("/api/generals?limit=5".to_string());
+    while let Some(path) = next.take() {
+        let page = server.get(&path);
+        assert_eq!(page.status, 200, "{}", page.text);
+        let items = page.json.as_array().unwrap();
+        assert!(items.len() <= 5);
+        paged.extend(items.iter().cloned());
+        next = page.headers.get("link").map(|link| {
+            assert!(link.ends_with("; rel=\"next\""), "{link}");
+            link.trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap()
+                .to_string()
+        });
+    }
+    let ids = |list: &[Value]| -> Vec<String> {
+        list.iter()
+            .map(|g| g["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&paged), ids(&all));
+    // Filters carry over to the next page.
+    let first = server.get("/api/generals?nation=north&limit=1");
+    let link = &first.headers["link"];
+    assert!(link.contains("nation=north"), "{link}");
+    for bad in ["limit=0", "limit=1001", "after=Not%20An%20Id"] {
+        let reply = server.get(&format!("/api/generals?{bad}"));
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.text);
+    }
+}

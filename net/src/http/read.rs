@@ -2,9 +2,14 @@
 //! battles and the leaderboard, served from the last published snapshot; domain events from
 //! the durable log.
 
-use std::sync::Arc;
+use std::{ops::Bound, sync::Arc};
 
-use axum::{Json, extract::State};
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
 use components::{
     battle::{BattleStatus, BattleView, FrameView},
     events::DomainEvent,
@@ -213,7 +218,17 @@ pub struct GeneralFilter {
     /// Only the generals in this city.
     #[param(pattern = "^[a-z0-9_-]{1,48}$")]
     city: Option<String>,
+    /// Only generals whose id sorts after this one: the next page, as the `Link` header of
+    /// the previous one names it.
+    #[param(pattern = "^[a-z0-9_-]{1,48}$")]
+    after: Option<String>,
+    /// At most this many generals (1–1000, default 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
 }
+
+/// Generals one page of `GET /api/generals` holds by default, and at most.
+pub const MAX_GENERALS_PAGE: usize = 1_000;
 
 #[utoipa::path(
     get,
@@ -221,25 +236,48 @@ pub struct GeneralFilter {
     tag = "world",
     params(GeneralFilter),
     responses(
-        (status = 200, description = "generals, by id", body = Vec<GeneralView>),
+        (status = 200, description = "generals, by id, a page at a time", body = Vec<GeneralView>,
+            headers(("link" = String, description = "`<URL>; rel=\"next\"` while more generals match: the URL of the next page"))),
         ListFailures,
     ),
 )]
 pub async fn generals(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<GeneralFilter>,
-) -> Result<Json<Vec<Arc<GeneralView>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let nation = filter_id("nation", filter.nation)?;
     let city = filter_id("city", filter.city)?;
+    let after = filter_id("after", filter.after)?;
+    let limit = filter.limit.unwrap_or(MAX_GENERALS_PAGE);
+    if !(1..=MAX_GENERALS_PAGE).contains(&limit) {
+        return Err(ApiError::invalid_field(format!(
+            "limit: {limit} is outside 1–{MAX_GENERALS_PAGE}"
+        )));
+    }
     let models = l1(published(&state))?;
-    let generals = models
+    let from = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+    let mut matching = models
         .generals
-        .values()
+        .range::<_, str>((from, Bound::Unbounded))
+        .map(|(_, g)| g)
         .filter(|g| nation.as_ref().is_none_or(|n| g.nation.as_ref() == Some(n)))
-        .filter(|g| city.as_ref().is_none_or(|c| &g.city == c))
-        .cloned()
-        .collect();
-    Ok(Json(generals))
+        .filter(|g| city.as_ref().is_none_or(|c| &g.city == c));
+    let page: Vec<Arc<GeneralView>> = matching.by_ref().take(limit).cloned().collect();
+    let mut headers = HeaderMap::new();
+    if matching.next().is_some()
+        && let Some(last) = page.last()
+    {
+        let mut next = format!("/api/generals?limit={limit}&after={}", last.id);
+        for (name, value) in [("nation", &nation), ("city", &city)] {
+            if let Some(value) = value {
+                next.push_str(&format!("&{name}={value}"));
+            }
+        }
+        if let Ok(value) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
+            headers.insert(header::LINK, value);
+        }
+    }
+    Ok((headers, Json(page)).into_response())
 }
 
 #[utoipa::path(
