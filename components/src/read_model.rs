@@ -295,6 +295,20 @@ pub struct OrderChange {
 }
 
 impl ReadModels {
+    /// A player's orders not finished yet (queued or accepted), by order id.
+    pub fn open_orders(&self, player: &str) -> Vec<OrderView> {
+        self.orders
+            .get(player)
+            .map(|window| {
+                window
+                    .values()
+                    .filter(|o| !o.view.status.is_finished())
+                    .map(|o| o.view.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The order feed's entries after `after`, or `None` when the feed no longer holds all of
     /// them (the reader fell more than [`ORDER_FEED_LEN`] changes behind).
     pub fn order_changes_after(&self, after: u64) -> Option<Vector<OrderChange>> {

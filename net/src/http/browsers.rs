@@ -103,6 +103,17 @@ pub(super) fn compression() -> CompressionLayer<impl Predicate> {
         .compress_when(SizeAbove::new(1024).and(NotForContentType::IMAGES))
 }
 
+/// Whether `If-None-Match` values (`wanted`) name `tag` (weak or strong), or are `*`: the
+/// client holds what it would be sent.
+pub(super) fn none_match<'a>(wanted: impl IntoIterator<Item = &'a HeaderValue>, tag: &str) -> bool {
+    wanted
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == tag || t == "*")
+}
+
 /// Read bodies hashed for `ETag` at most this large; larger ones go without.
 const MAX_TAGGED: usize = 16 << 20;
 
@@ -111,11 +122,12 @@ const MAX_TAGGED: usize = 16 << 20;
 /// changes every tick, so a client revalidates each time and saves the body when nothing
 /// changed.
 pub(super) async fn etag(request: Request, next: Next) -> Response {
-    let wanted: Option<String> = request
+    let wanted: Vec<HeaderValue> = request
         .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .cloned()
+        .collect();
     let response = next.run(request).await;
     if response.status() != StatusCode::OK {
         return response;
@@ -126,11 +138,7 @@ pub(super) async fn etag(request: Request, next: Next) -> Response {
     };
     let hash = foldhash::fast::FixedState::with_seed(0x0074_6961_6e78_6961).hash_one(&bytes[..]);
     let tag = format!("\"{hash:016x}\"");
-    let fresh = wanted.is_some_and(|v| {
-        v.split(',')
-            .map(|t| t.trim().trim_start_matches("W/"))
-            .any(|t| t == tag || t == "*")
-    });
+    let fresh = none_match(&wanted, &tag);
     if let Ok(value) = HeaderValue::from_str(&tag) {
         parts.headers.insert(header::ETAG, value);
     }

@@ -63,17 +63,7 @@ pub async fn me(State(state): State<AppState>, player: Player) -> Result<Json<Me
         .generals
         .get(format!("g-{}", player.id).as_str())
         .cloned();
-    let open_orders = models
-        .orders
-        .get(player.id.as_str())
-        .map(|window| {
-            window
-                .values()
-                .filter(|o| !o.view.status.is_finished())
-                .map(|o| o.view.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    let open_orders = models.open_orders(&player.id);
     Ok(Json(Me {
         player: player.id,
         name,

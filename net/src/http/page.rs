@@ -63,16 +63,8 @@ impl Asset {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
         );
-        let fresh = request
-            .get_all(header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|tag| {
-                let tag = tag.trim();
-                tag == "*" || tag.trim_start_matches("W/") == self.etag
-            });
-        if fresh {
+        let tag = self.etag.to_str().unwrap_or_default();
+        if super::browsers::none_match(request.get_all(header::IF_NONE_MATCH), tag) {
             return (StatusCode::NOT_MODIFIED, headers).into_response();
         }
         headers.insert(

@@ -577,18 +577,7 @@ impl Connection {
             Topic::General(id) => models.generals.get(id).cloned().map(State::General),
             Topic::Battle(id) => models.battles.get(id).cloned().map(State::Battle),
             Topic::Orders(player) => {
-                let open: Vec<_> = models
-                    .orders
-                    .get(player)
-                    .map(|window| {
-                        window
-                            .values()
-                            .filter(|o| !o.view.status.is_finished())
-                            .map(|o| o.view.clone())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                for order in open {
+                for order in models.open_orders(player) {
                     self.enqueue(&Outgoing::order(order));
                 }
                 None
