@@ -10,6 +10,7 @@
 use std::{collections::BTreeMap, fmt::Write as _, path::PathBuf, sync::Arc, time::Instant};
 
 use components::{
+    battle::Side,
     events::EventKind,
     read_model::ReadHandle,
     time::{GameClock, SECONDS_PER_DAY},
@@ -45,6 +46,9 @@ pub struct SimulateArgs {
     /// Draw each nation's cities over time into this SVG file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Write every domain event to this file, one JSON object per line.
+    #[arg(long)]
+    pub events: Option<PathBuf>,
 }
 
 /// One nation at the start of a month.
@@ -64,7 +68,11 @@ struct Happened {
     commands_rejected: u64,
     marches: u64,
     battles: u64,
+    /// Battles the attackers won.
+    battles_won_by_attackers: u64,
     captures: u64,
+    wars_declared: u64,
+    peace_made: u64,
     nations_destroyed: u64,
 }
 
@@ -148,6 +156,14 @@ pub fn run(args: &SimulateArgs) -> Result<(), Failure> {
     let mut last_seq = 0;
     let mut problems = Vec::new();
     let mut months: Vec<(String, Vec<Standing>)> = Vec::new();
+    let mut events_out = match &args.events {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| {
+                Failure::Runtime(anyhow::anyhow!("cannot write {}: {e}", path.display()))
+            })?,
+        )),
+        None => None,
+    };
     let label = |world: &bevy_ecs::world::World| {
         let date = world.resource::<GameClock>().date();
         format!("{}-{:02}", date.year, date.month)
@@ -167,11 +183,24 @@ pub fn run(args: &SimulateArgs) -> Result<(), Failure> {
             }
             last_seq = event.seq;
             happened.events += 1;
+            if let Some(out) = &mut events_out {
+                use std::io::Write as _;
+                serde_json::to_writer(&mut *out, &event).map_err(|e| Failure::Runtime(e.into()))?;
+                out.write_all(b"\n")
+                    .map_err(|e| Failure::Runtime(e.into()))?;
+            }
             match event.kind {
                 EventKind::CommandAccepted { .. } => happened.commands_accepted += 1,
                 EventKind::CommandRejected { .. } => happened.commands_rejected += 1,
                 EventKind::MarchStarted { .. } => happened.marches += 1,
-                EventKind::BattleEnded { .. } => happened.battles += 1,
+                EventKind::BattleEnded { winner, .. } => {
+                    happened.battles += 1;
+                    if winner == Side::Attacker {
+                        happened.battles_won_by_attackers += 1;
+                    }
+                }
+                EventKind::WarDeclared { .. } => happened.wars_declared += 1,
+                EventKind::PeaceMade { .. } => happened.peace_made += 1,
                 EventKind::CityCaptured { .. } => happened.captures += 1,
                 EventKind::NationDestroyed { .. } => happened.nations_destroyed += 1,
                 EventKind::MonthBegan { .. } => new_month = true,
@@ -193,6 +222,10 @@ pub fn run(args: &SimulateArgs) -> Result<(), Failure> {
             );
             months.push(row);
         }
+    }
+    if let Some(mut out) = events_out {
+        use std::io::Write as _;
+        out.flush().map_err(|e| Failure::Runtime(e.into()))?;
     }
     problems.extend(audit::problems(world));
     let end = standings(world);

@@ -215,8 +215,20 @@ pub struct AiBalance {
     pub train_up_to: i64,
     /// Attack a neighbouring city at war when own troops are this many times its defence.
     pub attack_ratio: f64,
-    /// ... and own troops are at least this share (0–1) of the cap.
+    /// ... and own troops are at least this share (0–1) of the cap, unless its city cannot
+    /// pay for more.
     pub attack_min_share: f64,
+    /// Each wall level counts as this share more defence when the AI weighs a siege.
+    pub wall_weight: f64,
+    /// A nation at war with fewer than `max_wars` nations declares war on its weakest
+    /// neighbour when its strength is at least `war_ratio` times that neighbour's.
+    pub war_ratio: f64,
+    pub max_wars: i64,
+    /// A nation at war with more than one nation and weaker than its enemies together makes
+    /// peace with the strongest of them.
+    pub peace_when_outnumbered: bool,
+    /// Game days a relation the AI changed (or saw changed) stays before it changes it again.
+    pub settle_days: i64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -327,6 +339,12 @@ pub struct BattleBalance {
     pub rout_morale: f64,
     /// Defense bonus of defenders behind walls, per wall level.
     pub wall_defense_bonus: f64,
+    /// Metres of wall per gate (a wall has at least one), the width of each gate in
+    /// metres, and the wall's thickness in metres at level 0 and per level.
+    pub wall_per_gate: f64,
+    pub gate_width: f64,
+    pub wall_thickness: f64,
+    pub wall_thickness_per_level: f64,
     /// Distance (metres) within which a unit looks for the nearest enemy.
     pub search_radius: f64,
     /// Battle steps between two target searches of a unit.

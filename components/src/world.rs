@@ -161,6 +161,10 @@ pub struct Nation {
     pub tax_rate: u8,
     /// Relations with every other active nation, by nation id.
     pub relations: BTreeMap<String, Relation>,
+    /// When the relation with a nation last changed (game seconds), for those that changed
+    /// since the scenario began.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub relations_since: BTreeMap<String, i64>,
 }
 
 /// A road from a city to a neighbouring one.

@@ -93,6 +93,7 @@ pub fn spawn_world(world: &mut World, data: Arc<GameData>, settings: &WorldSetti
                     (other.to_string(), state.unwrap_or(Relation::Peace))
                 })
                 .collect(),
+            relations_since: BTreeMap::new(),
         };
         registry
             .nations

@@ -17,6 +17,8 @@ pub mod baseline;
 pub mod grid;
 pub mod record;
 pub mod setup;
+#[cfg(test)]
+mod siege_tests;
 pub mod sim;
 pub mod stored;
 

@@ -30,10 +30,38 @@ pub struct BattleParams {
     pub search_radius: f32,
     pub retarget_steps: u32,
     pub deploy_gap: f32,
+    /// Wall geometry (metres). Recordings made before these were rules have the values that
+    /// were built in then.
+    #[serde(default = "WallGeometry::built_in")]
+    pub walls: WallGeometry,
     /// Physics solver iterations per step. Recordings made before this was a rule ran with
     /// rapier's default of 4.
     #[serde(default = "rapier_default_solver_iterations")]
     pub solver_iterations: u32,
+}
+
+/// The shape of city walls on the field.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WallGeometry {
+    /// Metres of wall per gate; a wall has at least one gate.
+    pub per_gate: f32,
+    /// Width of a gate, or `None` for three unit spacings (the rule before this was data).
+    pub gate_width: Option<f32>,
+    /// Thickness at level 0 and per level.
+    pub thickness: f32,
+    pub thickness_per_level: f32,
+}
+
+impl WallGeometry {
+    fn built_in() -> WallGeometry {
+        WallGeometry {
+            per_gate: 150.0,
+            gate_width: None,
+            thickness: 2.0,
+            thickness_per_level: 0.4,
+        }
+    }
 }
 
 fn rapier_default_solver_iterations() -> u32 {
@@ -56,6 +84,12 @@ impl BattleParams {
             search_radius: b.search_radius as f32,
             retarget_steps: b.retarget_steps.clamp(1, i64::from(u32::MAX)) as u32,
             deploy_gap: b.deploy_gap as f32,
+            walls: WallGeometry {
+                per_gate: b.wall_per_gate as f32,
+                gate_width: Some(b.gate_width as f32),
+                thickness: b.wall_thickness as f32,
+                thickness_per_level: b.wall_thickness_per_level as f32,
+            },
             solver_iterations: b.solver_iterations.clamp(1, 8) as u32,
         }
     }
@@ -162,6 +196,22 @@ impl BattleSetup {
             (
                 finite(p.wall_defense_bonus, 0.0, 10.0),
                 "params.wall_defense_bonus",
+            ),
+            (
+                finite(p.walls.per_gate, 10.0, 10_000.0),
+                "params.walls.per_gate",
+            ),
+            (
+                p.walls.gate_width.is_none_or(|w| finite(w, 1.0, 1_000.0)),
+                "params.walls.gate_width",
+            ),
+            (
+                finite(p.walls.thickness, 0.5, 100.0),
+                "params.walls.thickness",
+            ),
+            (
+                finite(p.walls.thickness_per_level, 0.0, 10.0),
+                "params.walls.thickness_per_level",
             ),
             (
                 finite(p.search_radius, 1.0, 10_000.0),

@@ -9,14 +9,19 @@
 //! Decisions become ordinary commands applied through [`apply_command`], with the same
 //! validation and costs as a player's.
 
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, BTreeSet},
+};
+
 use bevy_ecs::{entity::Entity, resource::Resource, world::World};
 use components::{
     command::{
-        BuildArgs, BuildKind, Command, CommandBody, CommandType, Issuer, MoveArgs, NoArgs,
-        RecruitArgs,
+        BuildArgs, BuildKind, Command, CommandBody, CommandType, Issuer, MoveArgs, NationArgs,
+        NoArgs, RecruitArgs,
     },
-    time::GameClock,
-    world::{City, General, GeneralStatus, Registry},
+    time::{GameClock, SECONDS_PER_DAY},
+    world::{City, General, GeneralStatus, Nation, NationStatus, Registry, Relation},
 };
 
 use crate::{
@@ -25,6 +30,7 @@ use crate::{
         cards::troop_cap,
         commands::{Cost, apply_command},
         hostility::{defenders_in, is_hostile, only_protected_defenders},
+        paths::shortest_path,
     },
     schedule::ClockStep,
 };
@@ -122,18 +128,22 @@ pub fn run_ai(world: &mut World) {
         if general.owner.is_some() && !general.ai_delegate {
             continue;
         }
-        let Some(body) = decide(world, &data, general) else {
-            continue;
-        };
-        let command = Command {
-            id: format!("ai-{now}-{}", general.id),
-            issuer: Issuer::Ai,
-            general: Some(general.id.clone()),
-            body,
-            log_seq: 0,
-            entry: None,
-        };
-        apply_command(world, &command);
+        let mut decisions = Vec::new();
+        if general.owner.is_none() {
+            decisions.extend(diplomacy(world, &data, general));
+        }
+        decisions.extend(decide(world, &data, general));
+        for (n, (acting, body)) in decisions.into_iter().enumerate() {
+            let command = Command {
+                id: format!("ai-{now}-{acting}-{n}"),
+                issuer: Issuer::Ai,
+                general: Some(acting),
+                body,
+                log_seq: 0,
+                entry: None,
+            };
+            apply_command(world, &command);
+        }
     }
 }
 
@@ -149,52 +159,206 @@ fn city<'w>(world: &'w World, id: &str) -> Option<&'w City> {
         .and_then(|e| world.get::<City>(*e))
 }
 
-/// What an AI-driven general does now, if anything.
-fn decide(world: &World, data: &GameData, general: &General) -> Option<CommandBody> {
-    if general.status != GeneralStatus::Idle {
+/// A command the AI decides: the acting general's id and what it does.
+type Decision = (String, CommandBody);
+
+/// Soldiers of each active nation: its generals' troops and its cities' garrisons.
+fn strengths(world: &World) -> BTreeMap<&str, u64> {
+    let registry = world.resource::<Registry>();
+    let mut strength: BTreeMap<&str, u64> = registry
+        .nations
+        .values()
+        .filter_map(|e| world.get::<Nation>(*e))
+        .filter(|n| n.status == NationStatus::Active)
+        .map(|n| (n.id.as_str(), 0))
+        .collect();
+    for general in registry
+        .generals
+        .values()
+        .filter_map(|e| world.get::<General>(*e))
+    {
+        if let Some(s) = general.nation.as_deref().and_then(|n| strength.get_mut(n)) {
+            *s += u64::from(general.troops);
+        }
+    }
+    for city in registry
+        .cities
+        .values()
+        .filter_map(|e| world.get::<City>(*e))
+    {
+        if let Some(s) = city.owner.as_deref().and_then(|n| strength.get_mut(n)) {
+            *s += u64::from(city.garrison);
+        }
+    }
+    strength
+}
+
+/// A nation's affairs, decided by its highest NPC card that may: war on the weakest
+/// neighbouring nation when strong enough and not already fighting enough wars, peace with the
+/// strongest enemy when fighting several and weaker than them together. A relation that
+/// changed less than `settle_days` ago stays as it is.
+fn diplomacy(world: &World, data: &GameData, general: &General) -> Option<Decision> {
+    let nation_id = general.nation.as_deref()?;
+    let position = general.position.as_ref()?;
+    let card = data.positions.get(position.kind);
+    let may = |kind: CommandType| card.may_issue.contains(&kind) && cost_ok(data, general, kind);
+    if !may(CommandType::DeclareWar) && !may(CommandType::MakePeace) {
         return None;
+    }
+    let registry = world.resource::<Registry>();
+    // Only the highest such card of the nation speaks for it.
+    let outranked = registry
+        .generals
+        .values()
+        .filter_map(|e| world.get::<General>(*e))
+        .any(|g| {
+            g.id != general.id
+                && g.owner.is_none()
+                && g.nation.as_deref() == Some(nation_id)
+                && g.position.as_ref().is_some_and(|p| {
+                    let other = data.positions.get(p.kind);
+                    (other.may_issue.contains(&CommandType::DeclareWar)
+                        || other.may_issue.contains(&CommandType::MakePeace))
+                        && (other.level, g.id.as_str()) < (card.level, general.id.as_str())
+                })
+        });
+    if outranked {
+        return None;
+    }
+    let nation = registry
+        .nations
+        .get(nation_id)
+        .and_then(|e| world.get::<Nation>(*e))?;
+    let strength = strengths(world);
+    let own = *strength.get(nation_id)?;
+    let enemies: Vec<(&str, u64)> = nation
+        .relations
+        .iter()
+        .filter(|(_, r)| **r == Relation::War)
+        .filter_map(|(id, _)| strength.get_key_value(id.as_str()).map(|(k, v)| (*k, *v)))
+        .collect();
+    let ai = &data.balance.ai;
+    let now = world.resource::<GameClock>().game_seconds;
+    // Game seconds since the relation with `other` last changed (the scenario's relations
+    // count as old).
+    let held_for = |other: &str| {
+        nation
+            .relations_since
+            .get(other)
+            .map_or(i64::MAX, |since| now - since)
+    };
+    let settle = ai.settle_days.max(0) * SECONDS_PER_DAY;
+    if ai.peace_when_outnumbered && enemies.len() > 1 && may(CommandType::MakePeace) {
+        let together: u64 = enemies.iter().map(|(_, s)| s).sum();
+        if own < together
+            && let Some((strongest, _)) = enemies
+                .iter()
+                .filter(|(id, _)| held_for(id) >= settle)
+                .max_by_key(|(id, s)| (*s, Reverse(*id)))
+        {
+            return Some((
+                general.id.clone(),
+                CommandBody::MakePeace(NationArgs {
+                    nation: (*strongest).to_string(),
+                }),
+            ));
+        }
+    }
+    if (enemies.len() as i64) < ai.max_wars && may(CommandType::DeclareWar) {
+        // Nations owning a city one road from one of ours.
+        let mut neighbours = BTreeSet::new();
+        for city in registry
+            .cities
+            .values()
+            .filter_map(|e| world.get::<City>(*e))
+        {
+            if city.owner.as_deref() != Some(nation_id) {
+                continue;
+            }
+            for road in &city.neighbors {
+                if let Some(owner) = self::city(world, &road.city).and_then(|c| c.owner.as_deref())
+                    && owner != nation_id
+                {
+                    neighbours.insert(owner);
+                }
+            }
+        }
+        let weakest = neighbours
+            .into_iter()
+            .filter(|n| nation.relations.get(*n) != Some(&Relation::War))
+            .filter(|n| nation.relations.get(*n) != Some(&Relation::Alliance))
+            .filter(|n| held_for(n) >= settle)
+            .filter_map(|n| strength.get(n).map(|s| (*s, n)))
+            .min();
+        if let Some((theirs, target)) = weakest
+            && own as f64 >= ai.war_ratio * theirs as f64
+        {
+            return Some((
+                general.id.clone(),
+                CommandBody::DeclareWar(NationArgs {
+                    nation: target.to_string(),
+                }),
+            ));
+        }
+    }
+    None
+}
+
+/// Whether a general is ready to march to war: its troops at `attack_min_share` of its cap, or
+/// short of it by more than its city could pay for now.
+fn ready(data: &GameData, general: &General, here: &City) -> bool {
+    let wanted = data.balance.ai.attack_min_share * f64::from(troop_cap(data, general));
+    let troops = f64::from(general.troops);
+    if general.troops == 0 {
+        return false;
+    }
+    if troops >= wanted {
+        return true;
+    }
+    let recruit = &data.balance.recruit;
+    let can_recruit = general.nation.is_some() && here.owner == general.nation;
+    let affordable = if !can_recruit {
+        0.0
+    } else if recruit.gold_per_soldier > 0.0 {
+        (here.gold.max(0) as f64 / recruit.gold_per_soldier).min(f64::from(here.population / 2))
+    } else {
+        f64::from(here.population / 2)
+    };
+    troops + affordable < wanted
+}
+
+/// What an AI-driven general does now, if anything: its own command, or an attack it leads
+/// with the idle NPC generals of its nation in its city.
+fn decide(world: &World, data: &GameData, general: &General) -> Vec<Decision> {
+    if general.status != GeneralStatus::Idle {
+        return Vec::new();
     }
     let ai = &data.balance.ai;
     let delegate = general.owner.is_some();
     let cap = troop_cap(data, general);
-    let here = city(world, &general.city)?;
+    let Some(here) = city(world, &general.city) else {
+        return Vec::new();
+    };
     let own_city = general.nation.is_some() && here.owner == general.nation;
+    let mine = |body: CommandBody| vec![(general.id.clone(), body)];
 
     if !delegate
         && let Some(nation) = &general.nation
-        && f64::from(general.troops) >= ai.attack_min_share * f64::from(cap)
+        && ready(data, general, here)
         && cost_ok(data, general, CommandType::Move)
+        && let Some(attack) = attack(world, data, general, nation, here, own_city)
     {
-        let stays_behind = own_city
-            && defenders_in(world, &here.id, nation)
-                .iter()
-                .any(|g| g.id != general.id && g.troops > 0);
-        if stays_behind || !own_city {
-            let weakest = here
-                .neighbors
-                .iter()
-                .filter_map(|road| city(world, &road.city))
-                .filter(|c| {
-                    is_hostile(world, Some(nation), c) && !only_protected_defenders(world, c)
-                })
-                .map(|c| {
-                    let defence = u64::from(c.garrison)
-                        + c.owner.as_deref().map_or(0, |owner| {
-                            defenders_in(world, &c.id, owner)
-                                .iter()
-                                .filter(|g| !g.protected)
-                                .map(|g| u64::from(g.troops))
-                                .sum()
-                        });
-                    (defence, c.id.clone())
-                })
-                .min();
-            if let Some((defence, target)) = weakest
-                && f64::from(general.troops) >= ai.attack_ratio * defence as f64
-            {
-                return Some(CommandBody::Move(MoveArgs { to: target }));
-            }
-        }
+        return attack;
+    }
+
+    if !delegate
+        && own_city
+        && let Some(nation) = &general.nation
+        && ready(data, general, here)
+        && cost_ok(data, general, CommandType::Move)
+        && let Some(front) = to_the_front(world, general, nation, here)
+    {
+        return mine(CommandBody::Move(MoveArgs { to: front }));
     }
 
     if own_city
@@ -213,14 +377,14 @@ fn decide(world: &World, data: &GameData, general: &General) -> Option<CommandBo
             .min(affordable)
             .min(u64::from(here.population / 2));
         if amount >= 100 {
-            return Some(CommandBody::Recruit(RecruitArgs {
+            return mine(CommandBody::Recruit(RecruitArgs {
                 amount: amount as u32,
             }));
         }
     }
 
     if i64::from(general.training) < ai.train_up_to && cost_ok(data, general, CommandType::Train) {
-        return Some(CommandBody::Train(NoArgs {}));
+        return mine(CommandBody::Train(NoArgs {}));
     }
 
     if !delegate
@@ -253,10 +417,126 @@ fn decide(world: &World, data: &GameData, general: &General) -> Option<CommandBo
             None
         };
         if let Some(kind) = kind {
-            return Some(CommandBody::Build(BuildArgs { kind }));
+            return mine(CommandBody::Build(BuildArgs { kind }));
         }
     }
-    None
+    Vec::new()
+}
+
+/// Whether the AI would fight for `c`: a city of a nation at war with `nation`, or a neutral
+/// one (held by a garrison, or taken by walking in).
+fn contested(world: &World, nation: &str, c: &City) -> bool {
+    (is_hostile(world, Some(nation), c) && !only_protected_defenders(world, c))
+        || (c.owner.is_none() && c.garrison == 0)
+}
+
+/// Where a ready general far from any war goes: the nearest city of its nation that borders a
+/// contested city, when its own does not and someone stays behind in it (its garrison or a
+/// general with troops).
+fn to_the_front(world: &World, general: &General, nation: &str, here: &City) -> Option<String> {
+    let borders = |c: &City| {
+        c.neighbors
+            .iter()
+            .filter_map(|road| city(world, &road.city))
+            .any(|n| contested(world, nation, n))
+    };
+    if borders(here) {
+        return None;
+    }
+    let held = here.garrison > 0
+        || defenders_in(world, &here.id, nation)
+            .iter()
+            .any(|g| g.id != general.id && g.troops > 0);
+    if !held {
+        return None;
+    }
+    let own = |c: &City| c.owner.as_deref() == Some(nation);
+    let path = shortest_path(world, &here.id, |c| own(c) && borders(c), own)?;
+    path.cities.last().filter(|id| **id != here.id).cloned()
+}
+
+/// The attack `general` leads on the weakest neighbouring city it can take (hostile, or neutral
+/// and undefended): itself and,
+/// when it is not enough alone, the ready NPC generals of its nation in its city, strongest
+/// first, until their troops reach `attack_ratio` times the city's defence (its garrison and
+/// unprotected defenders, weighed up by its walls). In a city of its own nation someone stays
+/// behind: its garrison or a general with troops.
+fn attack(
+    world: &World,
+    data: &GameData,
+    general: &General,
+    nation: &str,
+    here: &City,
+    own_city: bool,
+) -> Option<Vec<Decision>> {
+    let ai = &data.balance.ai;
+    let target = here
+        .neighbors
+        .iter()
+        .filter_map(|road| city(world, &road.city))
+        .filter(|c| contested(world, nation, c))
+        .map(|c| {
+            let defenders = u64::from(c.garrison)
+                + c.owner.as_deref().map_or(0, |owner| {
+                    defenders_in(world, &c.id, owner)
+                        .iter()
+                        .filter(|g| !g.protected)
+                        .map(|g| u64::from(g.troops))
+                        .sum()
+                });
+            let defence = defenders as f64 * (1.0 + ai.wall_weight * f64::from(c.walls));
+            (defence.ceil() as u64, c.id.clone())
+        })
+        .min()?;
+    let (defence, target) = target;
+    let needed = ai.attack_ratio * defence as f64;
+    let mut companions: Vec<&General> = if own_city {
+        defenders_in(world, &here.id, nation)
+            .into_iter()
+            .filter(|g| g.id != general.id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    companions.sort_by(|a, b| b.troops.cmp(&a.troops).then_with(|| a.id.cmp(&b.id)));
+    // Who may go along: idle NPCs, ready and able to pay for the march.
+    let able = |g: &General| {
+        g.owner.is_none()
+            && g.status == GeneralStatus::Idle
+            && ready(data, g, here)
+            && cost_ok(data, g, CommandType::Move)
+    };
+    let mut keep_back = own_city && here.garrison == 0;
+    let mut marching = vec![general];
+    let mut troops = f64::from(general.troops);
+    for g in companions {
+        if troops >= needed {
+            break;
+        }
+        if keep_back && g.troops > 0 {
+            // The first with troops holds the city.
+            keep_back = false;
+            continue;
+        }
+        if able(g) {
+            marching.push(g);
+            troops += f64::from(g.troops);
+        }
+    }
+    if troops < needed || keep_back {
+        return None;
+    }
+    Some(
+        marching
+            .into_iter()
+            .map(|g| {
+                (
+                    g.id.clone(),
+                    CommandBody::Move(MoveArgs { to: target.clone() }),
+                )
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]

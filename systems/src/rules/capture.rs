@@ -235,6 +235,7 @@ pub fn destroy_nation(world: &mut World, nation: &str, by: Option<String>, at: i
         n.ruler = None;
         n.capital = None;
         n.relations.clear();
+        n.relations_since.clear();
     }
     let others: Vec<Entity> = world
         .resource::<Registry>()
@@ -244,9 +245,10 @@ pub fn destroy_nation(world: &mut World, nation: &str, by: Option<String>, at: i
         .collect();
     for other in others {
         if let Some(mut n) = world.get_mut::<Nation>(other)
-            && n.relations.contains_key(nation)
+            && (n.relations.contains_key(nation) || n.relations_since.contains_key(nation))
         {
             n.relations.remove(nation);
+            n.relations_since.remove(nation);
         }
     }
     let mut generals: Vec<(String, Entity)> = world

@@ -1056,7 +1056,7 @@ fn a_general_arriving_at_a_battle_joins_its_side() {
         "MOVE",
         json!({"to": "west_ford"}),
     );
-    game.advance(1_800, 600);
+    game.advance(600, 600);
     game.command(
         None,
         Some("bei_wei"),

@@ -253,6 +253,10 @@ fn check_balance(f: &mut Fields<'_>, b: &BalanceFile) {
     f.range("[ai] train_up_to", ai.train_up_to, 0, 100);
     f.positive("[ai] attack_ratio", ai.attack_ratio);
     f.fraction("[ai] attack_min_share", ai.attack_min_share);
+    f.fraction("[ai] wall_weight", ai.wall_weight);
+    f.positive("[ai] war_ratio", ai.war_ratio);
+    f.range("[ai] max_wars", ai.max_wars, 0, 100);
+    f.range("[ai] settle_days", ai.settle_days, 0, 36_000);
     let battle = &b.battle;
     f.range(
         "[battle] soldiers_per_unit",
@@ -292,6 +296,20 @@ fn check_balance(f: &mut Fields<'_>, b: &BalanceFile) {
         battle.search_radius,
         1.0,
         10_000.0,
+    );
+    f.between(
+        "[battle] wall_per_gate",
+        battle.wall_per_gate,
+        10.0,
+        10_000.0,
+    );
+    f.between("[battle] gate_width", battle.gate_width, 1.0, 1_000.0);
+    f.between("[battle] wall_thickness", battle.wall_thickness, 0.5, 100.0);
+    f.between(
+        "[battle] wall_thickness_per_level",
+        battle.wall_thickness_per_level,
+        0.0,
+        10.0,
     );
     f.range("[battle] retarget_steps", battle.retarget_steps, 1, 600);
     f.between("[battle] deploy_gap", battle.deploy_gap, 0.0, 10_000.0);

@@ -105,10 +105,11 @@ impl BattleSim {
         spacing: f32,
     ) -> Walls {
         let level = setup.walls.min(10) as f32;
-        let half_thickness = 1.0 + 0.2 * level;
+        let geometry = &setup.params.walls;
+        let half_thickness = (geometry.thickness + geometry.thickness_per_level * level) / 2.0;
         let x = half_gap - half_thickness - 2.0;
-        let gate_count = ((2.0 * half_height / 150.0).ceil() as usize).max(1);
-        let gate_half_width = 1.5 * spacing;
+        let gate_count = ((2.0 * half_height / geometry.per_gate.max(1.0)).ceil() as usize).max(1);
+        let gate_half_width = geometry.gate_width.unwrap_or(3.0 * spacing) / 2.0;
         let gates: Vec<f32> = (0..gate_count)
             .map(|i| -half_height + 2.0 * half_height * (i as f32 + 0.5) / gate_count as f32)
             .collect();

@@ -5,6 +5,7 @@
 use bevy_ecs::{entity::Entity, world::World};
 use components::{
     command::{CommandType, NationArgs, Reason, TaxArgs},
+    time::GameClock,
     events::{EventKind, aggregate},
     world::{General, Nation, NationStatus, Relation},
 };
@@ -109,11 +110,14 @@ pub(super) fn enact_relation(
         .get::<Nation>(other)
         .map(|n| n.id.clone())
         .unwrap_or_default();
+    let now = world.resource::<GameClock>().game_seconds;
     if let Some(mut n) = world.get_mut::<Nation>(nation) {
         n.relations.insert(b.clone(), relation);
+        n.relations_since.insert(b.clone(), now);
     }
     if let Some(mut n) = world.get_mut::<Nation>(other) {
         n.relations.insert(a.clone(), relation);
+        n.relations_since.insert(a.clone(), now);
     }
     let event = if relation == Relation::War {
         EventKind::WarDeclared {
