@@ -127,9 +127,18 @@ pub struct BattleView {
     pub version: u64,
 }
 
-/// One unit in a frame: `[id, side, kind, x, y, hp]`, side 0 = attacker, 1 = defender.
+/// One unit in a frame: `[id, side, kind, x, y, hp, group]`, side 0 = attacker, 1 = defender,
+/// `group` the index in the frame's `groups` of the general (or garrison) it belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct UnitFrame(pub u32, pub u8, pub TroopType, pub f32, pub f32, pub u32);
+pub struct UnitFrame(
+    pub u32,
+    pub u8,
+    pub TroopType,
+    pub f32,
+    pub f32,
+    pub u32,
+    pub u16,
+);
 
 /// `GET /api/battles/{id}/frame`: where every unit on the field stands.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -138,6 +147,9 @@ pub struct FrameView {
     /// The battle step the frame shows.
     pub tick: u32,
     pub units: Vec<UnitFrame>,
+    /// The groups units belong to, by a unit's `group`: a general's id, or `garrison`.
+    #[serde(default)]
+    pub groups: Vec<String>,
     /// The battle's last frame, taken as it ended (pushed on the WebSocket with the result;
     /// `GET /api/battles/{id}/frame` serves battles under way only). Left out when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

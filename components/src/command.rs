@@ -376,6 +376,10 @@ pub enum Reason {
     InBattle,
     InsufficientPcp,
     InsufficientMcp,
+    /// The general's city cannot pay the gold a RECRUIT costs.
+    InsufficientGold,
+    /// The general's city has too few people for a RECRUIT.
+    InsufficientPopulation,
     NoAuthority,
     NoPath,
     UnknownTarget,
@@ -401,6 +405,8 @@ impl Reason {
             Reason::InBattle => "in_battle",
             Reason::InsufficientPcp => "insufficient_pcp",
             Reason::InsufficientMcp => "insufficient_mcp",
+            Reason::InsufficientGold => "insufficient_gold",
+            Reason::InsufficientPopulation => "insufficient_population",
             Reason::NoAuthority => "no_authority",
             Reason::NoPath => "no_path",
             Reason::UnknownTarget => "unknown_target",

@@ -58,6 +58,10 @@ pub struct NationView {
     pub rice: i64,
     pub tax_rate: u8,
     pub relations: BTreeMap<String, Relation>,
+    /// When each relation changed last (game seconds), for those changed since the scenario
+    /// began.
+    #[serde(default)]
+    pub relations_since: BTreeMap<String, i64>,
     pub city_ids: Vec<String>,
     pub general_ids: Vec<String>,
     /// Increases each time this view changes.
@@ -253,10 +257,85 @@ pub struct GeneralView {
 /// map copies the keys of every node on the path of an insert.
 pub type Key = Arc<str>;
 
+/// `GET /api/rules` (docs/http.md#rules): the rules in force, from the designer data, for a
+/// client to show costs, authority and troop stats and to check what it sends.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RulesView {
+    /// The data hash of the files the rules come from (as in `GET /api/world`).
+    pub data_hash: String,
+    /// Each command type: its cost, its duration and who may issue it.
+    pub commands: BTreeMap<String, CommandRule>,
+    /// Each position card, by id (`emperor`, ...).
+    pub positions: BTreeMap<String, PositionRule>,
+    /// Each troop type's battle characteristics, by type.
+    pub troops: BTreeMap<String, TroopRule>,
+    /// The balance constants (`balance.toml`), section by section.
+    #[schema(value_type = Object)]
+    pub balance: serde_json::Value,
+}
+
+/// Who may issue a command type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IssuedBy {
+    /// A player without a general (JOIN).
+    Newcomer,
+    /// Every general, ronin included.
+    #[default]
+    Anyone,
+    /// Every general of a nation.
+    NationMember,
+    /// Only holders of the listed cards.
+    Cards,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CommandRule {
+    /// PCP and MCP paid when the World accepts it.
+    pub pcp: i64,
+    pub mcp: i64,
+    /// Game seconds from acceptance to completion; `null` for MOVE, whose march decides.
+    pub duration: Option<i64>,
+    pub issued_by: IssuedBy,
+    /// The cards that may issue it (also those that may beyond `issued_by`).
+    pub cards: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PositionRule {
+    pub title: String,
+    /// 1 (highest) to 5.
+    pub level: i64,
+    pub cp_multiplier: f64,
+    pub pcp_max_bonus: i64,
+    pub mcp_max_bonus: i64,
+    /// Commands it may issue beyond what every general may.
+    pub may_issue: Vec<String>,
+    /// Cards its holder may appoint and dismiss.
+    pub appoints: Vec<String>,
+    /// Multiplies the leadership cap on troops.
+    pub recruit_cap_multiplier: f64,
+}
+
+/// A troop type's battle characteristics (docs/data-files.md#troops).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TroopRule {
+    pub mass: f64,
+    pub radius: f64,
+    pub max_speed: f64,
+    pub hit_points: f64,
+    pub attack: f64,
+    pub defense: f64,
+    pub range: f64,
+    pub cooldown: f64,
+}
+
 /// Everything the read side serves, as of the end of one tick.
 #[derive(Clone, Debug)]
 pub struct ReadModels {
     pub world: Arc<WorldSummary>,
+    /// The rules in force; empty until the World publishes them.
+    pub rules: Arc<RulesView>,
     pub nations: OrdMap<Key, Arc<NationView>>,
     pub cities: OrdMap<Key, Arc<CityView>>,
     pub generals: OrdMap<Key, Arc<GeneralView>>,

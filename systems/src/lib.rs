@@ -19,6 +19,7 @@ pub mod event_log;
 pub mod persist;
 pub mod read_models;
 pub mod rules;
+pub mod rules_view;
 pub mod scale;
 pub mod schedule;
 pub mod spawn;

@@ -16,7 +16,7 @@ use components::{
     events::DomainEvent,
     read_model::{
         CityView, GeneralView, Key, MarchView, NationView, ORDER_FEED_LEN, OrderChange,
-        OrderRecord, PositionView, ReadHandle, ReadModels, WorldSummary,
+        OrderRecord, PositionView, ReadHandle, ReadModels, RulesView, WorldSummary,
     },
     time::GameClock,
     world::{City, General, Nation, NationStatus, WorldInfo},
@@ -78,6 +78,8 @@ pub struct ReadPublisher {
     /// Most recent events kept in the read models (the live events' window; `GET
     /// /api/events` reads the durable log).
     event_window: usize,
+    /// The rules of the data in force, rebuilt when its hash changes.
+    rules: Arc<RulesView>,
 }
 
 impl ReadPublisher {
@@ -96,6 +98,7 @@ impl ReadPublisher {
             order_feed: Vector::new(),
             members: HashMap::new(),
             event_window: event_window.max(1),
+            rules: Arc::new(RulesView::default()),
         }
     }
 
@@ -234,6 +237,7 @@ fn nation_view(nation: &Nation, members: Option<&Members>) -> NationView {
         rice: nation.rice,
         tax_rate: nation.tax_rate,
         relations: nation.relations.clone(),
+        relations_since: nation.relations_since.clone(),
         city_ids: members.map_or_else(Vec::new, |m| m.cities.iter().cloned().collect()),
         general_ids: members.map_or_else(Vec::new, |m| m.generals.iter().cloned().collect()),
         version: 0,
@@ -327,6 +331,7 @@ pub fn publish_read_models(
                 battle: battle.id.clone(),
                 tick: battle.sim.steps(),
                 units: battle.sim.frame_units(),
+                groups: battle.sim.frame_groups(),
                 last: false,
             };
             publisher
@@ -440,8 +445,12 @@ pub fn publish_read_models(
         incarnation: incarnation.0,
         recovered_seq: recovered_seq.map_or(0, |r| r.0),
     };
+    if publisher.rules.data_hash != data.data_hash || publisher.rules.commands.is_empty() {
+        publisher.rules = Arc::new(crate::rules_view::rules_view(&data));
+    }
     publisher.handle.store(Some(Arc::new(ReadModels {
         world: Arc::new(world),
+        rules: publisher.rules.clone(),
         nations: publisher.nations.clone(),
         cities: publisher.cities.clone(),
         generals: publisher.generals.clone(),

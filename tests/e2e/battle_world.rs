@@ -256,6 +256,16 @@ fn battles_are_served_over_http_while_they_last_and_after() {
     assert_eq!(frame["battle"], id.as_str());
     assert!(frame["tick"].as_u64().unwrap() > 0);
     let units = frame["units"].as_array().unwrap();
+    let groups: Vec<&str> = frame["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    assert!(
+        groups.contains(&"xi_jiang") && groups.contains(&"garrison"),
+        "{groups:?}"
+    );
     assert_eq!(
         units.len() as u64,
         view["units_alive"]["attacker"].as_u64().unwrap()
@@ -263,8 +273,20 @@ fn battles_are_served_over_http_while_they_last_and_after() {
     );
     for unit in units {
         let unit = unit.as_array().unwrap();
-        assert_eq!(unit.len(), 6, "[id, side, kind, x, y, hp]");
+        assert_eq!(unit.len(), 7, "[id, side, kind, x, y, hp, group]");
         assert!(unit[1] == 0 || unit[1] == 1);
+        // Whose soldiers: a general of the unit's side, or the defenders' garrison.
+        let group = groups[unit[6].as_u64().unwrap() as usize];
+        let side = if unit[1] == 0 { "attacker" } else { "defender" };
+        assert!(
+            group == "garrison" && side == "defender"
+                || view[side]["generals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|g| g == group),
+            "{unit:?} of {group}"
+        );
         assert!(["infantry", "cavalry", "archer"].contains(&unit[2].as_str().unwrap()));
         assert!(unit[3].is_number() && unit[4].is_number() && unit[5].as_u64().is_some());
     }

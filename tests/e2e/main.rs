@@ -13,6 +13,7 @@ mod browsers;
 mod check;
 mod clock;
 mod config;
+mod first_hour;
 mod fuzz;
 mod openapi;
 mod page;

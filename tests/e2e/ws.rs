@@ -340,7 +340,9 @@ fn a_battle_topic_pushes_frames_and_the_result_in_both_encodings() {
             .collect();
         assert!(ticks.windows(2).all(|w| w[1] > w[0]), "{ticks:?}");
         let unit = &frames[0]["frame"]["units"][0];
-        assert_eq!(unit.as_array().unwrap().len(), 6, "{unit}");
+        assert_eq!(unit.as_array().unwrap().len(), 7, "{unit}");
+        let group = unit[6].as_u64().unwrap() as usize;
+        assert!(frames[0]["frame"]["groups"][group].is_string(), "{unit}");
         let last = messages.last().unwrap();
         assert_eq!(last["topic"], topic.as_str());
         assert_eq!(last["frame"]["last"], true);

@@ -124,6 +124,7 @@ pub fn router(state: AppState) -> Router {
     // Reads from the read models, which say where they came from (`X-Cache`).
     let reads = Router::new()
         .route("/api/world", get(read::world))
+        .route("/api/rules", get(read::rules))
         .route("/api/nations", get(read::nations))
         .route("/api/nations/{id}", get(read::nation))
         .route("/api/cities", get(read::cities))

@@ -47,6 +47,7 @@ impl Modify for Bearer {
         health::ready,
         health::metrics,
         read::world,
+        read::rules,
         read::nations,
         read::nation,
         read::cities,

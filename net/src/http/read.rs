@@ -14,7 +14,9 @@ use components::{
     battle::{BattleStatus, BattleView, FrameView},
     events::DomainEvent,
     ids::is_valid_id,
-    read_model::{CityView, GeneralView, Key, NationView, Rank, RankBy, WorldSummary, ranks},
+    read_model::{
+        CityView, GeneralView, Key, NationView, Rank, RankBy, RulesView, WorldSummary, ranks,
+    },
 };
 use imbl::OrdMap;
 use metrics::counter;
@@ -120,6 +122,26 @@ pub async fn world(
     _: ApiQuery<NoQuery>,
 ) -> Result<Json<Arc<WorldSummary>>, ApiError> {
     l1(published(&state).map(|m| Json(m.world.clone())))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/rules",
+    tag = "world",
+    responses(
+        (status = 200, description = "the rules in force: command costs, durations and authority, position cards, troop types and balance constants", body = RulesView),
+        ListFailures,
+    ),
+)]
+pub async fn rules(
+    State(state): State<AppState>,
+    _: ApiQuery<NoQuery>,
+) -> Result<Json<Arc<RulesView>>, ApiError> {
+    let models = l1(published(&state))?;
+    if models.rules.data_hash.is_empty() {
+        return Err(ApiError::unavailable("the rules are not published yet"));
+    }
+    Ok(Json(models.rules.clone()))
 }
 
 #[utoipa::path(

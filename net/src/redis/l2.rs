@@ -246,6 +246,13 @@ impl L2Writer {
                 &*models.world,
             );
         }
+        if !models.rules.data_hash.is_empty() && old.is_none_or(|o| o.rules != models.rules) {
+            round.put(
+                keys::state(&world, "rules", "current"),
+                models.world.tick,
+                &*models.rules,
+            );
+        }
         let mut ranked = false;
         ranked |= round.map(
             &world,

@@ -20,7 +20,7 @@ use components::{
     events::{DomainEvent, EventKind},
     read_model::{
         CityView, GeneralView, Key, NationView, ORDER_FEED_LEN, OrderChange, OrderRecord,
-        OrderView, ReadHandle, ReadModels, WorldSummary,
+        OrderView, ReadHandle, ReadModels, RulesView, WorldSummary,
     },
 };
 use futures_util::StreamExt;
@@ -253,6 +253,7 @@ impl Mirror {
         keys.extend(scan_hashes(&mut self.redis, &keys::orders_pattern(&self.world)).await?);
         let mut models = ReadModels {
             world: summary,
+            rules: Arc::default(),
             nations: OrdMap::new(),
             cities: OrdMap::new(),
             generals: OrdMap::new(),
@@ -392,6 +393,11 @@ impl Mirror {
                 if let Some(summary) = json.and_then(parse::<WorldSummary>) {
                     models.world = summary;
                     return true;
+                }
+            }
+            "rules" if id == "current" => {
+                if let Some(rules) = json.and_then(parse::<RulesView>) {
+                    models.rules = rules;
                 }
             }
             "nation" => put::<NationView>(&mut models.nations, id, json),

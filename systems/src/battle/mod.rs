@@ -304,6 +304,7 @@ pub fn conclude_battles(
                 battle: battle.id.clone(),
                 tick: battle.sim.steps(),
                 units: battle.sim.frame_units(),
+                groups: battle.sim.frame_groups(),
                 last: true,
             },
         ));

@@ -313,6 +313,49 @@ fn rejections_change_nothing() {
         game.command(Some("alice"), Some(general), order, kind, args);
         assert_eq!(game.order("alice", order).reason.as_deref(), Some(reason));
     }
+
+    // A rejection names what is missing: the card a command needs, the gold a city lacks.
+    let order = game.order("alice", "w");
+    let message = order.message.unwrap_or_default();
+    assert!(
+        message.contains("emperor, chancellor, grand_general") && message.contains("no position"),
+        "{message}"
+    );
+    game.edit_general(&id, |g| g.mcp.0 = 100_000);
+    game.edit_city("north_gate", |c| c.gold = 10);
+    game.command(
+        Some("alice"),
+        Some(&id),
+        "r",
+        "RECRUIT",
+        json!({"amount": 500}),
+    );
+    let order = game.order("alice", "r");
+    assert_eq!(order.reason.as_deref(), Some("insufficient_gold"));
+    assert!(
+        order
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("has 10 gold"),
+        "{order:?}"
+    );
+    assert_eq!(game.general(&id).mcp.0, 100_000);
+    game.edit_city("north_gate", |c| {
+        c.gold = 1_000_000;
+        c.population = 100;
+    });
+    game.command(
+        Some("alice"),
+        Some(&id),
+        "q",
+        "RECRUIT",
+        json!({"amount": 500}),
+    );
+    assert_eq!(
+        game.order("alice", "q").reason.as_deref(),
+        Some("insufficient_population")
+    );
 }
 
 #[test]

@@ -322,7 +322,12 @@ impl BattleSim {
         h.0
     }
 
-    /// Units on the field as a frame: `[id, side, kind, x, y, hp]`.
+    /// The groups' ids (a general's, or `garrison`), as a frame's units name them.
+    pub fn frame_groups(&self) -> Vec<String> {
+        self.setup.groups.iter().map(|g| g.id.clone()).collect()
+    }
+
+    /// Units on the field as a frame: `[id, side, kind, x, y, hp, group]`.
     pub fn frame_units(&self) -> Vec<UnitFrame> {
         (0..self.body.len())
             .filter(|&i| self.state[i].on_field())
@@ -336,6 +341,7 @@ impl BattleSim {
                     self.pos[i].x,
                     self.pos[i].y,
                     hp.max(0.0).round() as u32,
+                    self.group[i],
                 )
             })
             .collect()

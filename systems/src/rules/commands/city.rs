@@ -75,12 +75,22 @@ pub(super) fn decide_recruit(
     }
     let gold = (f64::from(amount) * recruit.gold_per_soldier).ceil() as i64;
     let population = (f64::from(amount) * recruit.population_per_soldier).ceil() as u32;
-    if city.gold < gold || city.population < population {
+    if city.gold < gold {
         return reject(
-            Reason::InvalidArgs,
+            Reason::InsufficientGold,
             format!(
-                "{} cannot pay for {amount} soldiers ({gold} gold, {population} people)",
-                city.id
+                "{} has {} gold and {amount} soldiers cost {gold}: recruit fewer, or wait for its \
+                 commerce to bring more",
+                city.id, city.gold
+            ),
+        );
+    }
+    if city.population < population {
+        return reject(
+            Reason::InsufficientPopulation,
+            format!(
+                "{} has {} people and {amount} soldiers take {population}",
+                city.id, city.population
             ),
         );
     }

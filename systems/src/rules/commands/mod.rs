@@ -33,8 +33,8 @@ use components::{
     read_model::{OrderRecord, OrderStatus, OrderView},
     time::GameClock,
     world::{
-        ActiveOrder, City, General, GeneralStatus, March, MilliCp, Nation, Position, Registry,
-        Relation,
+        ActiveOrder, City, General, GeneralStatus, March, MilliCp, Nation, Position, PositionKind,
+        Registry, Relation,
     },
 };
 use metrics::counter;
@@ -439,10 +439,26 @@ fn authority<'w>(
     };
     match view.card(general) {
         Some(card) if card.may_issue.contains(&kind) => Ok((card, nation)),
-        _ => reject(
-            Reason::NoAuthority,
-            format!("{}'s position may not issue {}", general.id, kind.name()),
-        ),
+        held => {
+            let cards: Vec<&str> = PositionKind::ALL
+                .into_iter()
+                .filter(|k| view.data.positions.get(*k).may_issue.contains(&kind))
+                .map(PositionKind::name)
+                .collect();
+            let holds = match (held, &general.position) {
+                (Some(_), Some(p)) => format!("holds the {} card", p.kind.name()),
+                _ => "holds no position card".to_string(),
+            };
+            reject(
+                Reason::NoAuthority,
+                format!(
+                    "{} needs one of these cards: {}; {} {holds}",
+                    kind.name(),
+                    cards.join(", "),
+                    general.id
+                ),
+            )
+        }
     }
 }
 

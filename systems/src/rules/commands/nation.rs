@@ -5,8 +5,8 @@
 use bevy_ecs::{entity::Entity, world::World};
 use components::{
     command::{CommandType, NationArgs, Reason, TaxArgs},
-    time::GameClock,
     events::{EventKind, aggregate},
+    time::GameClock,
     world::{General, Nation, NationStatus, Relation},
 };
 
