@@ -322,3 +322,51 @@ fn battles_are_served_over_http_while_they_last_and_after() {
     );
     assert_eq!(get(&server.url("/api/world")).json["battles_active"], 0);
 }
+
+#[test]
+fn the_battles_list_comes_a_page_at_a_time() {
+    let mut h = Harness::new(TickRates {
+        speed: 240.0,
+        ..TickRates::default()
+    });
+    h.driver.pump(h.app.world_mut());
+    let first = battle::spawn_battle(h.app.world_mut(), &request()).unwrap();
+    let second = battle::spawn_battle(
+        h.app.world_mut(),
+        &BattleRequest {
+            city: "crossroads".into(),
+            attackers: vec!["xi_wang".into()],
+            defenders: vec![],
+            garrison: true,
+        },
+    )
+    .unwrap();
+    h.run_for(Duration::from_millis(200), Duration::from_millis(50));
+    let server = crate::support::InProcess::serve(h.read.clone());
+
+    let all = get(&server.url("/api/battles"));
+    assert_eq!(all.status, 200, "{}", all.text);
+    assert!(!all.headers.contains_key("link"));
+    let mut ids = vec![first.clone(), second.clone()];
+    ids.sort();
+    let page = get(&server.url("/api/battles?status=active&limit=1"));
+    assert_eq!(page.json.as_array().unwrap().len(), 1);
+    assert_eq!(page.json[0]["id"], ids[0].as_str());
+    let link = page.headers["link"].clone();
+    assert_eq!(
+        link,
+        format!(
+            "</api/battles?limit=1&after={}&status=active>; rel=\"next\"",
+            ids[0]
+        )
+    );
+    let path = link.trim_start_matches('<').split('>').next().unwrap();
+    let next = get(&server.url(path));
+    assert_eq!(next.json.as_array().unwrap().len(), 1);
+    assert_eq!(next.json[0]["id"], ids[1].as_str());
+    assert!(!next.headers.contains_key("link"));
+    for bad in ["limit=0", "limit=1001", "after=Not%20An%20Id"] {
+        let reply = get(&server.url(&format!("/api/battles?{bad}")));
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.text);
+    }
+}

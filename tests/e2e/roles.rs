@@ -627,6 +627,15 @@ fn a_command_sent_through_one_api_is_read_through_another() {
     assert_eq!(world.json["world"], redis.world.as_str());
     // An api answers from its copy of the L2 read models, and says so.
     assert_eq!(world.headers.get("x-cache").map(String::as_str), Some("l2"));
+    // So are the rules, of the daemon's data.
+    let rules = second.get("/api/rules");
+    assert_eq!(rules.status, 200, "{}", rules.text);
+    assert_eq!(rules.json["data_hash"], world.json["data_hash"]);
+    assert_eq!(rules.json["commands"]["MOVE"]["pcp"], 2, "{}", rules.text);
+    assert_eq!(
+        rules.json["commands"]["DECLARE_WAR"]["cards"],
+        json!(["emperor", "chancellor", "grand_general"])
+    );
 
     // A player registers and joins through the first; the second knows the account.
     let token = register(&first, "dan");

@@ -270,12 +270,7 @@ pub async fn generals(
     let nation = filter_id("nation", filter.nation)?;
     let city = filter_id("city", filter.city)?;
     let after = filter_id("after", filter.after)?;
-    let limit = filter.limit.unwrap_or(MAX_GENERALS_PAGE);
-    if !(1..=MAX_GENERALS_PAGE).contains(&limit) {
-        return Err(ApiError::invalid_field(format!(
-            "limit: {limit} is outside 1–{MAX_GENERALS_PAGE}"
-        )));
-    }
+    let limit = page_limit(filter.limit)?;
     let models = l1(published(&state))?;
     let from = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
     let mut matching = models
@@ -285,12 +280,42 @@ pub async fn generals(
         .filter(|g| nation.as_ref().is_none_or(|n| g.nation.as_ref() == Some(n)))
         .filter(|g| city.as_ref().is_none_or(|c| &g.city == c));
     let page: Vec<Arc<GeneralView>> = matching.by_ref().take(limit).cloned().collect();
+    let headers = next_page(
+        "/api/generals",
+        limit,
+        matching
+            .next()
+            .is_some()
+            .then(|| page.last().map(|g| g.id.as_str()))
+            .flatten(),
+        &[("nation", nation.as_deref()), ("city", city.as_deref())],
+    );
+    Ok((headers, Json(page)).into_response())
+}
+
+/// A page's `limit`: 1–[`MAX_GENERALS_PAGE`], that by default.
+fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(MAX_GENERALS_PAGE);
+    if !(1..=MAX_GENERALS_PAGE).contains(&limit) {
+        return Err(ApiError::invalid_field(format!(
+            "limit: {limit} is outside 1–{MAX_GENERALS_PAGE}"
+        )));
+    }
+    Ok(limit)
+}
+
+/// The `Link: <...>; rel="next"` header of a page of `path` that has more after `last`,
+/// keeping the filters.
+fn next_page(
+    path: &str,
+    limit: usize,
+    last: Option<&str>,
+    filters: &[(&str, Option<&str>)],
+) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    if matching.next().is_some()
-        && let Some(last) = page.last()
-    {
-        let mut next = format!("/api/generals?limit={limit}&after={}", last.id);
-        for (name, value) in [("nation", &nation), ("city", &city)] {
+    if let Some(last) = last {
+        let mut next = format!("{path}?limit={limit}&after={last}");
+        for (name, value) in filters {
             if let Some(value) = value {
                 next.push_str(&format!("&{name}={value}"));
             }
@@ -299,7 +324,7 @@ pub async fn generals(
             headers.insert(header::LINK, value);
         }
     }
-    Ok((headers, Json(page)).into_response())
+    headers
 }
 
 #[utoipa::path(
@@ -381,6 +406,13 @@ pub async fn events(
 #[serde(deny_unknown_fields)]
 pub struct BattleFilter {
     status: Option<BattleStatus>,
+    /// Only battles whose id sorts after this one: the next page, as the `Link` header of the
+    /// previous one names it.
+    #[param(pattern = "^[a-z0-9_-]{1,48}$")]
+    after: Option<String>,
+    /// At most this many battles (1–1000, default 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
 }
 
 #[utoipa::path(
@@ -396,15 +428,32 @@ pub struct BattleFilter {
 pub async fn battles(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<BattleFilter>,
-) -> Result<Json<Vec<Arc<BattleView>>>, ApiError> {
+) -> Result<Response, ApiError> {
+    let after = filter_id("after", filter.after)?;
+    let limit = page_limit(filter.limit)?;
     let models = l1(published(&state))?;
-    let battles = models
+    let from = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+    let mut matching = models
         .battles
-        .values()
-        .filter(|b| filter.status.is_none_or(|s| b.status == s))
-        .cloned()
-        .collect();
-    Ok(Json(battles))
+        .range::<_, str>((from, Bound::Unbounded))
+        .map(|(_, b)| b)
+        .filter(|b| filter.status.is_none_or(|s| b.status == s));
+    let page: Vec<Arc<BattleView>> = matching.by_ref().take(limit).cloned().collect();
+    let status = filter.status.map(|s| match s {
+        BattleStatus::Active => "active",
+        BattleStatus::Finished => "finished",
+    });
+    let headers = next_page(
+        "/api/battles",
+        limit,
+        matching
+            .next()
+            .is_some()
+            .then(|| page.last().map(|b| b.id.as_str()))
+            .flatten(),
+        &[("status", status)],
+    );
+    Ok((headers, Json(page)).into_response())
 }
 
 #[utoipa::path(
