@@ -347,7 +347,7 @@ fn the_battles_list_comes_a_page_at_a_time() {
     let all = get(&server.url("/api/battles"));
     assert_eq!(all.status, 200, "{}", all.text);
     assert!(!all.headers.contains_key("link"));
-    let mut ids = vec![first.clone(), second.clone()];
+    let mut ids = [first, second];
     ids.sort();
     let page = get(&server.url("/api/battles?status=active&limit=1"));
     assert_eq!(page.json.as_array().unwrap().len(), 1);
