@@ -121,6 +121,9 @@ pub fn run_ai(world: &mut World) {
     let due = roster.due(before, now);
     world.insert_resource(roster);
     let data = world.resource::<Data>().0.clone();
+    // Who speaks for each nation and the nations' soldiers, counted once per tick when a
+    // speaker is due (a tick's own decisions change neither much).
+    let mut nations: Option<Nations> = None;
     for entity in due {
         let Some(general) = world.get::<General>(entity) else {
             continue;
@@ -129,8 +132,9 @@ pub fn run_ai(world: &mut World) {
             continue;
         }
         let mut decisions = Vec::new();
-        if general.owner.is_none() {
-            decisions.extend(diplomacy(world, &data, general));
+        if general.owner.is_none() && may_speak(&data, general) {
+            let nations = nations.get_or_insert_with(|| Nations::count(world, &data));
+            decisions.extend(diplomacy(world, &data, general, nations));
         }
         decisions.extend(decide(world, &data, general));
         for (n, (acting, body)) in decisions.into_iter().enumerate() {
@@ -162,42 +166,82 @@ fn city<'w>(world: &'w World, id: &str) -> Option<&'w City> {
 /// A command the AI decides: the acting general's id and what it does.
 type Decision = (String, CommandBody);
 
-/// Soldiers of each active nation: its generals' troops and its cities' garrisons.
-fn strengths(world: &World) -> BTreeMap<&str, u64> {
-    let registry = world.resource::<Registry>();
-    let mut strength: BTreeMap<&str, u64> = registry
-        .nations
-        .values()
-        .filter_map(|e| world.get::<Nation>(*e))
-        .filter(|n| n.status == NationStatus::Active)
-        .map(|n| (n.id.as_str(), 0))
-        .collect();
-    for general in registry
-        .generals
-        .values()
-        .filter_map(|e| world.get::<General>(*e))
-    {
-        if let Some(s) = general.nation.as_deref().and_then(|n| strength.get_mut(n)) {
-            *s += u64::from(general.troops);
+/// Whether a general's card may declare war or make peace.
+fn may_speak(data: &GameData, general: &General) -> bool {
+    general.position.as_ref().is_some_and(|p| {
+        let card = data.positions.get(p.kind);
+        card.may_issue.contains(&CommandType::DeclareWar)
+            || card.may_issue.contains(&CommandType::MakePeace)
+    })
+}
+
+/// What the AI weighs its nations' affairs by, counted in one pass over the world.
+struct Nations {
+    /// Soldiers of each active nation: its generals' troops and its cities' garrisons.
+    strength: BTreeMap<String, u64>,
+    /// The NPC that speaks for each nation: the highest card that may declare war or make
+    /// peace (the smallest id among equals).
+    speaker: BTreeMap<String, (i64, String)>,
+}
+
+impl Nations {
+    fn count(world: &World, data: &GameData) -> Nations {
+        let registry = world.resource::<Registry>();
+        let mut strength: BTreeMap<String, u64> = registry
+            .nations
+            .values()
+            .filter_map(|e| world.get::<Nation>(*e))
+            .filter(|n| n.status == NationStatus::Active)
+            .map(|n| (n.id.clone(), 0))
+            .collect();
+        let mut speaker: BTreeMap<String, (i64, String)> = BTreeMap::new();
+        for general in registry
+            .generals
+            .values()
+            .filter_map(|e| world.get::<General>(*e))
+        {
+            let Some(nation) = general.nation.as_deref() else {
+                continue;
+            };
+            if let Some(s) = strength.get_mut(nation) {
+                *s += u64::from(general.troops);
+            }
+            if general.owner.is_none()
+                && may_speak(data, general)
+                && let Some(position) = &general.position
+            {
+                let candidate = (data.positions.get(position.kind).level, general.id.clone());
+                let best = speaker
+                    .entry(nation.to_string())
+                    .or_insert_with(|| candidate.clone());
+                if candidate < *best {
+                    *best = candidate;
+                }
+            }
         }
-    }
-    for city in registry
-        .cities
-        .values()
-        .filter_map(|e| world.get::<City>(*e))
-    {
-        if let Some(s) = city.owner.as_deref().and_then(|n| strength.get_mut(n)) {
-            *s += u64::from(city.garrison);
+        for city in registry
+            .cities
+            .values()
+            .filter_map(|e| world.get::<City>(*e))
+        {
+            if let Some(s) = city.owner.as_deref().and_then(|n| strength.get_mut(n)) {
+                *s += u64::from(city.garrison);
+            }
         }
+        Nations { strength, speaker }
     }
-    strength
 }
 
 /// A nation's affairs, decided by its highest NPC card that may: war on the weakest
 /// neighbouring nation when strong enough and not already fighting enough wars, peace with the
 /// strongest enemy when fighting several and weaker than them together. A relation that
 /// changed less than `settle_days` ago stays as it is.
-fn diplomacy(world: &World, data: &GameData, general: &General) -> Option<Decision> {
+fn diplomacy(
+    world: &World,
+    data: &GameData,
+    general: &General,
+    nations: &Nations,
+) -> Option<Decision> {
     let nation_id = general.nation.as_deref()?;
     let position = general.position.as_ref()?;
     let card = data.positions.get(position.kind);
@@ -205,37 +249,25 @@ fn diplomacy(world: &World, data: &GameData, general: &General) -> Option<Decisi
     if !may(CommandType::DeclareWar) && !may(CommandType::MakePeace) {
         return None;
     }
-    let registry = world.resource::<Registry>();
-    // Only the highest such card of the nation speaks for it.
-    let outranked = registry
-        .generals
-        .values()
-        .filter_map(|e| world.get::<General>(*e))
-        .any(|g| {
-            g.id != general.id
-                && g.owner.is_none()
-                && g.nation.as_deref() == Some(nation_id)
-                && g.position.as_ref().is_some_and(|p| {
-                    let other = data.positions.get(p.kind);
-                    (other.may_issue.contains(&CommandType::DeclareWar)
-                        || other.may_issue.contains(&CommandType::MakePeace))
-                        && (other.level, g.id.as_str()) < (card.level, general.id.as_str())
-                })
-        });
-    if outranked {
+    if nations.speaker.get(nation_id).map(|(_, id)| id.as_str()) != Some(general.id.as_str()) {
         return None;
     }
+    let registry = world.resource::<Registry>();
+    let strength = &nations.strength;
     let nation = registry
         .nations
         .get(nation_id)
         .and_then(|e| world.get::<Nation>(*e))?;
-    let strength = strengths(world);
     let own = *strength.get(nation_id)?;
     let enemies: Vec<(&str, u64)> = nation
         .relations
         .iter()
         .filter(|(_, r)| **r == Relation::War)
-        .filter_map(|(id, _)| strength.get_key_value(id.as_str()).map(|(k, v)| (*k, *v)))
+        .filter_map(|(id, _)| {
+            strength
+                .get_key_value(id.as_str())
+                .map(|(k, v)| (k.as_str(), *v))
+        })
         .collect();
     let ai = &data.balance.ai;
     let now = world.resource::<GameClock>().game_seconds;
