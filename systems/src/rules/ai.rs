@@ -9,10 +9,7 @@
 //! Decisions become ordinary commands applied through [`apply_command`], with the same
 //! validation and costs as a player's.
 
-use std::{
-    cmp::Reverse,
-    collections::{BTreeMap, BTreeSet},
-};
+use std::{cmp::Reverse, collections::BTreeSet};
 
 use bevy_ecs::{entity::Entity, resource::Resource, world::World};
 use components::{
@@ -23,6 +20,7 @@ use components::{
     time::{GameClock, SECONDS_PER_DAY},
     world::{City, General, GeneralStatus, Nation, NationStatus, Registry, Relation},
 };
+use foldhash::HashMap;
 
 use crate::{
     assets::{Data, GameData},
@@ -178,23 +176,25 @@ fn may_speak(data: &GameData, general: &General) -> bool {
 /// What the AI weighs its nations' affairs by, counted in one pass over the world.
 struct Nations {
     /// Soldiers of each active nation: its generals' troops and its cities' garrisons.
-    strength: BTreeMap<String, u64>,
+    strength: HashMap<String, u64>,
     /// The NPC that speaks for each nation: the highest card that may declare war or make
     /// peace (the smallest id among equals).
-    speaker: BTreeMap<String, (i64, String)>,
+    speaker: HashMap<String, (i64, String)>,
 }
 
 impl Nations {
     fn count(world: &World, data: &GameData) -> Nations {
         let registry = world.resource::<Registry>();
-        let mut strength: BTreeMap<String, u64> = registry
+        // Hash maps: this visits every general (100,000 in the largest worlds) on a tick a
+        // speaker is due.
+        let mut strength: HashMap<String, u64> = registry
             .nations
             .values()
             .filter_map(|e| world.get::<Nation>(*e))
             .filter(|n| n.status == NationStatus::Active)
             .map(|n| (n.id.clone(), 0))
             .collect();
-        let mut speaker: BTreeMap<String, (i64, String)> = BTreeMap::new();
+        let mut speaker: HashMap<String, (i64, String)> = HashMap::default();
         for general in registry
             .generals
             .values()
@@ -207,8 +207,8 @@ impl Nations {
                 *s += u64::from(general.troops);
             }
             if general.owner.is_none()
-                && may_speak(data, general)
                 && let Some(position) = &general.position
+                && may_speak(data, general)
             {
                 let candidate = (data.positions.get(position.kind).level, general.id.clone());
                 let best = speaker
