@@ -35,7 +35,7 @@ impl TroopsFile {
 }
 
 /// One troop type. Battle lengths are in metres and battle seconds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TroopSpec {
     /// Mass of one unit body.

@@ -268,7 +268,7 @@ pub struct RulesView {
     /// Each position card, by id (`emperor`, ...).
     pub positions: BTreeMap<String, PositionRule>,
     /// Each troop type's battle characteristics, by type.
-    pub troops: BTreeMap<String, TroopRule>,
+    pub troops: BTreeMap<String, crate::data::TroopSpec>,
     /// The balance constants (`balance.toml`), section by section.
     #[schema(value_type = Object)]
     pub balance: serde_json::Value,
@@ -315,19 +315,6 @@ pub struct PositionRule {
     pub appoints: Vec<String>,
     /// Multiplies the leadership cap on troops.
     pub recruit_cap_multiplier: f64,
-}
-
-/// A troop type's battle characteristics (docs/data-files.md#troops).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TroopRule {
-    pub mass: f64,
-    pub radius: f64,
-    pub max_speed: f64,
-    pub hit_points: f64,
-    pub attack: f64,
-    pub defense: f64,
-    pub range: f64,
-    pub cooldown: f64,
 }
 
 /// Everything the read side serves, as of the end of one tick.

@@ -4,7 +4,7 @@
 
 use components::{
     command::CommandType,
-    read_model::{CommandRule, IssuedBy, PositionRule, RulesView, TroopRule},
+    read_model::{CommandRule, IssuedBy, PositionRule, RulesView},
     world::{PositionKind, TroopType},
 };
 
@@ -70,20 +70,7 @@ pub fn rules_view(data: &GameData) -> RulesView {
         (TroopType::Archer, "archer"),
     ]
     .into_iter()
-    .map(|(kind, name)| {
-        let t = data.troops.get(kind);
-        let rule = TroopRule {
-            mass: t.mass,
-            radius: t.radius,
-            max_speed: t.max_speed,
-            hit_points: t.hit_points,
-            attack: t.attack,
-            defense: t.defense,
-            range: t.range,
-            cooldown: t.cooldown,
-        };
-        (name.to_string(), rule)
-    })
+    .map(|(kind, name)| (name.to_string(), data.troops.get(kind).clone()))
     .collect();
     RulesView {
         data_hash: data.data_hash.clone(),
