@@ -119,6 +119,11 @@ pub struct ServeArgs {
     /// of `scheme://host[:port]`, or `*` for any [default: none; the page at / needs none].
     #[arg(long, env = "TIANXIA_CORS_ORIGINS")]
     pub cors_origins: Option<String>,
+    /// A sandbox for client developers (serve only, never with Redis): admin routes under
+    /// /api/sandbox give troops and gold, teleport generals, stop, start and speed the
+    /// clock. A world created as a sandbox is served only as one, and no other world is.
+    #[arg(long)]
+    pub sandbox: bool,
     /// Redis server; requires MONGODB_URI as well.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,

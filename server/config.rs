@@ -21,10 +21,7 @@ pub const DEFAULT_ASSETS: &str = "assets";
 pub const DEFAULT_SCENARIO: &str = "190";
 pub const DEFAULT_DATA_DIR: &str = "data";
 pub const DEFAULT_EVENT_WINDOW: usize = 10_000;
-/// Speeds accepted: the World counts speed in thousandths; at the top, one strategy tick
-/// spans about 12 game days.
-pub const MIN_SPEED: f64 = 0.001;
-pub const MAX_SPEED: f64 = 1_000_000.0;
+use components::command::{MAX_SPEED, MIN_SPEED};
 /// Schedule rates accepted, per real second.
 pub const MIN_RATE_HZ: f64 = 0.01;
 pub const MAX_RATE_HZ: f64 = 1_000.0;
@@ -63,6 +60,7 @@ struct FileConfig {
     snapshot_interval: Option<f64>,
     redis_url: Option<String>,
     mongodb_uri: Option<String>,
+    sandbox: Option<bool>,
 }
 
 /// Which part of the system a process plays (docs/operations.md#roles).
@@ -110,6 +108,8 @@ pub struct ServeConfig {
     pub snapshot_interval: std::time::Duration,
     pub redis_url: Option<String>,
     pub mongodb_uri: Option<String>,
+    /// A sandbox for client developers (docs/sandbox.md): `serve` only, without Redis.
+    pub sandbox: bool,
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, Failure> {
@@ -294,6 +294,19 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
             .join(", ")
         )));
     }
+    let sandbox = args.sandbox || file.sandbox.unwrap_or(false);
+    if sandbox && role != Role::Serve {
+        return Err(Failure::Usage(format!(
+            "--sandbox is an option of serve only, not of {}",
+            role.name()
+        )));
+    }
+    if sandbox && redis_url.is_some() {
+        return Err(Failure::Usage(
+            "--sandbox runs without Redis: a sandbox is one process with its own world; unset REDIS_URL"
+                .into(),
+        ));
+    }
     if redis_url.is_some() && mongodb_uri.is_none() {
         return Err(Failure::Usage(
             "REDIS_URL is set but MONGODB_URI is not: with Redis configured, serve needs MongoDB too"
@@ -339,5 +352,6 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
         )?),
         redis_url,
         mongodb_uri,
+        sandbox,
     })
 }

@@ -217,6 +217,7 @@ pub(crate) async fn serve_http(
         persist,
         read_source,
         cors: config.cors.clone(),
+        sandbox: config.sandbox,
     });
     let (stop_http, stop_http_rx) = oneshot::channel::<()>();
     let max_connections = connections::raise_file_limit(config.max_connections);

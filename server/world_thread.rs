@@ -112,6 +112,7 @@ impl WorldThread {
             speed: config.rates.speed,
         });
         settings.event_window = config.event_window;
+        settings.sandbox = config.sandbox;
         let rates = config.rates.clone();
         let handle = std::thread::Builder::new()
             .name("world".into())
@@ -124,9 +125,15 @@ impl WorldThread {
                     persist,
                     checkpoint_first,
                 } = start;
-                let speed_milli = (rates.speed * 1_000.0).round() as u64;
-                // The world went on while the server was down: the clock owes the downtime.
+                // The world went on while the server was down: the clock owes the downtime
+                // (at a sandbox's own speed; nothing while its clock is stopped).
                 let owed = recovered.as_ref().map_or(0, |r| {
+                    let sandbox = r.checkpoint.sandbox.unwrap_or_default();
+                    if sandbox.paused {
+                        return 0;
+                    }
+                    let speed = sandbox.speed.unwrap_or(rates.speed);
+                    let speed_milli = (speed * 1_000.0).round() as u64;
                     let down_ms = components::time::unix_ms(SystemTime::now())
                         .saturating_sub(r.checkpoint.updated_at);
                     (u128::from(down_ms) * u128::from(speed_milli) / 1_000_000) as i64
@@ -168,6 +175,7 @@ impl WorldThread {
                 let _ = ready_tx.send(Ok(()));
                 info!(
                     speed = rates.speed,
+                    sandbox = settings.sandbox,
                     intake_hz = rates.intake_hz,
                     strategy_hz = rates.strategy_hz,
                     "world running"

@@ -245,6 +245,27 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         data_dir.release_cleanly();
         return Ok(());
     };
+    if let Some(recovered) = &resumed.recovered {
+        // A sandbox's state was edited by hand: it stays a sandbox, and no other world
+        // becomes one (docs/sandbox.md).
+        let is_sandbox = recovered.checkpoint.sandbox.is_some();
+        if is_sandbox != config.sandbox {
+            data_dir.release_cleanly();
+            return Err(Failure::Usage(if is_sandbox {
+                format!(
+                    "world {} in {} is a sandbox: serve it with --sandbox",
+                    config.world,
+                    config.data_dir.display()
+                )
+            } else {
+                format!(
+                    "world {} in {} was not created as a sandbox and cannot become one: give the sandbox a world of its own (--world or --data-dir)",
+                    config.world,
+                    config.data_dir.display()
+                )
+            }));
+        }
+    }
 
     // 4. Where commands come from, and what is applied again first.
     let Some(source) = runtime.block_on(recovery::command_source(

@@ -41,9 +41,15 @@ pub enum CommandType {
     DeclareWar,
     MakePeace,
     SetTax,
+    /// An edit of a sandbox world by a client developer (docs/sandbox.md): never a
+    /// player's command of the game, not in [`CommandType::ALL`], issued by no card (the
+    /// data files' schema leaves it out; the checker refuses it).
+    #[schemars(skip)]
+    Sandbox,
 }
 
 impl CommandType {
+    /// The commands of the game, as players send them to `POST /api/commands`.
     pub const ALL: [CommandType; 10] = [
         CommandType::Join,
         CommandType::Move,
@@ -70,9 +76,12 @@ impl CommandType {
             CommandType::DeclareWar => "DECLARE_WAR",
             CommandType::MakePeace => "MAKE_PEACE",
             CommandType::SetTax => "SET_TAX",
+            CommandType::Sandbox => "SANDBOX",
         }
     }
 
+    /// A command of the game by the name clients write (not `SANDBOX`, whose edits have
+    /// routes of their own).
     pub fn from_name(name: &str) -> Option<CommandType> {
         CommandType::ALL.into_iter().find(|t| t.name() == name)
     }
@@ -164,8 +173,132 @@ pub struct TaxArgs {
     pub rate: u8,
 }
 
+/// Largest amount one sandbox GIVE adds or takes away (docs/sandbox.md).
+pub const SANDBOX_AMOUNT_MAX: i64 = 1_000_000_000;
+/// Speeds a sandbox may set, and the server accepts (game seconds per real second): the
+/// World counts speed in thousandths; at the top, one strategy tick spans about 12 game days.
+pub const MIN_SPEED: f64 = 0.001;
+pub const MAX_SPEED: f64 = 1_000_000.0;
+
+/// What a sandbox GIVE adds to (or, negative, takes from) one general, city or nation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GiveArgs {
+    /// A general: `troops` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub general: Option<String>,
+    /// A city: `troops` (its garrison), `gold`, `rice`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// A nation: `gold`, `rice`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub troops: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gold: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rice: Option<i64>,
+}
+
+/// A sandbox TELEPORT: a general to a city at once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeleportArgs {
+    pub general: String,
+    /// The city it stands in afterwards.
+    pub to: String,
+}
+
+/// A sandbox CLOCK: stop or start the game clock, or set its speed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClockArgs {
+    /// `true` stops the game clock (battles stop with it); `false` starts it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    /// Game seconds per real second from now on (0.001–1,000,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+}
+
+/// An edit of a sandbox world (docs/sandbox.md). Serialized with its kind as `edit`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "edit", rename_all = "snake_case")]
+pub enum SandboxEdit {
+    Give(GiveArgs),
+    Teleport(TeleportArgs),
+    Clock(ClockArgs),
+}
+
+impl SandboxEdit {
+    /// Checks ids, that a GIVE names one target and amounts it can take, and ranges.
+    pub fn check(&self) -> Result<(), ShapeError> {
+        match self {
+            SandboxEdit::Give(a) => {
+                let targets = [&a.general, &a.city, &a.nation]
+                    .into_iter()
+                    .filter(|t| t.is_some())
+                    .count();
+                if targets != 1 {
+                    return Err(ShapeError::args(
+                        "give: name exactly one of general, city, nation",
+                    ));
+                }
+                for (field, id) in [
+                    ("general", &a.general),
+                    ("city", &a.city),
+                    ("nation", &a.nation),
+                ] {
+                    if let Some(id) = id {
+                        check_id(field, id)?;
+                    }
+                }
+                let amounts = [("troops", a.troops), ("gold", a.gold), ("rice", a.rice)];
+                if amounts.iter().all(|(_, v)| v.is_none()) {
+                    return Err(ShapeError::args("give: name troops, gold or rice"));
+                }
+                for (field, value) in amounts {
+                    if value.is_some_and(|v| v.abs() > SANDBOX_AMOUNT_MAX) {
+                        return Err(ShapeError::args(format!(
+                            "give: {field} must be within ±{SANDBOX_AMOUNT_MAX}"
+                        )));
+                    }
+                }
+                if a.general.is_some() && (a.gold.is_some() || a.rice.is_some()) {
+                    return Err(ShapeError::args(
+                        "give: a general holds troops only; gold and rice go to a city or a nation",
+                    ));
+                }
+                if a.nation.is_some() && a.troops.is_some() {
+                    return Err(ShapeError::args(
+                        "give: a nation holds no troops; give them to a general or a city",
+                    ));
+                }
+            }
+            SandboxEdit::Teleport(a) => {
+                check_id("general", &a.general)?;
+                check_id("to", &a.to)?;
+            }
+            SandboxEdit::Clock(a) => {
+                if a.paused.is_none() && a.speed.is_none() {
+                    return Err(ShapeError::args("clock: name paused or speed"));
+                }
+                if let Some(speed) = a.speed
+                    && !(MIN_SPEED..=MAX_SPEED).contains(&speed)
+                {
+                    return Err(ShapeError::args(format!(
+                        "clock: speed must be {MIN_SPEED}–{MAX_SPEED}, not {speed}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A command's type and arguments. Serialized as `{"type": ..., "args": {...}}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "args", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CommandBody {
     Join(JoinArgs),
@@ -178,6 +311,8 @@ pub enum CommandBody {
     DeclareWar(NationArgs),
     MakePeace(NationArgs),
     SetTax(TaxArgs),
+    /// Never parsed from `POST /api/commands`: the sandbox routes build it.
+    Sandbox(SandboxEdit),
 }
 
 /// Why a command was refused before it reached the World (docs/http.md#checks-at-the-http-layer).
@@ -228,7 +363,9 @@ impl CommandBody {
     /// Parses a command's `type` and `args` and checks their shape and ranges. Missing
     /// `args` is read as `{}`.
     pub fn parse(type_name: &str, args: Option<Value>) -> Result<CommandBody, ShapeError> {
-        let kind = CommandType::from_name(type_name).ok_or_else(|| {
+        let kind = CommandType::from_name(type_name)
+            .or((type_name == CommandType::Sandbox.name()).then_some(CommandType::Sandbox));
+        let kind = kind.ok_or_else(|| {
             ShapeError::new(
                 ShapeCode::UnknownCommand,
                 format!(
@@ -254,6 +391,12 @@ impl CommandBody {
             CommandType::DeclareWar => CommandBody::DeclareWar(parse_args(kind, args)?),
             CommandType::MakePeace => CommandBody::MakePeace(parse_args(kind, args)?),
             CommandType::SetTax => CommandBody::SetTax(parse_args(kind, args)?),
+            CommandType::Sandbox => {
+                return Err(ShapeError::new(
+                    ShapeCode::UnknownCommand,
+                    "sandbox edits go to POST /api/sandbox/give, /teleport or /clock of a server started with serve --sandbox",
+                ));
+            }
         };
         body.check()?;
         Ok(body)
@@ -310,6 +453,7 @@ impl CommandBody {
             CommandBody::DeclareWar(a) | CommandBody::MakePeace(a) => {
                 check_id("nation", &a.nation)?
             }
+            CommandBody::Sandbox(edit) => edit.check()?,
             CommandBody::SetTax(a) => {
                 if a.rate > TAX_RATE_MAX {
                     return Err(ShapeError::args(format!(
@@ -334,6 +478,7 @@ impl CommandBody {
             CommandBody::DeclareWar(_) => CommandType::DeclareWar,
             CommandBody::MakePeace(_) => CommandType::MakePeace,
             CommandBody::SetTax(_) => CommandType::SetTax,
+            CommandBody::Sandbox(_) => CommandType::Sandbox,
         }
     }
 }
@@ -443,7 +588,7 @@ impl Issuer {
 }
 
 /// A command on its way into the World.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Command {
     /// The order id: the client's, or one the server derived from `log_seq` (or `entry`).
     pub id: String,
@@ -475,7 +620,7 @@ pub fn body_hash(general: Option<&str>, body: &CommandBody) -> u64 {
 }
 
 /// What reaches the World from outside, through the command bus.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Inbound {
     /// A command to validate and apply.
     Command(Command),

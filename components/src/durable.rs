@@ -21,7 +21,7 @@ use serde::Serialize;
 pub type DurableFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
 
 /// What the journal made of a command.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Appended {
     /// Logged (its position and, if it had none, its id assigned) and on its way to the
     /// World.

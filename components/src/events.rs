@@ -242,6 +242,26 @@ pub enum EventKind {
         protected: bool,
         ai_delegate: bool,
     },
+    /// A client developer edited a sandbox world (docs/sandbox.md): what was asked, and what
+    /// the general, city or nation holds now (for GIVE), or the clock now (for CLOCK).
+    SandboxEdited {
+        order_id: String,
+        player: String,
+        edit: crate::command::SandboxEdit,
+        /// After a GIVE: the target's troops (a general's, or a city's garrison), gold and rice
+        /// where it holds them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        troops: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gold: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rice: Option<i64>,
+        /// After a CLOCK: whether the clock is stopped, and its speed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        paused: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        speed: Option<f64>,
+    },
 }
 
 impl EventKind {
@@ -279,6 +299,7 @@ impl EventKind {
             EventKind::DayEnded { .. } => "DayEnded",
             EventKind::HarvestGathered { .. } => "HarvestGathered",
             EventKind::PresenceChanged { .. } => "PresenceChanged",
+            EventKind::SandboxEdited { .. } => "SandboxEdited",
         }
     }
 }

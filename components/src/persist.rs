@@ -128,6 +128,9 @@ pub struct Checkpoint {
     pub scenario: String,
     /// Real time of the checkpoint, Unix milliseconds (the World catches up from it).
     pub updated_at: u64,
+    /// A sandbox world's clock (docs/sandbox.md); none for every other world.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<crate::world::Sandbox>,
 }
 
 /// One checkpoint epoch, as the World hands it to the store.
@@ -231,6 +234,7 @@ mod tests {
                 data_hash: String::new(),
                 scenario: String::new(),
                 updated_at: 0,
+                sandbox: None,
             },
             snapshots,
             events: seqs

@@ -44,6 +44,12 @@ pub struct WorldSummary {
     /// client saw under the previous incarnation may never have happened.
     #[serde(default)]
     pub recovered_seq: u64,
+    /// A sandbox world (docs/sandbox.md), whose state client developers edit.
+    #[serde(default)]
+    pub sandbox: bool,
+    /// The game clock is stopped (only a sandbox stops it).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

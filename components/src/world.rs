@@ -298,6 +298,17 @@ pub struct Registry {
     pub players: BTreeMap<String, String>,
 }
 
+/// A sandbox world's own state (docs/sandbox.md): the World holds it only when the world
+/// was created by `serve --sandbox`; every checkpoint carries it.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sandbox {
+    /// The game clock is stopped: no strategy tick runs, battles stop at the clock.
+    pub paused: bool,
+    /// Game seconds per real second a sandbox CLOCK set; none: the server's `--speed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+}
+
 /// Which world this is and what data it was built from.
 #[derive(Resource, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorldInfo {

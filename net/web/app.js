@@ -944,6 +944,10 @@
       case "PresenceChanged":
         edit(S.generals, p.general, { protected: p.protected, ai_delegate: p.ai_delegate });
         break;
+      case "SandboxEdited":
+        // A sandbox edit (docs/sandbox.md): what it changed is read again.
+        if (ev.aggregate && !ev.aggregate.startsWith("world:")) refresh.push(ev.aggregate);
+        break;
       case "BattleStarted": {
         if (!S.battles.has(p.battle)) {
           S.battles.set(p.battle, {
@@ -1147,6 +1151,17 @@
           : `${gRef(p.general)} was cut off at ${cRef(p.from)} and became a ronin.`;
       case "NationDestroyed":
         return `${nRef(p.nation)} was destroyed${p.by ? ` by ${nRef(p.by)}` : ""}.`;
+      case "SandboxEdited": {
+        const e = p.edit || {};
+        if (e.edit === "teleport") return `Sandbox: ${p.player} teleported ${gRef(e.general)} to ${cRef(e.to)}.`;
+        if (e.edit === "clock") return `Sandbox: ${p.player} ${p.paused ? "stopped" : "set"} the clock (speed ${p.speed}×).`;
+        const target = e.general ? gRef(e.general) : e.city ? cRef(e.city) : nRef(e.nation);
+        const now = [["troops", p.troops], ["gold", p.gold], ["rice", p.rice]]
+          .filter(([, v]) => v != null)
+          .map(([k, v]) => `${num(v)} ${k}`)
+          .join(", ");
+        return `Sandbox: ${p.player} edited ${target}, which now holds ${now}.`;
+      }
       default:
         return `${ev.type}.`;
     }
@@ -1602,6 +1617,10 @@
   function renderSpeed() {
     const w = S.world;
     if (!w) return;
+    if (w.paused) {
+      $("speed").textContent = `paused (speed ${w.speed}×)`;
+      return;
+    }
     const eff = Number.isFinite(w.effective_speed) ? w.effective_speed : w.speed;
     $("speed").textContent = `speed ${eff.toFixed(eff < 10 ? 1 : 0)}×` + (Math.abs(eff - w.speed) > 0.05 * w.speed ? ` (set ${w.speed}×)` : "");
   }

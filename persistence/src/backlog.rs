@@ -86,6 +86,7 @@ mod tests {
                 data_hash: String::new(),
                 scenario: String::new(),
                 updated_at: epoch,
+                sandbox: None,
             },
             snapshots: vec![Snapshot {
                 kind: SnapshotKind::Player,

@@ -163,6 +163,7 @@ mod tests {
             data_hash: "d".into(),
             scenario: "tiny".into(),
             updated_at: 0,
+            sandbox: None,
         }
     }
 

@@ -33,6 +33,9 @@ pub struct AppSettings {
     /// Whether the AI drives NPC generals and offline players' delegates (tests of single
     /// rules turn it off).
     pub ai: bool,
+    /// A world built from the scenario is a sandbox (docs/sandbox.md); a recovered world is
+    /// one if its checkpoint says so.
+    pub sandbox: bool,
 }
 
 impl AppSettings {
@@ -42,6 +45,7 @@ impl AppSettings {
             event_window: 10_000,
             max_commands_per_tick: 20_000,
             ai: true,
+            sandbox: false,
         }
     }
 }
@@ -115,6 +119,10 @@ pub fn build_app_with(
     match origin {
         Origin::Scenario => {
             spawn_world(app.world_mut(), data, &settings.world);
+            if settings.sandbox {
+                app.world_mut()
+                    .insert_resource(components::world::Sandbox::default());
+            }
             if let Some(incarnation) = incarnation {
                 app.world_mut()
                     .insert_resource(crate::rules::orders::Incarnation(incarnation.max(1)));

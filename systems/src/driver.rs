@@ -7,7 +7,9 @@
 //! strategy tick pays at most one tick's worth of that debt, so after a stall the world catches
 //! up in bounded steps, tick after tick, as fast as the CPU allows, with intake ticks and
 //! publishes interleaved. Tick durations and overruns are measured and counted; a pass never
-//! sleeps — [`Driver::run`] waits between passes, and wakes at once on shutdown.
+//! sleeps — [`Driver::run`] waits between passes, and wakes at once on shutdown. A sandbox
+//! world's clock (docs/sandbox.md) may be stopped or set to another speed by a command: the
+//! driver follows it after each intake tick, owing game time afresh from then.
 
 use std::{
     collections::VecDeque,
@@ -19,7 +21,7 @@ use std::{
 };
 
 use bevy_ecs::{schedule::ScheduleLabel, world::World};
-use components::time::GameClock;
+use components::{time::GameClock, world::Sandbox};
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use metrics::{counter, gauge, histogram};
 use tracing::{info, warn};
@@ -172,6 +174,11 @@ pub struct Driver<C: RealClock> {
     clock: C,
     /// Game milliseconds per real second.
     speed_milli: u128,
+    /// The configured speed, in game milliseconds per real second.
+    configured_milli: u128,
+    strategy_hz: f64,
+    /// A sandbox stopped the clock: no strategy tick runs (docs/sandbox.md).
+    paused: bool,
     /// Real time at which the driver started; game time is owed from then.
     origin: Duration,
     /// Game seconds strategy ticks have applied since the driver started, for real time.
@@ -206,9 +213,13 @@ impl<C: RealClock> Driver<C> {
             counter!("tianxia_tick_overruns_total", "schedule" => kind.name()).increment(0);
         }
         gauge!("tianxia_game_clock_lag_seconds").set(0.0);
+        let speed_milli = (rates.speed * 1_000.0).round().max(1.0) as u128;
         Driver {
             clock,
-            speed_milli: (rates.speed * 1_000.0).round().max(1.0) as u128,
+            speed_milli,
+            configured_milli: speed_milli,
+            strategy_hz: rates.strategy_hz,
+            paused: false,
             origin: now,
             given: 0,
             debt: 0,
@@ -241,12 +252,44 @@ impl<C: RealClock> Driver<C> {
         self.max_step
     }
 
+    /// Game seconds real time owes the clock at `now`, counted from the origin.
+    fn due_at(&self, now: Duration) -> i64 {
+        (now.saturating_sub(self.origin).as_nanos() * self.speed_milli / 1_000_000_000_000) as i64
+    }
+
+    /// Follows a sandbox's clock (docs/sandbox.md): stopped, or at the speed its CLOCK set.
+    /// Game time is then owed afresh from now at the new pace: the clock stops at its last
+    /// tick, and goes on one strategy period after it starts again or changes speed, without
+    /// a jump.
+    fn follow_sandbox(&mut self, world: &mut World, now: Duration) {
+        let Some(sandbox) = world.get_resource::<Sandbox>() else {
+            return;
+        };
+        let paused = sandbox.paused;
+        let speed_milli = sandbox.speed.map_or(self.configured_milli, |speed| {
+            (speed * 1_000.0).round().max(1.0) as u128
+        });
+        if paused == self.paused && speed_milli == self.speed_milli {
+            return;
+        }
+        self.origin = now;
+        self.given = 0;
+        self.paused = paused;
+        self.speed_milli = speed_milli;
+        let speed = speed_milli as f64 / 1_000.0;
+        self.max_step = ((speed / self.strategy_hz).ceil() as i64).max(1);
+        self.next_strategy = now + self.strategy_period;
+        self.samples.clear();
+        if paused {
+            world.resource_mut::<GameClock>().effective_speed = 0.0;
+        }
+        info!(paused, speed, "the sandbox set the game clock");
+    }
+
     /// Runs the ticks due now: one intake tick if due, strategy ticks up to the catch-up
     /// bound, then publishes if anything ran.
     pub fn pump(&mut self, world: &mut World) -> Pass {
         let now = self.clock.now();
-        let due = (now.saturating_sub(self.origin).as_nanos() * self.speed_milli
-            / 1_000_000_000_000) as i64;
         let mut pass = Pass::default();
 
         if now >= self.next_intake {
@@ -258,10 +301,17 @@ impl<C: RealClock> Driver<C> {
                 self.next_intake = now + self.intake_period;
             }
         }
+        // A sandbox CLOCK applied by that intake counts from this pass.
+        self.follow_sandbox(world, now);
+        if self.paused {
+            // Stopped: nothing is due, and nothing is behind.
+            self.next_strategy = now + self.strategy_period;
+        }
+        let due = self.due_at(now);
         // Battles may fall behind the clock by two strategy ticks at most; beyond that the
         // clock waits for them (docs/rules.md#speed-and-catch-up).
         let battle_slack_ms = 2 * self.max_step as u64 * 1_000;
-        while pass.strategy_ticks < self.max_catchup_ticks {
+        while !self.paused && pass.strategy_ticks < self.max_catchup_ticks {
             // A tick is due on schedule, or the clock owes more than a tick's worth from
             // before the driver started (a recovered world's downtime).
             let on_time = now >= self.next_strategy;

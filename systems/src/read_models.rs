@@ -262,6 +262,7 @@ pub fn publish_read_models(
     recovered_seq: Option<Res<RecoveredSeq>>,
     applied: Option<Res<AppliedLogSeq>>,
     applied_entry: Option<Res<AppliedEntry>>,
+    sandbox: Option<Res<components::world::Sandbox>>,
 ) {
     let publisher = &mut *publisher;
     let mut dirty = BTreeSet::new();
@@ -444,6 +445,8 @@ pub fn publish_read_models(
         battles_active,
         incarnation: incarnation.0,
         recovered_seq: recovered_seq.map_or(0, |r| r.0),
+        sandbox: sandbox.is_some(),
+        paused: sandbox.is_some_and(|s| s.paused),
     };
     if publisher.rules.data_hash != data.data_hash || publisher.rules.commands.is_empty() {
         publisher.rules = Arc::new(crate::rules_view::rules_view(&data));

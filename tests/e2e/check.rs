@@ -199,6 +199,26 @@ fn each_kind_of_semantic_error_names_file_and_entry() {
 }
 
 #[test]
+fn no_card_may_issue_the_sandboxs_edits() {
+    let assets = Assets::copy();
+    assets.edit(
+        "positions.toml",
+        "may_issue = [\"APPOINT\",",
+        "may_issue = [\"SANDBOX\", \"APPOINT\",",
+    );
+    let output = assets.check();
+    assert_eq!(output.status.code(), Some(1));
+    let errors = errors(&output);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("positions.toml")
+            && errors[0].contains("[emperor] may_issue")
+            && errors[0].contains("SANDBOX is not a command of the game"),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn every_error_is_listed_at_once() {
     let assets = Assets::copy();
     let mut wanted = Vec::new();

@@ -34,6 +34,11 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(rates: TickRates) -> Harness {
+        Self::with(rates, false)
+    }
+
+    /// A harness whose world is a sandbox or not.
+    pub fn with(rates: TickRates, sandbox: bool) -> Harness {
         let data = Arc::new(systems::assets::load(&assets(), "tiny").unwrap());
         let read = ReadHandle::default();
         let mut settings = AppSettings::new(WorldSettings {
@@ -43,6 +48,7 @@ impl Harness {
         settings.event_window = 1_000;
         // These tests are about time and battles: no AI acts on its own.
         settings.ai = false;
+        settings.sandbox = sandbox;
         let app = build_app(data, &settings, read.clone(), None);
         let clock = ManualClock::new();
         let driver = Driver::new(clock.clone(), &rates);
@@ -274,5 +280,62 @@ fn a_tick_longer_than_its_period_is_counted_as_an_overrun() {
     assert_eq!(
         (pass.intake_ticks, pass.strategy_ticks, pass.overruns),
         (0, 1, 1)
+    );
+}
+
+/// Applies a sandbox CLOCK edit between passes, as intake would.
+fn set_clock(h: &mut Harness, id: &str, paused: Option<bool>, speed: Option<f64>) {
+    use components::command::{ClockArgs, Command, CommandBody, Issuer, SandboxEdit};
+    let command = Command {
+        id: id.into(),
+        issuer: Issuer::Player("dev".into()),
+        general: None,
+        body: CommandBody::Sandbox(SandboxEdit::Clock(ClockArgs { paused, speed })),
+        log_seq: 0,
+        entry: None,
+    };
+    let applied = systems::rules::commands::apply_command(h.app.world_mut(), &command);
+    assert_eq!(applied, systems::rules::commands::Applied::Accepted);
+}
+
+#[test]
+fn a_sandbox_clock_stops_starts_and_changes_speed_without_a_jump() {
+    let rates = TickRates {
+        speed: 24.0,
+        ..TickRates::default()
+    };
+    let mut h = Harness::with(rates, true);
+    let step = Duration::from_millis(50);
+    h.run_for(Duration::from_secs(10), step);
+    assert_eq!(h.game_seconds(), 240);
+
+    // Stopped: real time passes, game time does not, and nothing looks behind.
+    set_clock(&mut h, "pause", Some(true), None);
+    h.run_for(Duration::from_secs(30), step);
+    assert_eq!(h.game_seconds(), 240);
+    let world = h.published().world.clone();
+    assert!(world.paused, "{world:?}");
+    assert_eq!(world.effective_speed, 0.0);
+    let pass = h.driver.pump(h.app.world_mut());
+    assert_eq!(pass.strategy_ticks, 0);
+    assert!(pass.lag < Duration::from_secs(1), "{pass:?}");
+
+    // Started again: on from where it stopped, a tick per second from the first pass after
+    // the edit (one `step` later), no catching up.
+    set_clock(&mut h, "resume", Some(false), None);
+    h.run_for(Duration::from_secs(10) + step, step);
+    assert_eq!(h.game_seconds(), 240 + 240);
+    assert!(!h.published().world.paused);
+
+    // Ten times the speed: ten times the game time per real second, from the change on.
+    set_clock(&mut h, "faster", None, Some(240.0));
+    h.run_for(Duration::from_secs(10) + step, step);
+    assert_eq!(h.game_seconds(), 480 + 2_400);
+    let world = h.published().world.clone();
+    assert_eq!(world.speed, 240.0);
+    assert!(
+        (world.effective_speed - 240.0).abs() < 5.0,
+        "effective speed {}",
+        world.effective_speed
     );
 }

@@ -20,6 +20,7 @@ mod page;
 mod persist;
 mod play;
 mod roles;
+mod sandbox;
 mod serve;
 mod simulate;
 mod streams;

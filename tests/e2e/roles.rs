@@ -540,6 +540,7 @@ fn empty_batch(world: &str, epoch: u64, stream_id: &str) -> components::persist:
             data_hash: "h".into(),
             scenario: "tiny".into(),
             updated_at: 1,
+            sandbox: None,
         },
         snapshots: Vec::new(),
         events: Vec::new(),

@@ -3,7 +3,10 @@
 //! (docs/http.md#checks-at-the-http-layer); everything else is the World's to decide, and its
 //! answer comes back through the order read model.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Json,
@@ -14,7 +17,7 @@ use axum::{
 use components::{
     command::{CommandBody, JoinArgs, ShapeCode, check_command_id},
     ids::is_valid_id,
-    read_model::{GeneralView, OrderStatus, OrderView},
+    read_model::{GeneralView, OrderStatus, OrderView, ReadModels},
     world::TroopType,
 };
 use serde::{Deserialize, Serialize};
@@ -33,7 +36,7 @@ pub const JOIN_WAIT: Duration = Duration::from_secs(5);
 /// How often a waiting join looks at the published read models.
 const JOIN_POLL: Duration = Duration::from_millis(10);
 
-fn shape_error(error: components::command::ShapeError) -> ApiError {
+pub(super) fn shape_error(error: components::command::ShapeError) -> ApiError {
     let code = match error.code {
         ShapeCode::InvalidField => ErrorCode::InvalidField,
         ShapeCode::UnknownCommand => ErrorCode::UnknownCommand,
@@ -95,50 +98,52 @@ pub async fn join(
         .bus
         .submit(&player.id, None, None, body, Some(&models))
         .await?;
+    let Some((models, order)) = answer(&state, &player.id, &id).await? else {
+        return Ok(Submitted::queued(id));
+    };
+    match order.status {
+        OrderStatus::Completed => {
+            let general = order
+                .general_id
+                .as_ref()
+                .and_then(|g| models.generals.get(g.as_str()))
+                .ok_or_else(|| ApiError::internal("a completed JOIN without its general"))?;
+            Ok((StatusCode::CREATED, Json(general.as_ref().clone())).into_response())
+        }
+        _ => Err(world_rejection(&order)),
+    }
+}
+
+/// Waits up to [`JOIN_WAIT`] for the World's answer to the caller's order `id`: the read
+/// models it was found in and the order, or `None` if the World has not answered.
+pub(super) async fn answer(
+    state: &AppState,
+    player: &str,
+    id: &str,
+) -> Result<Option<(Arc<ReadModels>, OrderView)>, ApiError> {
     let deadline = Instant::now() + JOIN_WAIT;
     while Instant::now() < deadline {
         tokio::time::sleep(JOIN_POLL).await;
-        let models = published(&state)?;
-        let Some(order) = models
-            .orders
-            .get(player.id.as_str())
-            .and_then(|w| w.get(id.as_str()))
-        else {
+        let models = published(state)?;
+        let Some(order) = models.orders.get(player).and_then(|w| w.get(id)) else {
             continue;
         };
-        state.bus.published(&player.id, &id);
-        return match order.view.status {
-            OrderStatus::Completed => {
-                let general = order
-                    .view
-                    .general_id
-                    .as_ref()
-                    .and_then(|g| models.generals.get(g.as_str()))
-                    .ok_or_else(|| ApiError::internal("a completed JOIN without its general"))?;
-                Ok((StatusCode::CREATED, Json(general.as_ref().clone())).into_response())
-            }
-            _ => Err(world_rejection(&order.view)),
-        };
+        let view = order.view.clone();
+        state.bus.published(player, id);
+        return Ok(Some((models, view)));
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Submitted {
-            order_id: id,
-            status: OrderStatus::Queued,
-        }),
-    )
-        .into_response())
+    Ok(None)
 }
 
-/// The World's rejection of a JOIN as an HTTP error.
-fn world_rejection(order: &OrderView) -> ApiError {
+/// The World's rejection of a JOIN (or a sandbox edit) as an HTTP error.
+pub(super) fn world_rejection(order: &OrderView) -> ApiError {
     let message = order
         .message
         .clone()
         .unwrap_or_else(|| "the World rejected the command".into());
     match order.reason.as_deref() {
         Some("already_joined") => ApiError::new(ErrorCode::AlreadyJoined, message),
-        Some("unknown_target") => ApiError::not_found(message),
+        Some("unknown_target" | "unknown_general") => ApiError::not_found(message),
         Some("internal") => ApiError::internal(message),
         _ => ApiError::new(ErrorCode::InvalidArgs, message),
     }
@@ -162,6 +167,20 @@ pub struct CommandRequest {
 pub struct Submitted {
     order_id: String,
     status: OrderStatus,
+}
+
+impl Submitted {
+    /// `202 Accepted`: taken, not answered yet.
+    pub(super) fn queued(order_id: String) -> Response {
+        (
+            StatusCode::ACCEPTED,
+            Json(Submitted {
+                order_id,
+                status: OrderStatus::Queued,
+            }),
+        )
+            .into_response()
+    }
 }
 
 #[utoipa::path(

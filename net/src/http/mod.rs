@@ -16,6 +16,7 @@ pub mod me;
 pub mod openapi;
 pub mod page;
 pub mod read;
+pub mod sandbox;
 
 use std::sync::Arc;
 
@@ -67,6 +68,8 @@ pub struct AppState {
     pub ws: Arc<crate::ws::Hub>,
     /// Origins whose pages may call the API (CORS).
     pub cors: browsers::CorsOrigins,
+    /// `serve --sandbox`: the sandbox's routes answer (docs/sandbox.md).
+    pub sandbox: bool,
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -152,6 +155,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/join", post(commands::join))
         .route("/api/commands", post(commands::command))
+        .route("/api/sandbox/give", post(sandbox::give))
+        .route("/api/sandbox/teleport", post(sandbox::teleport))
+        .route("/api/sandbox/clock", post(sandbox::clock))
         .route("/ws", get(crate::ws::upgrade))
         .merge(page::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY));

@@ -14,7 +14,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{auth, commands, health, me, page, read};
+use super::{auth, commands, health, me, page, read, sandbox};
 
 /// Adds the bearer token scheme the authenticated routes name.
 struct Bearer;
@@ -67,6 +67,9 @@ impl Modify for Bearer {
         commands::order,
         me::me,
         me::orders,
+        sandbox::give,
+        sandbox::teleport,
+        sandbox::clock,
         openapi_json,
         page::index,
         page::docs,
@@ -83,6 +86,7 @@ impl Modify for Bearer {
         (name = "world", description = "The world as the World last published it"),
         (name = "accounts", description = "Registration, login and tokens"),
         (name = "commands", description = "Joining, commands and the caller's orders"),
+        (name = "sandbox", description = "Edits of a sandbox world, on a server started with serve --sandbox; 404 on any other (docs/sandbox.md)"),
         (name = "realtime", description = "The WebSocket: live events, entity state, battle frames and the caller's orders (docs/websocket.md)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "page", description = "The spectator page, this reference, and their files, compiled into the server (docs/page.md)"),

@@ -107,6 +107,7 @@ fn epoch(
             data_hash: "h".into(),
             scenario: "tiny".into(),
             updated_at: 1,
+            sandbox: None,
         },
         snapshots: snapshots
             .into_iter()

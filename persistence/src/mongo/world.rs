@@ -212,6 +212,9 @@ impl MongoStore {
             "scenario": &checkpoint.scenario,
             "updated_at": bson::DateTime::from_millis(checkpoint.updated_at as i64),
             "updated_ms": checkpoint.updated_at as i64,
+            "sandbox": checkpoint
+                .sandbox
+                .map(|s| doc! {"paused": s.paused, "speed": s.speed}),
         };
         let filter = doc! {
             "_id": &checkpoint.world,
@@ -340,6 +343,13 @@ impl MongoStore {
                 Ok(at) => at.timestamp_millis().max(0) as u64,
                 Err(_) => int("updated_ms").max(0) as u64,
             },
+            sandbox: doc
+                .get_document("sandbox")
+                .ok()
+                .map(|s| components::world::Sandbox {
+                    paused: s.get_bool("paused").unwrap_or(false),
+                    speed: s.get_f64("speed").ok(),
+                }),
         }))
     }
 

@@ -429,6 +429,7 @@ impl Served {
             persist: Arc::new(components::durable::PersistStatus::new("none")),
             read_source: net::ReadSource::World,
             cors: net::CorsOrigins::None,
+            sandbox: false,
         };
         let (stop_http, stop_http_rx) = oneshot::channel();
         let task = runtime.spawn(connections::serve(

@@ -127,6 +127,13 @@ pub fn restore_world(
     let mut clock = GameClock::new(data.scenario.meta.start, settings.speed);
     clock.game_seconds = checkpoint.game_seconds;
     clock.tick = checkpoint.tick;
+    if let Some(sandbox) = checkpoint.sandbox {
+        // A sandbox keeps the clock its edits set (docs/sandbox.md).
+        if let Some(speed) = sandbox.speed {
+            clock.speed = speed;
+        }
+        world.insert_resource(sandbox);
+    }
     let info = WorldInfo {
         name: settings.name.clone(),
         scenario: data.scenario.id.clone(),

@@ -95,5 +95,6 @@ pub(crate) fn checkpoint_record(world: &World, lease_epoch: u64, epoch: u64) -> 
         data_hash: info.data_hash.clone(),
         scenario: info.scenario.clone(),
         updated_at: unix_ms(SystemTime::now()),
+        sandbox: world.get_resource::<components::world::Sandbox>().copied(),
     }
 }

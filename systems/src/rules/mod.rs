@@ -81,4 +81,6 @@ impl Plugin for RulesPlugin {
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
+mod sandbox_tests;
+#[cfg(test)]
 pub(crate) mod tests;

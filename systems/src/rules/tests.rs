@@ -41,6 +41,11 @@ impl Game {
     }
 
     pub fn with_ai(scenario: &str, ai: bool) -> Game {
+        Self::with_settings(scenario, |settings| settings.ai = ai)
+    }
+
+    /// A World of `scenario` built with settings `edit` changed from the tests' defaults.
+    pub fn with_settings(scenario: &str, edit: impl FnOnce(&mut AppSettings)) -> Game {
         let data = Arc::new(crate::assets::load(&assets(), scenario).unwrap());
         let read = ReadHandle::default();
         let (bus, inbox) = crossbeam_channel::unbounded();
@@ -48,7 +53,8 @@ impl Game {
             name: "rules-test".into(),
             speed: 24.0,
         });
-        settings.ai = ai;
+        settings.ai = false;
+        edit(&mut settings);
         let app = build_app(data, &settings, read.clone(), Some(inbox));
         let mut game = Game {
             app,
@@ -75,6 +81,22 @@ impl Game {
 
     pub fn models(&self) -> Arc<ReadModels> {
         self.read.load_full().unwrap()
+    }
+
+    /// Sends a command whose body is built, not parsed (a sandbox edit).
+    pub fn send(&mut self, player: &str, id: &str, body: CommandBody) {
+        self.next_seq += 1;
+        let command = Command {
+            id: id.to_string(),
+            issuer: Issuer::Player(player.to_string()),
+            general: None,
+            body,
+            log_seq: self.next_seq,
+            entry: None,
+        };
+        self.bus.send(Inbound::Command(command)).unwrap();
+        self.app.world_mut().run_schedule(Intake);
+        self.publish();
     }
 
     pub fn command(

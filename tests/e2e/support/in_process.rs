@@ -51,6 +51,7 @@ impl InProcess {
             persist: std::sync::Arc::new(components::durable::PersistStatus::new("none")),
             read_source: net::ReadSource::World,
             cors: net::CorsOrigins::None,
+            sandbox: false,
         };
         runtime.spawn(async move {
             let _ = axum::serve(listener, net::router(state)).await;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use components::{data::BalanceFile, world::PositionKind};
+use components::{command::CommandType, data::BalanceFile, world::PositionKind};
 
 use crate::assets::{
     AssetError,
@@ -121,6 +121,12 @@ pub(crate) fn rules(rules: &Rules, errors: &mut Vec<AssetError>) {
                 0,
                 1_000,
             );
+            if card.may_issue.contains(&CommandType::Sandbox) {
+                f.fail(
+                    format!("[{name}] may_issue"),
+                    "SANDBOX is not a command of the game; no card issues it".into(),
+                );
+            }
             for appointed in &card.appoints {
                 let lower = positions.value.get(*appointed).level > card.level;
                 if *appointed == PositionKind::Emperor || !lower {

@@ -12,8 +12,8 @@
 //!
 //! One file per command group, each deciding its commands: [`join`] (JOIN), [`march`] (MOVE),
 //! [`city`] (TRAIN, RECRUIT, BUILD), [`court`] (APPOINT, DISMISS), [`nation`] (DECLARE_WAR,
-//! MAKE_PEACE, SET_TAX); each enacts its own, except the timed orders MOVE and city work,
-//! which [`timed`] starts alike. Intake (draining the bus) is [`crate::rules::intake`].
+//! MAKE_PEACE, SET_TAX), [`sandbox`] (the edits of a sandbox world); each enacts its own,
+//! except the timed orders MOVE and city work, which [`timed`] starts alike. Intake (draining the bus) is [`crate::rules::intake`].
 
 pub mod city;
 pub mod court;
@@ -21,6 +21,7 @@ pub mod join;
 pub mod march;
 pub mod nation;
 mod rollback;
+pub mod sandbox;
 pub mod timed;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -135,6 +136,8 @@ pub enum Plan {
         nation: Entity,
         rate: u8,
     },
+    /// [`sandbox`].
+    Sandbox(sandbox::SandboxPlan),
 }
 
 /// Validates and applies one command, recording its outcome in the issuing
@@ -337,8 +340,10 @@ impl<'w> View<'w> {
 /// group's own.
 pub fn decide(world: &World, command: &Command) -> Result<Plan, Rejection> {
     let view = View::new(world);
-    if let CommandBody::Join(args) = &command.body {
-        return join::decide(&view, command, args);
+    match &command.body {
+        CommandBody::Join(args) => return join::decide(&view, command, args),
+        CommandBody::Sandbox(edit) => return sandbox::decide(&view, edit),
+        _ => {}
     }
     let Some(general_id) = &command.general else {
         return reject(Reason::UnknownGeneral, "this command needs a general");
@@ -387,7 +392,7 @@ pub fn decide(world: &World, command: &Command) -> Result<Plan, Rejection> {
     }
     let cost = view.cost(kind);
     let plan = match &command.body {
-        CommandBody::Join(_) => unreachable!("handled above"),
+        CommandBody::Join(_) | CommandBody::Sandbox(_) => unreachable!("handled above"),
         CommandBody::Move(args) => march::decide(&view, command, entity, general, &args.to, cost)?,
         CommandBody::Train(_) => city::decide_train(&view, command, entity, general, cost)?,
         CommandBody::Recruit(args) => {
@@ -537,6 +542,11 @@ fn enact(world: &mut World, command: &Command, hash: u64, plan: Plan) {
             nation,
             rate,
         } => nation::enact_tax(world, issuer, cost, nation, rate, &mut events),
+        Plan::Sandbox(plan) => {
+            if let CommandBody::Sandbox(edit) = &command.body {
+                sandbox::enact(world, command, edit, plan, &mut events);
+            }
+        }
     }
     fault_point(world, command, FaultAfter::Group);
     let finished = record.status.is_finished();
@@ -552,6 +562,7 @@ fn enact(world: &mut World, command: &Command, hash: u64, plan: Plan) {
     fault_point(world, command, FaultAfter::Order);
     let aggregate_id = actor
         .or_else(|| record.general_id.as_ref().map(|g| aggregate("general", g)))
+        .or_else(|| command.issuer.player().map(|p| aggregate("player", p)))
         .unwrap_or_else(|| aggregate("world", ""));
     let player = command.issuer.player().map(str::to_string);
     world.resource_mut::<Outbox>().emit(

@@ -1,16 +1,24 @@
 //! Undoing a command whose enactment failed part way (docs/rules.md#faults): before
 //! [`super::enact`] runs, a [`Rollback`] keeps what the plan can write — the components of the
-//! generals, cities and nations it names, and where the timeline, the order windows and the
-//! outbox are, and a JOIN's player's presence — and, if enacting panics, puts all of it back, so the World is as it was
+//! generals, cities and nations it names, a sandbox CLOCK's state, and where the timeline, the
+//! order windows and the outbox are, and a JOIN's player's presence — and, if enacting panics, puts all of it back, so the World is as it was
 //! before the command and the command is rejected `internal`.
 
 use bevy_ecs::{entity::Entity, world::World};
-use components::world::{City, General, Nation, Registry};
+use components::{
+    time::GameClock,
+    world::{City, General, Nation, Registry, Sandbox},
+};
 
-use super::Plan;
+use super::{Plan, sandbox::SandboxPlan};
 use crate::{
     event_log::Outbox,
-    rules::{orders::Orders, presence::Presence, residents::remove_general, timeline::Timeline},
+    rules::{
+        orders::Orders,
+        presence::Presence,
+        residents::{remove_general, set_city},
+        timeline::Timeline,
+    },
 };
 
 /// What a plan may change, as it was before.
@@ -22,6 +30,8 @@ pub(super) struct Rollback {
     joined: Option<(String, String)>,
     /// A JOIN's player's presence: (last seen, dirty).
     presence: Option<(Option<i64>, bool)>,
+    /// A sandbox CLOCK's state and the clock's speed.
+    clock: Option<(Sandbox, f64)>,
     timeline: u64,
     orders: usize,
     outbox: (u64, usize),
@@ -60,6 +70,14 @@ impl Rollback {
                 ..
             } => (vec![*issuer], vec![], vec![*nation, *other]),
             Plan::SetTax { issuer, nation, .. } => (vec![*issuer], vec![], vec![*nation]),
+            Plan::Sandbox(plan) => {
+                let (general, city, nation) = plan.touches();
+                (
+                    general.into_iter().collect(),
+                    city.into_iter().collect(),
+                    nation.into_iter().collect(),
+                )
+            }
         };
         Rollback {
             generals: generals
@@ -88,6 +106,12 @@ impl Rollback {
                 }
                 _ => None,
             },
+            clock: match (plan, world.get_resource::<Sandbox>()) {
+                (Plan::Sandbox(SandboxPlan::Clock(_)), Some(sandbox)) => {
+                    Some((*sandbox, world.resource::<GameClock>().speed))
+                }
+                _ => None,
+            },
             timeline: world.get_resource::<Timeline>().map_or(0, Timeline::mark),
             orders: world.get_resource::<Orders>().map_or(0, Orders::mark),
             outbox: world.get_resource::<Outbox>().map_or((0, 0), Outbox::mark),
@@ -97,9 +121,15 @@ impl Rollback {
     /// Puts everything kept back.
     pub(super) fn restore(self, world: &mut World) {
         for (entity, kept) in self.generals {
+            // Back in its city, in the index of residents too (a TELEPORT moved it).
+            set_city(world, entity, &kept.city);
             if let Some(mut general) = world.get_mut::<General>(entity) {
                 *general = kept;
             }
+        }
+        if let Some((sandbox, speed)) = self.clock {
+            world.insert_resource(sandbox);
+            world.resource_mut::<GameClock>().speed = speed;
         }
         for (entity, kept) in self.cities {
             if let Some(mut city) = world.get_mut::<City>(entity) {
