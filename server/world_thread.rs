@@ -125,19 +125,8 @@ impl WorldThread {
                     persist,
                     checkpoint_first,
                 } = start;
-                // The world went on while the server was down: the clock owes the downtime
-                // (at a sandbox's own speed; nothing while its clock is stopped).
-                let owed = recovered.as_ref().map_or(0, |r| {
-                    let sandbox = r.checkpoint.sandbox.unwrap_or_default();
-                    if sandbox.paused {
-                        return 0;
-                    }
-                    let speed = sandbox.speed.unwrap_or(rates.speed);
-                    let speed_milli = (speed * 1_000.0).round() as u64;
-                    let down_ms = components::time::unix_ms(SystemTime::now())
-                        .saturating_sub(r.checkpoint.updated_at);
-                    (u128::from(down_ms) * u128::from(speed_milli) / 1_000_000) as i64
-                });
+                // When the checkpoint was written: the clock owes the time since.
+                let checkpointed_at = recovered.as_ref().map(|r| r.checkpoint.updated_at);
                 let origin = match recovered {
                     Some(recovered) => Origin::Checkpoint(Box::new(recovered)),
                     None => Origin::Scenario,
@@ -165,6 +154,22 @@ impl WorldThread {
                     );
                     systems::persist::replay(world, replay);
                 }
+                // The world went on while the server was down: the clock owes the downtime,
+                // at a sandbox's own speed, and nothing while its clock is stopped (as the
+                // commands just replayed left it).
+                let owed = checkpointed_at.map_or(0, |at| {
+                    let sandbox = world
+                        .get_resource::<components::world::Sandbox>()
+                        .copied()
+                        .unwrap_or_default();
+                    if sandbox.paused {
+                        return 0;
+                    }
+                    let speed = sandbox.speed.unwrap_or(rates.speed);
+                    let speed_milli = (speed * 1_000.0).round() as u64;
+                    let down_ms = components::time::unix_ms(SystemTime::now()).saturating_sub(at);
+                    (u128::from(down_ms) * u128::from(speed_milli) / 1_000_000) as i64
+                });
                 let mut driver = Driver::new(MonotonicClock::new(), &rates).owing(owed);
                 if owed > 0 {
                     info!(

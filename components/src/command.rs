@@ -259,7 +259,9 @@ impl SandboxEdit {
                     return Err(ShapeError::args("give: name troops, gold or rice"));
                 }
                 for (field, value) in amounts {
-                    if value.is_some_and(|v| v.abs() > SANDBOX_AMOUNT_MAX) {
+                    if value
+                        .is_some_and(|v| !(-SANDBOX_AMOUNT_MAX..=SANDBOX_AMOUNT_MAX).contains(&v))
+                    {
                         return Err(ShapeError::args(format!(
                             "give: {field} must be within ±{SANDBOX_AMOUNT_MAX}"
                         )));

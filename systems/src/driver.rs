@@ -282,6 +282,15 @@ impl<C: RealClock> Driver<C> {
         self.samples.clear();
         if paused {
             world.resource_mut::<GameClock>().effective_speed = 0.0;
+            if self.debt > 0 {
+                // Time stopped is never made up, downtime still owed included.
+                info!(
+                    game_seconds = self.debt,
+                    "the sandbox stopped the clock: the downtime still owed is forgotten"
+                );
+                self.debt = 0;
+                self.debt_reported = None;
+            }
         }
         info!(paused, speed, "the sandbox set the game clock");
     }

@@ -339,3 +339,41 @@ fn a_sandbox_clock_stops_starts_and_changes_speed_without_a_jump() {
         world.effective_speed
     );
 }
+
+#[test]
+fn a_sandbox_stopped_while_catching_up_forgets_the_downtime_and_waits() {
+    let rates = TickRates {
+        speed: 24.0,
+        max_catchup_ticks: 4,
+        ..TickRates::default()
+    };
+    let mut h = Harness::with(rates.clone(), true);
+    // Recovered with 100 ticks' worth of downtime owed; four ticks are paid per pass.
+    h.driver = Driver::new(h.clock.clone(), &rates).owing(100 * 24);
+    let pass = h.driver.pump(h.app.world_mut());
+    assert_eq!((pass.strategy_ticks, h.game_seconds()), (4, 96));
+    assert_eq!(
+        pass.next_due,
+        Duration::ZERO,
+        "still owing: the next pass at once"
+    );
+
+    set_clock(&mut h, "pause", Some(true), None);
+    let pass = h.driver.pump(h.app.world_mut());
+    assert_eq!(pass.strategy_ticks, 0);
+    assert_eq!(pass.lag, Duration::ZERO, "{pass:?}");
+    assert!(
+        pass.next_due > Duration::ZERO,
+        "a stopped clock waits: {pass:?}"
+    );
+    h.run_for(Duration::from_secs(5), Duration::from_millis(50));
+    assert_eq!(h.game_seconds(), 96);
+
+    // Started again: on schedule, the rest of the downtime forgotten.
+    set_clock(&mut h, "resume", Some(false), None);
+    h.run_for(
+        Duration::from_secs(3) + Duration::from_millis(50),
+        Duration::from_millis(50),
+    );
+    assert_eq!(h.game_seconds(), 96 + 3 * 24);
+}

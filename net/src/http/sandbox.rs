@@ -77,7 +77,7 @@ pub async fn give(
     path = "/api/sandbox/teleport",
     tag = "sandbox",
     security(("bearer" = [])),
-    request_body(content = TeleportArgs, description = "an idle general (no order, not in a battle) and a city it may stand in without fighting"),
+    request_body(content = TeleportArgs, description = "an idle general (no order, not in a battle) and a city where its march could end without a fight or a capture: for a ronin any city not held against it, for a nation's general its nation's cities and its allies'"),
     responses(
         (status = 200, description = "done: the general stands in the city", body = OrderView),
         (status = 202, description = "the World has not answered within 5 s", body = Submitted),

@@ -167,6 +167,31 @@ fn teleport_moves_an_idle_general_where_it_may_stand_and_nowhere_else() {
         edit(&mut game, "t3", teleport("bei_mou", "hill_fort")),
         refused("invalid_args")
     );
+    // At peace with the East, not allied: a march would halt before East Port.
+    assert_eq!(
+        edit(&mut game, "t6", teleport("bei_mou", "east_port")),
+        refused("invalid_args")
+    );
+    // An empty neutral city would be taken by walking in: that is a MOVE's to do.
+    assert_eq!(
+        edit(
+            &mut game,
+            "g1",
+            give("city", "crossroads", Some(-1_000), None)
+        ),
+        DONE
+    );
+    assert_eq!(
+        edit(&mut game, "t7", teleport("bei_mou", "crossroads")),
+        refused("invalid_args")
+    );
+    assert_eq!(game.city("crossroads").owner, None);
+    // A ronin stands in any city it need not fight for.
+    assert_eq!(
+        edit(&mut game, "t8", teleport("you_xia", "east_port")),
+        DONE
+    );
+    assert_eq!(game.general("you_xia").city, "east_port");
     game.edit_general("bei_mou", |g| g.status = GeneralStatus::InBattle);
     assert_eq!(
         edit(&mut game, "t4", teleport("bei_mou", "north_gate")),

@@ -6,20 +6,25 @@
 //!
 //! An edit never breaks what the rules keep true: a general's troops stay within its cap, a
 //! garrison within [`GARRISON_MAX`], stores at zero or above; nothing in a battle is touched,
-//! and a general is teleported only where it could stand without fighting.
+//! and a general is teleported only where a march of its could end without a fight or a
+//! capture.
 
 use bevy_ecs::{entity::Entity, world::World};
 use components::{
     command::{ClockArgs, Command, GiveArgs, Reason, SandboxEdit, TeleportArgs},
     events::{EventKind, aggregate},
     time::GameClock,
-    world::{City, General, GeneralStatus, Nation, NationStatus, Sandbox, WorldInfo},
+    world::{City, General, GeneralStatus, Nation, NationStatus, Relation, Sandbox, WorldInfo},
 };
 
 use super::{Plan, Rejection, View, reject};
 use crate::{
     battle::Battle,
-    rules::{cards::troop_cap, hostility::is_hostile, residents::set_city},
+    rules::{
+        cards::troop_cap,
+        hostility::{is_hostile, relation_between},
+        residents::set_city,
+    },
 };
 
 /// Largest garrison a sandbox GIVE leaves in a city (a thousand battle units).
@@ -189,6 +194,25 @@ fn decide_teleport(view: &View<'_>, args: &TeleportArgs) -> Result<SandboxPlan, 
             Reason::InvalidArgs,
             format!(
                 "{} would have to fight to stand in {}: teleport it next to the city and MOVE",
+                args.general, args.to
+            ),
+        );
+    }
+    // Where a march may end: a ronin anywhere it need not fight; a nation's general in its
+    // nation's cities and its allies' (an empty neutral city is taken by walking in: MOVE).
+    let may_stand = match (&city.owner, general.nation.as_deref()) {
+        (_, None) => true,
+        (Some(owner), Some(nation)) => {
+            owner == nation
+                || relation_between(view.world, nation, owner) == Some(Relation::Alliance)
+        }
+        (None, Some(_)) => false,
+    };
+    if !may_stand {
+        return reject(
+            Reason::InvalidArgs,
+            format!(
+                "{} may stand only in its nation's cities and its allies': a march would halt before {} or take it",
                 args.general, args.to
             ),
         );
