@@ -91,6 +91,7 @@ pub fn run(config: ServeConfig) -> Result<(), Failure> {
             persist: Arc::new(PersistStatus::new("mongodb")),
             read_source: net::ReadSource::L2,
             files: Vec::new(),
+            admin: None,
         },
         signals,
         world_exited,

@@ -33,6 +33,9 @@ pub const DEFAULT_SNAPSHOT_INTERVAL: f64 = 5.0;
 /// Hot snapshot intervals accepted, in seconds.
 pub const MIN_SNAPSHOT_INTERVAL: f64 = 0.1;
 pub const MAX_SNAPSHOT_INTERVAL: f64 = 3_600.0;
+/// The environment variable that holds the admin token, and its shortest length.
+pub const ADMIN_TOKEN_VAR: &str = "TIANXIA_ADMIN_TOKEN";
+pub const MIN_ADMIN_TOKEN: usize = 16;
 /// Most recent events kept in memory at most.
 pub const MAX_EVENT_WINDOW: usize = 100_000;
 
@@ -110,6 +113,8 @@ pub struct ServeConfig {
     pub mongodb_uri: Option<String>,
     /// A sandbox for client developers (docs/sandbox.md): `serve` only, without Redis.
     pub sandbox: bool,
+    /// `TIANXIA_ADMIN_TOKEN`: the admin routes answer with it (docs/http.md#admin-routes).
+    pub admin_token: Option<String>,
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, Failure> {
@@ -294,6 +299,15 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
             .join(", ")
         )));
     }
+    let admin_token = present(std::env::var(ADMIN_TOKEN_VAR).ok());
+    if let Some(token) = &admin_token
+        && (token.len() < MIN_ADMIN_TOKEN
+            || token.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(Failure::Usage(format!(
+            "{ADMIN_TOKEN_VAR} must be at least {MIN_ADMIN_TOKEN} characters, without spaces"
+        )));
+    }
     let sandbox = args.sandbox || file.sandbox.unwrap_or(false);
     if sandbox && role != Role::Serve {
         return Err(Failure::Usage(format!(
@@ -353,5 +367,6 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
         redis_url,
         mongodb_uri,
         sandbox,
+        admin_token,
     })
 }

@@ -40,6 +40,8 @@ pub(crate) struct HttpParts {
     /// The embedded store files this process uses, by name: readiness fails while one is
     /// dead.
     pub(crate) files: Vec<(&'static str, Arc<FileHealth>)>,
+    /// What the admin routes do here (none where no World runs).
+    pub(crate) admin: Option<Arc<dyn components::admin::AdminOps>>,
 }
 
 /// Adapts a store file's health to a readiness probe.
@@ -176,6 +178,7 @@ pub(crate) async fn serve_http(
         persist,
         read_source,
         files,
+        admin,
     } = parts;
     let mut probes = probes(config).await?;
     for (name, health) in files {
@@ -218,6 +221,10 @@ pub(crate) async fn serve_http(
         read_source,
         cors: config.cors.clone(),
         sandbox: config.sandbox,
+        admin: config
+            .admin_token
+            .clone()
+            .map(|token| Arc::new(net::http::admin::Admin { token, ops: admin })),
     });
     let (stop_http, stop_http_rx) = oneshot::channel::<()>();
     let max_connections = connections::raise_file_limit(config.max_connections);

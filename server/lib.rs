@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod persister;
 mod priority;
 mod recovery;
+mod reload;
 pub mod replay;
 pub mod serve;
 mod signals;

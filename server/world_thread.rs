@@ -59,6 +59,8 @@ pub(crate) struct Start {
     /// With a lease: the first checkpoint, full, must be written (as this status shows)
     /// before any command is applied (docs/redis.md#fencing).
     pub(crate) checkpoint_first: Option<Arc<PersistStatus>>,
+    /// Designer data reloaded while the World runs.
+    pub(crate) reloads: crossbeam_channel::Receiver<systems::assets::Reloaded>,
 }
 
 /// How long the first checkpoint of a lease holder may take.
@@ -113,6 +115,7 @@ impl WorldThread {
         });
         settings.event_window = config.event_window;
         settings.sandbox = config.sandbox;
+        settings.reloads = Some(start.reloads.clone());
         let rates = config.rates.clone();
         let handle = std::thread::Builder::new()
             .name("world".into())
@@ -124,6 +127,7 @@ impl WorldThread {
                     replay,
                     persist,
                     checkpoint_first,
+                    reloads: _,
                 } = start;
                 // When the checkpoint was written: the clock owes the time since.
                 let checkpointed_at = recovered.as_ref().map(|r| r.checkpoint.updated_at);

@@ -43,7 +43,10 @@ use net::{
 };
 use persistence::{CommandLog, DataDir, EmbeddedStore, JournalThread, WorldEvents};
 use redis::aio::ConnectionManager;
-use systems::{assets::GameData, persist::PersistSettings};
+use systems::{
+    assets::{GameData, Reloader},
+    persist::PersistSettings,
+};
 use tokio::{sync::oneshot, task::JoinHandle};
 use tracing::{info, warn};
 
@@ -56,6 +59,7 @@ use crate::{
     metrics,
     persister::Persister,
     recovery::{self, Store},
+    reload::Reloads,
     signals::Signals,
     world_thread::{Start, WorldThread},
 };
@@ -150,17 +154,20 @@ impl Followers {
     }
 }
 
-/// Loads the designer data of the configured scenario.
-pub(crate) fn load_data(config: &ServeConfig) -> Result<Arc<GameData>, Failure> {
-    let data = Arc::new(systems::assets::load(&config.assets, &config.scenario)?);
+/// Loads the designer data of the configured scenario, with its reloader.
+pub(crate) fn load_data(config: &ServeConfig) -> Result<(Arc<GameData>, Reloader), Failure> {
+    let (data, reloader) = systems::assets::load_reloadable(&config.assets, &config.scenario)?;
     info!(
         assets = %config.assets.display(),
         scenario = %config.scenario,
         data_hash = %data.data_hash,
         "designer data loaded"
     );
-    Ok(data)
+    Ok((Arc::new(data), reloader))
 }
+
+/// Reloads designer data waiting for the World at most (it drains them every intake tick).
+const RELOAD_QUEUE: usize = 8;
 
 /// Runs the world's writer, serving `routes`, until a signal or until it may no longer run.
 pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
@@ -169,7 +176,9 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     let runtime = runtime(2)?;
     let mut signals = runtime.block_on(async { Signals::install() })?;
     let listener = bind(&config, &runtime)?;
-    let data = load_data(&config)?;
+    let (data, reloader) = load_data(&config)?;
+    let (reload_tx, reload_rx) = crossbeam_channel::bounded(RELOAD_QUEUE);
+    let reloads = Reloads::new(reloader, reload_tx);
     let data_dir = DataDir::lock(&config.data_dir).map_err(anyhow::Error::from)?;
     info!(data_dir = %data_dir.path().display(), "data directory locked");
     if let Some(pid) = data_dir.previous_run_unclean() {
@@ -320,6 +329,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         },
         // A lease holder writes a full checkpoint under its epoch before any command.
         checkpoint_first: lease.is_some().then(|| status.clone()),
+        reloads: reload_rx,
     };
     let world = match WorldThread::start(start, &config, read.clone(), bus_rx, exited_tx) {
         Ok(world) => world,
@@ -335,6 +345,12 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         took_ms = started.elapsed().as_millis() as u64,
         "world ready"
     );
+    // Designer data edited from now on is reloaded (a directory that cannot be watched
+    // leaves POST /admin/reload).
+    let _watcher = reloads
+        .watch()
+        .inspect_err(|e| warn!(error = %format!("{e:#}"), "designer data is not watched; POST /admin/reload still reloads it"))
+        .ok();
 
     // 7. The intake; with Redis, the L2 read models and presence follow the World.
     let tenure = lease.as_ref().map(|l| l.tenure.clone());
@@ -377,6 +393,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
             persist: status,
             read_source: net::ReadSource::World,
             files,
+            admin: Some(reloads.clone()),
         },
         signals,
         exited_rx,

@@ -242,6 +242,12 @@ pub enum EventKind {
         protected: bool,
         ai_delegate: bool,
     },
+    /// Designer data changed under a running World (docs/data-files.md#hot-reload): the data
+    /// in force now has `data_hash`; `files` are the files that changed.
+    AssetsReloaded {
+        data_hash: String,
+        files: Vec<String>,
+    },
     /// A client developer edited a sandbox world (docs/sandbox.md): what was asked, and what
     /// the general, city or nation holds now (for GIVE), or the clock now (for CLOCK).
     SandboxEdited {
@@ -300,6 +306,7 @@ impl EventKind {
             EventKind::HarvestGathered { .. } => "HarvestGathered",
             EventKind::PresenceChanged { .. } => "PresenceChanged",
             EventKind::SandboxEdited { .. } => "SandboxEdited",
+            EventKind::AssetsReloaded { .. } => "AssetsReloaded",
         }
     }
 }

@@ -9,6 +9,7 @@
 //! I/O lives in `net`, `persistence` and the server.
 
 pub mod accounts;
+pub mod admin;
 pub mod battle;
 pub mod command;
 pub mod data;

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use bevy_app::App;
-use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor};
+use bevy_ecs::schedule::{
+    IntoScheduleConfigs, LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor,
+};
 use components::{command::Inbound, persist::Recovered, read_model::ReadHandle};
 use crossbeam_channel::Receiver;
 
@@ -36,6 +38,8 @@ pub struct AppSettings {
     /// A world built from the scenario is a sandbox (docs/sandbox.md); a recovered world is
     /// one if its checkpoint says so.
     pub sandbox: bool,
+    /// Designer data reloaded while the World runs (docs/data-files.md#hot-reload).
+    pub reloads: Option<crossbeam_channel::Receiver<crate::assets::Reloaded>>,
 }
 
 impl AppSettings {
@@ -46,6 +50,7 @@ impl AppSettings {
             max_commands_per_tick: 20_000,
             ai: true,
             sandbox: false,
+            reloads: None,
         }
     }
 }
@@ -112,6 +117,13 @@ pub fn build_app_with(
             event_window: settings.event_window,
         },
     ));
+    if let Some(rx) = &settings.reloads {
+        app.insert_resource(crate::assets::reload::ReloadInbox(rx.clone()))
+            .add_systems(
+                Intake,
+                crate::assets::reload::apply_reloads.before(crate::rules::intake::apply_inbound),
+            );
+    }
     let incarnation = persist.as_ref().map(|p| p.incarnation);
     if let Some(persist) = persist {
         app.add_plugins(PersistPlugin(persist));

@@ -235,8 +235,14 @@ fn every_error_is_listed_at_once() {
         let line = expected(&assets, file, &text, entry, message);
         assert!(listed.contains(&line), "{line:?} not in {listed:#?}");
     }
+    // A range error names the value's line and column.
+    let text = fs::read_to_string(assets.path("balance.toml")).unwrap();
+    let line = text[..text.find("harvest_month = 13").unwrap()]
+        .lines()
+        .count()
+        + 1;
     let balance = format!(
-        "{}: [economy] harvest_month: 13 is outside 1–12",
+        "{}:{line}:17: [economy] harvest_month: 13 is outside 1–12",
         assets.shown("balance.toml")
     );
     assert!(listed.contains(&balance), "{listed:#?}");

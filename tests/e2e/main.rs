@@ -19,6 +19,7 @@ mod openapi;
 mod page;
 mod persist;
 mod play;
+mod reload;
 mod roles;
 mod sandbox;
 mod serve;

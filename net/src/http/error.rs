@@ -28,6 +28,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UpgradeRequired,
     RateLimited,
+    /// The designer data does not validate (`POST /admin/reload`).
+    InvalidData,
     Unavailable,
     Internal,
 }
@@ -52,6 +54,7 @@ impl ErrorCode {
             ErrorCode::UpgradeRequired => "upgrade_required",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::InvalidData => "invalid_data",
             ErrorCode::Internal => "internal",
         }
     }
@@ -73,6 +76,7 @@ impl ErrorCode {
             ErrorCode::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::InvalidData => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

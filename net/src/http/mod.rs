@@ -5,6 +5,7 @@
 //! atomic load and never wait for the World; commands go to it over the command bus.
 
 pub mod access;
+pub mod admin;
 pub mod auth;
 pub mod browsers;
 pub mod commands;
@@ -70,6 +71,8 @@ pub struct AppState {
     pub cors: browsers::CorsOrigins,
     /// `serve --sandbox`: the sandbox's routes answer (docs/sandbox.md).
     pub sandbox: bool,
+    /// The admin routes, with `TIANXIA_ADMIN_TOKEN` set (docs/http.md#admin-routes).
+    pub admin: Option<Arc<admin::Admin>>,
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -96,12 +99,15 @@ pub(crate) fn published(state: &AppState) -> Result<Arc<ReadModels>, ApiError> {
         .ok_or_else(|| ApiError::unavailable("the world is not loaded yet"))
 }
 
-/// Health, readiness and metrics: every role serves them.
+/// Health, readiness, metrics and the admin routes: every role serves them (the admin routes
+/// do something only where the World runs).
 fn ops_routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/admin/reload", post(admin::reload))
+        .route("/admin/status", get(admin::status))
 }
 
 /// The layers around every route: JSON 404 and 405, panics as `500 internal`, the access

@@ -14,7 +14,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{auth, commands, health, me, page, read, sandbox};
+use super::{admin, auth, commands, health, me, page, read, sandbox};
 
 /// Adds the bearer token scheme the authenticated routes name.
 struct Bearer;
@@ -33,6 +33,15 @@ impl Modify for Bearer {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The operator's TIANXIA_ADMIN_TOKEN"))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -46,6 +55,8 @@ impl Modify for Bearer {
         health::health,
         health::ready,
         health::metrics,
+        admin::reload,
+        admin::status,
         read::world,
         read::rules,
         read::nations,
@@ -88,6 +99,7 @@ impl Modify for Bearer {
         (name = "commands", description = "Joining, commands and the caller's orders"),
         (name = "sandbox", description = "Edits of a sandbox world, on a server started with serve --sandbox; 404 on any other (docs/sandbox.md)"),
         (name = "realtime", description = "The WebSocket: live events, entity state, battle frames and the caller's orders (docs/websocket.md)"),
+        (name = "admin", description = "Operators' routes behind TIANXIA_ADMIN_TOKEN; 404 without it (docs/http.md#admin-routes)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "page", description = "The spectator page, this reference, and their files, compiled into the server (docs/page.md)"),
     )

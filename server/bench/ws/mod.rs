@@ -430,6 +430,7 @@ impl Served {
             read_source: net::ReadSource::World,
             cors: net::CorsOrigins::None,
             sandbox: false,
+            admin: None,
         };
         let (stop_http, stop_http_rx) = oneshot::channel();
         let task = runtime.spawn(connections::serve(

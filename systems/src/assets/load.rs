@@ -2,6 +2,7 @@
 //! hashing what is in force, and driving validation.
 
 use std::{
+    collections::BTreeMap,
     fs,
     path::{Path, PathBuf},
 };
@@ -19,12 +20,16 @@ use super::{AssetError, AssetErrors, GameData, RulesData, Scenario, validate};
 pub const SCENARIOS_DIR: &str = "scenarios";
 
 /// A file's text, kept to turn byte offsets into lines and columns.
+#[derive(Clone)]
 pub(super) struct Source {
     pub path: PathBuf,
     pub text: String,
     /// Byte offset of each line's start, found on first use: each error's place is then a
     /// search, not a scan of the text before it.
     line_starts: std::cell::OnceCell<Vec<usize>>,
+    /// Byte offset of each value of a table's key, as `[table] key` (`[a.b] key` deeper),
+    /// found on first use, for errors about a value.
+    value_offsets: std::cell::OnceCell<std::collections::HashMap<String, usize>>,
 }
 
 impl Source {
@@ -33,7 +38,22 @@ impl Source {
             path,
             text,
             line_starts: std::cell::OnceCell::new(),
+            value_offsets: std::cell::OnceCell::new(),
         }
+    }
+
+    /// Where the value of `entry` (`[table] key`) starts, if the file has it.
+    pub fn value_offset(&self, entry: &str) -> Option<usize> {
+        self.value_offsets
+            .get_or_init(|| {
+                let mut offsets = std::collections::HashMap::new();
+                if let Ok(document) = toml::de::DeTable::parse(&self.text) {
+                    collect_offsets(&mut offsets, "", document.get_ref());
+                }
+                offsets
+            })
+            .get(entry)
+            .copied()
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -75,6 +95,27 @@ impl Source {
     }
 }
 
+/// Records the start of every value under `table` (`""` at the top) by `[table] key`.
+fn collect_offsets(
+    offsets: &mut std::collections::HashMap<String, usize>,
+    table: &str,
+    values: &toml::de::DeTable<'_>,
+) {
+    for (key, value) in values {
+        let key = key.get_ref().as_ref();
+        if let toml::de::DeValue::Table(inner) = value.get_ref() {
+            let path = if table.is_empty() {
+                key.to_string()
+            } else {
+                format!("{table}.{key}")
+            };
+            collect_offsets(offsets, &path, inner);
+        } else if !table.is_empty() {
+            offsets.insert(format!("[{table}] {key}"), value.span().start);
+        }
+    }
+}
+
 fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     while !text.is_char_boundary(offset) {
         offset -= 1;
@@ -83,6 +124,7 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 }
 
 /// A parsed file with its text.
+#[derive(Clone)]
 pub(super) struct Parsed<T> {
     pub source: Source,
     pub value: T,
@@ -186,6 +228,7 @@ fn load_rules(dir: &Path, errors: &mut Vec<AssetError>) -> Rules {
 }
 
 /// One scenario's files, as parsed.
+#[derive(Clone)]
 pub(super) struct ScenarioFiles {
     pub meta: Option<Parsed<ScenarioFile>>,
     pub nations: Option<Parsed<NationsFile>>,
@@ -264,6 +307,11 @@ pub fn load_rules_only(dir: &Path) -> Result<RulesData, AssetErrors> {
 
 /// Loads and validates the rules files and the scenario `scenario`.
 pub fn load(dir: &Path, scenario: &str) -> Result<GameData, AssetErrors> {
+    load_reloadable(dir, scenario).map(|(data, _)| data)
+}
+
+/// [`load`], with the [`Reloader`] that reloads the rules files of the same data later.
+pub fn load_reloadable(dir: &Path, scenario: &str) -> Result<(GameData, Reloader), AssetErrors> {
     let mut errors = Vec::new();
     let scenario_dir = dir.join(SCENARIOS_DIR).join(scenario);
     if !is_scenario_name(scenario) || !scenario_dir.is_dir() {
@@ -276,7 +324,129 @@ pub fn load(dir: &Path, scenario: &str) -> Result<GameData, AssetErrors> {
     if !errors.is_empty() {
         return Err(AssetErrors(errors));
     }
-    Ok(assemble(dir, scenario, &rules, files))
+    let data = assemble(dir, scenario, &rules, files.clone());
+    let reloader = Reloader {
+        dir: dir.to_path_buf(),
+        scenario: scenario.to_string(),
+        rules_texts: rule_texts(dir, &rules),
+        files,
+        data_hash: data.data_hash.clone(),
+    };
+    Ok((data, reloader))
+}
+
+/// The rules files' texts, by their names under the assets directory.
+fn rule_texts(dir: &Path, rules: &Rules) -> BTreeMap<String, String> {
+    [
+        rules.troops.as_ref().map(|p| &p.source),
+        rules.positions.as_ref().map(|p| &p.source),
+        rules.commands.as_ref().map(|p| &p.source),
+        rules.balance.as_ref().map(|p| &p.source),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|source| (shown_name(dir, &source.path), source.text.clone()))
+    .collect()
+}
+
+fn shown_name(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// Reloads the rules files (troops, positions, commands, balance) of a running world
+/// (docs/data-files.md#hot-reload): read and validated as `check` does, against the scenario
+/// the world runs on. The scenario's files stay as they were read at start: they apply to
+/// new worlds only.
+pub struct Reloader {
+    dir: PathBuf,
+    scenario: String,
+    /// The scenario's files as the world's data was built from them.
+    files: ScenarioFiles,
+    /// The rules files' texts of the data in force, to name what a reload changes.
+    rules_texts: BTreeMap<String, String>,
+    data_hash: String,
+}
+
+/// New data from a reload, and the files that changed.
+#[derive(Clone, Debug)]
+pub struct Reloaded {
+    pub data: GameData,
+    pub files: Vec<String>,
+    /// The rules files' texts it was built from.
+    texts: BTreeMap<String, String>,
+}
+
+impl Reloader {
+    /// The directory it reads.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The hash of the data in force, as this reloader last built it.
+    pub fn data_hash(&self) -> &str {
+        &self.data_hash
+    }
+
+    /// Reads the rules files again: the new data if they changed and are valid, `None` if
+    /// nothing changed since the data last [committed](Self::commit), or every error.
+    pub fn reload(&mut self) -> Result<Option<Reloaded>, AssetErrors> {
+        let mut errors = Vec::new();
+        let rules = load_rules(&self.dir, &mut errors);
+        validate::rules(&rules, &mut errors);
+        if errors.is_empty() {
+            validate::scenario(&self.files, &rules, &mut errors);
+        }
+        if !errors.is_empty() {
+            return Err(AssetErrors(errors));
+        }
+        let texts = rule_texts(&self.dir, &rules);
+        let files: Vec<String> = texts
+            .iter()
+            .filter(|(name, text)| self.rules_texts.get(*name) != Some(*text))
+            .map(|(name, _)| name.clone())
+            .collect();
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let data = assemble(&self.dir, &self.scenario, &rules, self.files.clone());
+        Ok(Some(Reloaded { data, files, texts }))
+    }
+
+    /// Counts `reloaded` as the data in force: the next reload compares the files with it.
+    pub fn commit(&mut self, reloaded: &Reloaded) {
+        self.rules_texts = reloaded.texts.clone();
+        self.data_hash = reloaded.data.data_hash.clone();
+    }
+
+    /// The scenario's files whose text on disk differs from what the world's data was built
+    /// from (or that cannot be read): such changes apply to new worlds only.
+    pub fn scenario_changes(&self) -> Vec<String> {
+        [
+            self.files.meta.as_ref().map(|p| &p.source),
+            self.files.nations.as_ref().map(|p| &p.source),
+            self.files.cities.as_ref().map(|p| &p.source),
+            self.files.roads.as_ref().map(|p| &p.source),
+            self.files.generals.as_ref().map(|p| &p.source),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|source| {
+            read_regular(&source.path).map_or(true, |bytes| bytes != source.text.as_bytes())
+        })
+        .map(|source| shown_name(&self.dir, &source.path))
+        .collect()
+    }
+
+    /// Whether `path` is one of the rules files this reloader reads.
+    pub fn is_rules_file(&self, path: &Path) -> bool {
+        path.strip_prefix(&self.dir).ok().is_some_and(|p| {
+            self.rules_texts
+                .contains_key(&p.to_string_lossy().replace('\\', "/"))
+        })
+    }
 }
 
 /// Builds [`GameData`] from files that parsed and validated without error.

@@ -3,6 +3,7 @@
 //! line and column or entry; validation reports every error it finds, not only the first.
 
 mod load;
+pub mod reload;
 mod validate;
 
 use std::{fmt, path::PathBuf, sync::Arc};
@@ -13,7 +14,9 @@ use components::data::{
     ScenarioFile, TroopsFile,
 };
 
-pub use load::{CheckReport, check, list_scenarios, load, load_rules_only};
+pub use load::{
+    CheckReport, Reloaded, Reloader, check, list_scenarios, load, load_reloadable, load_rules_only,
+};
 
 /// One problem in the designer data.
 #[derive(Clone, Debug, PartialEq, Eq)]

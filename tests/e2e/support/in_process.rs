@@ -52,6 +52,7 @@ impl InProcess {
             read_source: net::ReadSource::World,
             cors: net::CorsOrigins::None,
             sandbox: false,
+            admin: None,
         };
         runtime.spawn(async move {
             let _ = axum::serve(listener, net::router(state)).await;

@@ -17,8 +17,13 @@ struct Fields<'a> {
 }
 
 impl Fields<'_> {
+    /// An error about `entry` (`[table] key`), at its value's place in the file where it has
+    /// one.
     fn fail(&mut self, entry: String, message: String) {
-        self.errors.push(self.source.error(Some(entry), message));
+        self.errors.push(match self.source.value_offset(&entry) {
+            Some(offset) => self.source.error_at(offset, Some(entry), message),
+            None => self.source.error(Some(entry), message),
+        });
     }
 
     fn positive(&mut self, entry: &str, value: f64) {

@@ -1,0 +1,42 @@
+//! What the admin routes (docs/http.md#admin-routes) ask of the process that runs the World,
+//! as a contract between `net` (the routes) and the server (which holds the designer data's
+//! reloader): reloading the designer data, and the reload side of `/admin/status`.
+
+use serde::Serialize;
+
+/// A reload that was applied, or found nothing to apply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReloadOutcome {
+    /// The hash of the data in force after it.
+    pub data_hash: String,
+    /// The files that changed (none: the files on disk are the data in force).
+    pub files: Vec<String>,
+}
+
+/// How hot reload stands (docs/data-files.md#hot-reload).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReloadStatus {
+    /// The directory watched.
+    pub assets: String,
+    /// The hash of the last data validated and handed to the World.
+    pub data_hash: String,
+    /// Every error of the last reload that was refused, as `file:line:column: message`;
+    /// empty once the files validate again.
+    pub errors: Vec<String>,
+    /// Scenario files on disk that differ from what the world runs on (they apply to new
+    /// worlds only).
+    pub scenario_changed: Vec<String>,
+    /// Reloads applied and refused since the process started.
+    pub applied: u64,
+    pub refused: u64,
+}
+
+/// The admin side of the World's process.
+pub trait AdminOps: Send + Sync {
+    /// Reads and validates the designer data now; if it changed, hands it to the World.
+    /// Blocks on file reads. `Err` holds every error, the data in force unchanged.
+    fn reload(&self, trigger: &str) -> Result<ReloadOutcome, Vec<String>>;
+
+    /// The reload side of `/admin/status`.
+    fn reload_status(&self) -> ReloadStatus;
+}

@@ -1,0 +1,180 @@
+//! The admin routes (docs/http.md#admin-routes), behind `TIANXIA_ADMIN_TOKEN`: without the
+//! variable they answer 404 like any unknown route; with it, a request must carry
+//! `Authorization: Bearer <token>` (compared in constant time) or is answered 401.
+//! `POST /admin/reload` reads and validates the designer data now and has the World apply it;
+//! `GET /admin/status` reports the data in force, reload errors, persistence and the clock.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use components::{
+    admin::{AdminOps, ReloadOutcome, ReloadStatus},
+    durable::PersistReport,
+};
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use super::{
+    AppState,
+    error::{ApiError, ErrorBody, ErrorCode, ErrorDetail},
+    published,
+};
+
+/// How long `POST /admin/reload` waits for the World to put new data in force.
+const APPLY_WAIT: Duration = Duration::from_secs(5);
+const APPLY_POLL: Duration = Duration::from_millis(10);
+
+/// The admin side of a process: its token, and what it can do (none in an `api` process,
+/// which runs no World).
+pub struct Admin {
+    pub token: String,
+    pub ops: Option<Arc<dyn AdminOps>>,
+}
+
+/// The admin operations, once the request's token is the admin token.
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Arc<dyn AdminOps>, ApiError> {
+    let Some(admin) = &state.admin else {
+        return Err(ApiError::not_found(
+            "no admin routes: TIANXIA_ADMIN_TOKEN is not set",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !bool::from(given.as_bytes().ct_eq(admin.token.as_bytes())) {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "admin routes need Authorization: Bearer <TIANXIA_ADMIN_TOKEN>",
+        ));
+    }
+    admin.ops.clone().ok_or_else(|| {
+        ApiError::not_found(
+            "admin routes are served by the process that runs the World (serve or daemon)",
+        )
+    })
+}
+
+/// `422`: the designer data does not validate; every error.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReloadRefused {
+    pub error: ErrorDetail,
+    /// Every error, as `file:line:column: message`.
+    pub errors: Vec<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/reload",
+    tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "the data on disk is in force: its hash and the files that changed (none if nothing did)", body = ReloadOutcome),
+        (status = 401, description = "no admin token, or a wrong one (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "TIANXIA_ADMIN_TOKEN is not set, or this process runs no World (`not_found`)", body = ErrorBody),
+        (status = 422, description = "the data does not validate; the data in force stays (`invalid_data`)", body = ReloadRefused),
+        (status = 503, description = "the World did not apply the data within 5 s (`unavailable`)", body = ErrorBody),
+    ),
+)]
+pub async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let ops = match authorize(&state, &headers) {
+        Ok(ops) => ops,
+        Err(e) => return e.into_response(),
+    };
+    let outcome = match tokio::task::spawn_blocking(move || ops.reload("admin")).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(errors)) => {
+            let refused = ReloadRefused {
+                error: ErrorDetail {
+                    code: ErrorCode::InvalidData,
+                    message: format!(
+                        "the designer data has {} error(s); the data in force is unchanged",
+                        errors.len()
+                    ),
+                },
+                errors,
+            };
+            return (StatusCode::UNPROCESSABLE_ENTITY, Json(refused)).into_response();
+        }
+        Err(_) => return ApiError::internal("the reload failed").into_response(),
+    };
+    // Answered once the World has the data in force.
+    let deadline = Instant::now() + APPLY_WAIT;
+    loop {
+        match published(&state) {
+            Ok(models) if models.world.data_hash == outcome.data_hash => {
+                return Json(outcome).into_response();
+            }
+            _ if Instant::now() >= deadline => {
+                return ApiError::unavailable(
+                    "the data validated, but the World has not applied it within 5 s",
+                )
+                .into_response();
+            }
+            _ => tokio::time::sleep(APPLY_POLL).await,
+        }
+    }
+}
+
+/// `GET /admin/status`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AdminStatus {
+    /// The data hash the World runs on.
+    pub data_hash: String,
+    /// Hot reload: the last data validated, the errors of the last refused edit.
+    pub reload: ReloadStatus,
+    /// The world's store: epochs waiting, lag, the last error.
+    pub persistence: PersistReport,
+    /// The game clock: game seconds, configured and effective speed, and whether a sandbox
+    /// stopped it.
+    pub clock: ClockStatus,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClockStatus {
+    pub game_seconds: i64,
+    pub speed: f64,
+    pub effective_speed: f64,
+    pub paused: bool,
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/status",
+    tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "the data in force, reload errors, persistence and the clock", body = AdminStatus),
+        (status = 401, description = "no admin token, or a wrong one (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "TIANXIA_ADMIN_TOKEN is not set, or this process runs no World (`not_found`)", body = ErrorBody),
+        (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
+    ),
+)]
+pub async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<AdminStatus>, ApiError> {
+    let ops = authorize(&state, &headers)?;
+    let models = published(&state)?;
+    let world = &models.world;
+    Ok(Json(AdminStatus {
+        data_hash: world.data_hash.clone(),
+        reload: ops.reload_status(),
+        persistence: state.persist.report(),
+        clock: ClockStatus {
+            game_seconds: world.game_seconds,
+            speed: world.speed,
+            effective_speed: world.effective_speed,
+            paused: world.paused,
+        },
+    }))
+}
