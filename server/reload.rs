@@ -3,7 +3,8 @@
 //! reads and validates the rules files as `check` does and hands valid new data to the World,
 //! which puts it in force at its next intake tick. An invalid edit is refused, logged with
 //! file and line, kept for `/admin/status`, and the old data stays in force. Scenario files
-//! apply to new worlds only: a change to one is logged, not applied.
+//! apply to new worlds only: a change to one is logged, not applied. [`WorldAdmin`] is what the
+//! admin routes ask of this process: reloads, their status, and epochs on demand.
 
 use std::{
     path::Path,
@@ -109,8 +110,9 @@ impl Reloads {
     }
 }
 
-impl AdminOps for Reloads {
-    fn reload(&self, trigger: &str) -> Result<ReloadOutcome, Vec<String>> {
+impl Reloads {
+    /// Reads and validates the rules files now and hands changed, valid data to the World.
+    pub(crate) fn reload(&self, trigger: &str) -> Result<ReloadOutcome, Vec<String>> {
         let mut reloader = self.reloader.lock().unwrap_or_else(|e| e.into_inner());
         let result = reloader.reload();
         self.note_scenario_changes(&reloader);
@@ -168,7 +170,39 @@ impl AdminOps for Reloads {
         }
     }
 
-    fn reload_status(&self) -> ReloadStatus {
+    pub(crate) fn reload_status(&self) -> ReloadStatus {
         self.status().clone()
+    }
+}
+
+/// Epoch requests waiting for the World at most.
+pub(crate) const FLUSH_QUEUE: usize = 16;
+/// How long a flush waits for the World to close its epoch.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// What the admin routes do in the process that runs the World.
+pub(crate) struct WorldAdmin {
+    pub(crate) reloads: Arc<Reloads>,
+    /// Epoch requests to the World, each with the way back for the epoch's number.
+    pub(crate) flushes: Sender<Sender<u64>>,
+}
+
+impl AdminOps for WorldAdmin {
+    fn reload(&self, trigger: &str) -> Result<ReloadOutcome, Vec<String>> {
+        self.reloads.reload(trigger)
+    }
+
+    fn reload_status(&self) -> ReloadStatus {
+        self.reloads.reload_status()
+    }
+
+    fn flush(&self) -> Result<u64, String> {
+        let (reply, epoch) = crossbeam_channel::bounded(1);
+        self.flushes
+            .try_send(reply)
+            .map_err(|_| "the World is not taking epoch requests now; try again".to_string())?;
+        epoch
+            .recv_timeout(FLUSH_WAIT)
+            .map_err(|_| "the World did not close an epoch within 5 s".to_string())
     }
 }

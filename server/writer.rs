@@ -59,7 +59,7 @@ use crate::{
     metrics,
     persister::Persister,
     recovery::{self, Store},
-    reload::Reloads,
+    reload::{Reloads, WorldAdmin},
     signals::Signals,
     world_thread::{Start, WorldThread},
 };
@@ -179,6 +179,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     let (data, reloader) = load_data(&config)?;
     let (reload_tx, reload_rx) = crossbeam_channel::bounded(RELOAD_QUEUE);
     let reloads = Reloads::new(reloader, reload_tx);
+    let (flush_tx, flush_rx) = crossbeam_channel::bounded(crate::reload::FLUSH_QUEUE);
     let data_dir = DataDir::lock(&config.data_dir).map_err(anyhow::Error::from)?;
     info!(data_dir = %data_dir.path().display(), "data directory locked");
     if let Some(pid) = data_dir.previous_run_unclean() {
@@ -330,6 +331,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         // A lease holder writes a full checkpoint under its epoch before any command.
         checkpoint_first: lease.is_some().then(|| status.clone()),
         reloads: reload_rx,
+        flushes: flush_rx,
     };
     let world = match WorldThread::start(start, &config, read.clone(), bus_rx, exited_tx) {
         Ok(world) => world,
@@ -393,7 +395,10 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
             persist: status,
             read_source: net::ReadSource::World,
             files,
-            admin: Some(reloads.clone()),
+            admin: Some(Arc::new(WorldAdmin {
+                reloads: reloads.clone(),
+                flushes: flush_tx,
+            })),
         },
         signals,
         exited_rx,

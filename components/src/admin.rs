@@ -1,6 +1,7 @@
 //! What the admin routes (docs/http.md#admin-routes) ask of the process that runs the World,
 //! as a contract between `net` (the routes) and the server (which holds the designer data's
-//! reloader): reloading the designer data, and the reload side of `/admin/status`.
+//! reloader and the way to the World): reloading the designer data, the reload side of
+//! `/admin/status`, and closing an epoch on demand.
 
 use serde::Serialize;
 
@@ -39,4 +40,8 @@ pub trait AdminOps: Send + Sync {
 
     /// The reload side of `/admin/status`.
     fn reload_status(&self) -> ReloadStatus;
+
+    /// Has the World close a checkpoint epoch now; the epoch's number, once the World has
+    /// handed it to the store (not yet durable), or why not. Blocks for a few seconds at most.
+    fn flush(&self) -> Result<u64, String>;
 }

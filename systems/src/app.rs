@@ -40,6 +40,8 @@ pub struct AppSettings {
     pub sandbox: bool,
     /// Designer data reloaded while the World runs (docs/data-files.md#hot-reload).
     pub reloads: Option<crossbeam_channel::Receiver<crate::assets::Reloaded>>,
+    /// Epochs an operator asks for, each answered with its number (`POST /admin/flush`).
+    pub flushes: Option<crossbeam_channel::Receiver<crossbeam_channel::Sender<u64>>>,
 }
 
 impl AppSettings {
@@ -51,6 +53,7 @@ impl AppSettings {
             ai: true,
             sandbox: false,
             reloads: None,
+            flushes: None,
         }
     }
 }
@@ -127,6 +130,9 @@ pub fn build_app_with(
     let incarnation = persist.as_ref().map(|p| p.incarnation);
     if let Some(persist) = persist {
         app.add_plugins(PersistPlugin(persist));
+        if let Some(rx) = &settings.flushes {
+            app.insert_resource(crate::persist::extract::FlushRequests(rx.clone()));
+        }
     }
     match origin {
         Origin::Scenario => {

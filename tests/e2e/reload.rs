@@ -2,7 +2,8 @@
 //! `assets/` is noticed, validated and in force for the next command, told as
 //! `AssetsReloaded`; an invalid edit leaves the old data in force and is shown at
 //! `/admin/status` with file and line; `POST /admin/reload` answers 200 or 422 with every
-//! error; the admin routes answer 404 without `TIANXIA_ADMIN_TOKEN` and 401 with a wrong one.
+//! error; `POST /admin/flush` makes everything before it durable; the admin routes answer 404
+//! without `TIANXIA_ADMIN_TOKEN` and 401 with a wrong one.
 
 use std::fs;
 
@@ -163,7 +164,11 @@ fn an_edit_applies_to_the_next_command_and_a_bad_one_leaves_the_old_data_in_forc
 fn without_an_admin_token_the_admin_routes_do_not_exist() {
     let server = Server::start(&["--scenario", "tiny"]);
     server.wait_ready();
-    for (method, path) in [("GET", "/admin/status"), ("POST", "/admin/reload")] {
+    for (method, path) in [
+        ("GET", "/admin/status"),
+        ("POST", "/admin/reload"),
+        ("POST", "/admin/flush"),
+    ] {
         let reply = admin(&server, method, path, ADMIN);
         assert_eq!(reply.status, 404, "{method} {path}: {}", reply.text);
     }
@@ -174,4 +179,54 @@ fn without_an_admin_token_the_admin_routes_do_not_exist() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TIANXIA_ADMIN_TOKEN"));
+}
+
+#[test]
+fn a_flush_makes_everything_before_it_durable_at_once() {
+    // Checkpoints an hour apart: only the flush writes one.
+    let args = ["--scenario", "tiny", "--flush-interval", "3600"];
+    let envs = [("TIANXIA_ADMIN_TOKEN", ADMIN)];
+    let server = Server::start_with_env(&args, &envs);
+    server.wait_durable();
+    let token = register(&server, "Operator");
+    let joined = crate::support::post(
+        &server.url("/api/join"),
+        Some(&token),
+        &json!({"name": "Operator", "nation": "west"}),
+    );
+    assert_eq!(joined.status, 201, "{}", joined.text);
+    let joined_seq = server.get("/ready").json["last_seq"].as_u64().unwrap();
+    let reply = admin(&server, "POST", "/admin/flush", ADMIN);
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(reply.json["epoch"].as_u64().unwrap() >= 2, "{}", reply.text);
+    assert!(
+        reply.json["durable_seq"].as_u64().unwrap() >= joined_seq,
+        "{} < {joined_seq}",
+        reply.text
+    );
+    let events = server.get("/api/events?limit=1000").json;
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "GeneralJoined"),
+        "{events}"
+    );
+    // Killed right after: the general is in the checkpoint, and no command waits in the log
+    // to be applied again.
+    let dir = server.kill_keeping_dir();
+    let server = Server::start_in(dir, &args, &envs);
+    server.wait_ready();
+    let log = server.log();
+    assert!(log.contains("checkpoint loaded"), "{log}");
+    assert!(!log.contains("applying the logged commands"), "{log}");
+    assert_eq!(server.get("/api/generals/g-operator").status, 200);
+    let reply = admin(
+        &server,
+        "POST",
+        "/admin/flush",
+        "not-the-admin-token-at-all",
+    );
+    assert_eq!(reply.status, 401, "{}", reply.text);
 }

@@ -2,6 +2,7 @@
 //! variable they answer 404 like any unknown route; with it, a request must carry
 //! `Authorization: Bearer <token>` (compared in constant time) or is answered 401.
 //! `POST /admin/reload` reads and validates the designer data now and has the World apply it;
+//! `POST /admin/flush` closes a checkpoint epoch and answers when it is durable;
 //! `GET /admin/status` reports the data in force, reload errors, persistence and the clock.
 
 use std::{
@@ -122,6 +123,58 @@ pub async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Respon
             }
             _ => tokio::time::sleep(APPLY_POLL).await,
         }
+    }
+}
+
+/// How long `POST /admin/flush` waits for the store to have the epoch.
+const DURABLE_WAIT: Duration = Duration::from_secs(30);
+
+/// `POST /admin/flush`: the epoch closed, now durable.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Flushed {
+    /// The epoch closed on request.
+    pub epoch: u64,
+    /// The last event the store has (everything before the request is in it).
+    pub durable_seq: u64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/flush",
+    tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "an epoch was closed and is durable: everything the World did before the request is in the store", body = Flushed),
+        (status = 401, description = "no admin token, or a wrong one (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "TIANXIA_ADMIN_TOKEN is not set, or this process runs no World (`not_found`)", body = ErrorBody),
+        (status = 503, description = "the World did not close the epoch within 5 s, or the store did not have it within 30 s (`unavailable`)", body = ErrorBody),
+    ),
+)]
+pub async fn flush(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Flushed>, ApiError> {
+    let ops = authorize(&state, &headers)?;
+    let epoch = tokio::task::spawn_blocking(move || ops.flush())
+        .await
+        .map_err(|_| ApiError::internal("the flush failed"))?
+        .map_err(ApiError::unavailable)?;
+    let deadline = Instant::now() + DURABLE_WAIT;
+    loop {
+        let report = state.persist.report();
+        if report.durable_epoch >= epoch {
+            return Ok(Json(Flushed {
+                epoch,
+                durable_seq: report.durable_seq,
+            }));
+        }
+        if Instant::now() >= deadline {
+            return Err(ApiError::unavailable(format!(
+                "epoch {epoch} was closed but the store does not have it after 30 s{}",
+                report.error.map(|e| format!(": {e}")).unwrap_or_default()
+            )));
+        }
+        tokio::time::sleep(APPLY_POLL).await;
     }
 }
 

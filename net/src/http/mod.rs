@@ -107,6 +107,7 @@ fn ops_routes() -> Router<AppState> {
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/admin/reload", post(admin::reload))
+        .route("/admin/flush", post(admin::flush))
         .route("/admin/status", get(admin::status))
 }
 

@@ -56,6 +56,7 @@ impl Modify for Bearer {
         health::ready,
         health::metrics,
         admin::reload,
+        admin::flush,
         admin::status,
         read::world,
         read::rules,

@@ -15,7 +15,7 @@ use components::{
     time::GameClock,
     world::{City, General, Nation},
 };
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use tracing::error;
 
 use super::{
@@ -165,15 +165,27 @@ pub fn collect_changes(
     }
 }
 
+/// Epochs an operator asked for (`POST /admin/flush`, docs/http.md#admin-routes): each request
+/// is answered with the number of the epoch that holds everything the World did before it.
+#[derive(Resource)]
+pub struct FlushRequests(pub Receiver<Sender<u64>>);
+
 /// Closes an epoch when one is due: the interval has passed, or a capture or a nation's
 /// destruction happened in this pass, or one was asked for.
 pub fn close_epoch_when_due(world: &mut World) {
-    let due = {
+    let asked: Vec<Sender<u64>> = world
+        .get_resource::<FlushRequests>()
+        .map(|r| r.0.try_iter().collect())
+        .unwrap_or_default();
+    let due = !asked.is_empty() || {
         let extract = world.resource::<Extract>();
         extract.urgent || extract.full || extract.last_close.elapsed() >= extract.interval
     };
     if due {
-        close_epoch(world);
+        let epoch = close_epoch(world);
+        for reply in asked {
+            let _ = reply.try_send(epoch);
+        }
     }
 }
 
