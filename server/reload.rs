@@ -4,7 +4,7 @@
 //! which puts it in force at its next intake tick. An invalid edit is refused, logged with
 //! file and line, kept for `/admin/status`, and the old data stays in force. Scenario files
 //! apply to new worlds only: a change to one is logged, not applied. [`WorldAdmin`] is what the
-//! admin routes ask of this process: reloads, their status, and epochs on demand.
+//! admin routes ask of this process: reloads, their status, epochs on demand, maintenance.
 
 use std::{
     path::Path,
@@ -19,7 +19,10 @@ use notify_debouncer_mini::{
     DebounceEventResult, Debouncer, new_debouncer,
     notify::{RecommendedWatcher, RecursiveMode},
 };
-use systems::assets::{Reloaded, Reloader};
+use systems::{
+    admin::AdminRequest,
+    assets::{Reloaded, Reloader},
+};
 use tracing::{info, warn};
 
 /// How long the files must be quiet before a change is read: an editor's save is often
@@ -175,16 +178,29 @@ impl Reloads {
     }
 }
 
-/// Epoch requests waiting for the World at most.
-pub(crate) const FLUSH_QUEUE: usize = 16;
-/// How long a flush waits for the World to close its epoch.
-const FLUSH_WAIT: Duration = Duration::from_secs(5);
+/// Operators' requests waiting for the World at most.
+pub(crate) const ADMIN_QUEUE: usize = 16;
+/// How long a request waits for the World to close the epoch that holds it.
+const EPOCH_WAIT: Duration = Duration::from_secs(5);
 
 /// What the admin routes do in the process that runs the World.
 pub(crate) struct WorldAdmin {
     pub(crate) reloads: Arc<Reloads>,
-    /// Epoch requests to the World, each with the way back for the epoch's number.
-    pub(crate) flushes: Sender<Sender<u64>>,
+    /// Operators' requests to the World.
+    pub(crate) world: Sender<AdminRequest>,
+}
+
+impl WorldAdmin {
+    /// Sends a request built around its way back, and waits for the epoch's number.
+    fn ask(&self, request: impl FnOnce(Sender<u64>) -> AdminRequest) -> Result<u64, String> {
+        let (reply, epoch) = crossbeam_channel::bounded(1);
+        self.world
+            .try_send(request(reply))
+            .map_err(|_| "the World is not taking requests now; try again".to_string())?;
+        epoch
+            .recv_timeout(EPOCH_WAIT)
+            .map_err(|_| "the World did not close an epoch within 5 s".to_string())
+    }
 }
 
 impl AdminOps for WorldAdmin {
@@ -197,12 +213,10 @@ impl AdminOps for WorldAdmin {
     }
 
     fn flush(&self) -> Result<u64, String> {
-        let (reply, epoch) = crossbeam_channel::bounded(1);
-        self.flushes
-            .try_send(reply)
-            .map_err(|_| "the World is not taking epoch requests now; try again".to_string())?;
-        epoch
-            .recv_timeout(FLUSH_WAIT)
-            .map_err(|_| "the World did not close an epoch within 5 s".to_string())
+        self.ask(|reply| AdminRequest::Flush { reply })
+    }
+
+    fn maintenance(&self, message: Option<String>) -> Result<u64, String> {
+        self.ask(|reply| AdminRequest::Maintenance { message, reply })
     }
 }

@@ -61,8 +61,8 @@ pub(crate) struct Start {
     pub(crate) checkpoint_first: Option<Arc<PersistStatus>>,
     /// Designer data reloaded while the World runs.
     pub(crate) reloads: crossbeam_channel::Receiver<systems::assets::Reloaded>,
-    /// Epochs the operator asks for (`POST /admin/flush`).
-    pub(crate) flushes: crossbeam_channel::Receiver<crossbeam_channel::Sender<u64>>,
+    /// What the operator asks of the World (`/admin/flush`, `/admin/maintenance`).
+    pub(crate) admin: crossbeam_channel::Receiver<systems::admin::AdminRequest>,
 }
 
 /// How long the first checkpoint of a lease holder may take.
@@ -118,7 +118,7 @@ impl WorldThread {
         settings.event_window = config.event_window;
         settings.sandbox = config.sandbox;
         settings.reloads = Some(start.reloads.clone());
-        settings.flushes = Some(start.flushes.clone());
+        settings.admin = Some(start.admin.clone());
         let rates = config.rates.clone();
         let handle = std::thread::Builder::new()
             .name("world".into())
@@ -131,7 +131,7 @@ impl WorldThread {
                     persist,
                     checkpoint_first,
                     reloads: _,
-                    flushes: _,
+                    admin: _,
                 } = start;
                 // When the checkpoint was written: the clock owes the time since.
                 let checkpointed_at = recovered.as_ref().map(|r| r.checkpoint.updated_at);

@@ -179,7 +179,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     let (data, reloader) = load_data(&config)?;
     let (reload_tx, reload_rx) = crossbeam_channel::bounded(RELOAD_QUEUE);
     let reloads = Reloads::new(reloader, reload_tx);
-    let (flush_tx, flush_rx) = crossbeam_channel::bounded(crate::reload::FLUSH_QUEUE);
+    let (admin_tx, admin_rx) = crossbeam_channel::bounded(crate::reload::ADMIN_QUEUE);
     let data_dir = DataDir::lock(&config.data_dir).map_err(anyhow::Error::from)?;
     info!(data_dir = %data_dir.path().display(), "data directory locked");
     if let Some(pid) = data_dir.previous_run_unclean() {
@@ -331,7 +331,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         // A lease holder writes a full checkpoint under its epoch before any command.
         checkpoint_first: lease.is_some().then(|| status.clone()),
         reloads: reload_rx,
-        flushes: flush_rx,
+        admin: admin_rx,
     };
     let world = match WorldThread::start(start, &config, read.clone(), bus_rx, exited_tx) {
         Ok(world) => world,
@@ -397,7 +397,7 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
             files,
             admin: Some(Arc::new(WorldAdmin {
                 reloads: reloads.clone(),
-                flushes: flush_tx,
+                world: admin_tx,
             })),
         },
         signals,

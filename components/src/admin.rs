@@ -1,7 +1,7 @@
 //! What the admin routes (docs/http.md#admin-routes) ask of the process that runs the World,
 //! as a contract between `net` (the routes) and the server (which holds the designer data's
 //! reloader and the way to the World): reloading the designer data, the reload side of
-//! `/admin/status`, and closing an epoch on demand.
+//! `/admin/status`, closing an epoch on demand, and maintenance.
 
 use serde::Serialize;
 
@@ -44,4 +44,9 @@ pub trait AdminOps: Send + Sync {
     /// Has the World close a checkpoint epoch now; the epoch's number, once the World has
     /// handed it to the store (not yet durable), or why not. Blocks for a few seconds at most.
     fn flush(&self) -> Result<u64, String>;
+
+    /// Turns maintenance on (`Some(message)`: commands are refused with it) or off; the number
+    /// of the epoch that holds the change, once handed to the store. Blocks for a few seconds
+    /// at most.
+    fn maintenance(&self, message: Option<String>) -> Result<u64, String>;
 }

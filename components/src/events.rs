@@ -248,6 +248,11 @@ pub enum EventKind {
         data_hash: String,
         files: Vec<String>,
     },
+    /// An operator turned maintenance on (commands refused with `message`) or off.
+    MaintenanceChanged {
+        on: bool,
+        message: Option<String>,
+    },
     /// A client developer edited a sandbox world (docs/sandbox.md): what was asked, and what
     /// the general, city or nation holds now (for GIVE), or the clock now (for CLOCK).
     SandboxEdited {
@@ -307,6 +312,7 @@ impl EventKind {
             EventKind::PresenceChanged { .. } => "PresenceChanged",
             EventKind::SandboxEdited { .. } => "SandboxEdited",
             EventKind::AssetsReloaded { .. } => "AssetsReloaded",
+            EventKind::MaintenanceChanged { .. } => "MaintenanceChanged",
         }
     }
 }

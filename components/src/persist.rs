@@ -131,6 +131,9 @@ pub struct Checkpoint {
     /// A sandbox world's clock (docs/sandbox.md); none for every other world.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<crate::world::Sandbox>,
+    /// The maintenance message while commands are refused (docs/http.md#admin-routes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<String>,
 }
 
 /// One checkpoint epoch, as the World hands it to the store.
@@ -235,6 +238,7 @@ mod tests {
                 scenario: String::new(),
                 updated_at: 0,
                 sandbox: None,
+                maintenance: None,
             },
             snapshots,
             events: seqs

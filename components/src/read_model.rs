@@ -50,6 +50,9 @@ pub struct WorldSummary {
     /// The game clock is stopped (only a sandbox stops it).
     #[serde(default)]
     pub paused: bool,
+    /// While set, commands are answered 503 with this message (docs/http.md#admin-routes).
+    #[serde(default)]
+    pub maintenance: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -309,6 +309,13 @@ pub struct Sandbox {
     pub speed: Option<f64>,
 }
 
+/// Maintenance (docs/http.md#admin-routes): while the World holds it, commands are answered
+/// 503 with its message and reads go on. Every checkpoint carries it.
+#[derive(Resource, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Maintenance {
+    pub message: String,
+}
+
 /// Which world this is and what data it was built from.
 #[derive(Resource, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorldInfo {

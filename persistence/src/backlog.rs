@@ -87,6 +87,7 @@ mod tests {
                 scenario: String::new(),
                 updated_at: epoch,
                 sandbox: None,
+                maintenance: None,
             },
             snapshots: vec![Snapshot {
                 kind: SnapshotKind::Player,

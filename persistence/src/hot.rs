@@ -164,6 +164,7 @@ mod tests {
             scenario: "tiny".into(),
             updated_at: 0,
             sandbox: None,
+            maintenance: None,
         }
     }
 

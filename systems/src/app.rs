@@ -40,8 +40,8 @@ pub struct AppSettings {
     pub sandbox: bool,
     /// Designer data reloaded while the World runs (docs/data-files.md#hot-reload).
     pub reloads: Option<crossbeam_channel::Receiver<crate::assets::Reloaded>>,
-    /// Epochs an operator asks for, each answered with its number (`POST /admin/flush`).
-    pub flushes: Option<crossbeam_channel::Receiver<crossbeam_channel::Sender<u64>>>,
+    /// What operators ask of the World (`/admin/flush`, `/admin/maintenance`).
+    pub admin: Option<crossbeam_channel::Receiver<crate::admin::AdminRequest>>,
 }
 
 impl AppSettings {
@@ -53,7 +53,7 @@ impl AppSettings {
             ai: true,
             sandbox: false,
             reloads: None,
-            flushes: None,
+            admin: None,
         }
     }
 }
@@ -127,12 +127,18 @@ pub fn build_app_with(
                 crate::assets::reload::apply_reloads.before(crate::rules::intake::apply_inbound),
             );
     }
+    if let Some(rx) = &settings.admin {
+        app.insert_resource(crate::admin::AdminInbox(rx.clone()))
+            .add_systems(
+                Intake,
+                crate::admin::apply_admin
+                    .after(crate::assets::reload::apply_reloads)
+                    .before(crate::rules::intake::apply_inbound),
+            );
+    }
     let incarnation = persist.as_ref().map(|p| p.incarnation);
     if let Some(persist) = persist {
         app.add_plugins(PersistPlugin(persist));
-        if let Some(rx) = &settings.flushes {
-            app.insert_resource(crate::persist::extract::FlushRequests(rx.clone()));
-        }
     }
     match origin {
         Origin::Scenario => {

@@ -10,6 +10,7 @@
 //! drained from a channel without blocking, read models published by an atomic swap, and
 //! epochs and hot snapshots handed over channels it never waits on.
 
+pub mod admin;
 pub mod app;
 pub mod assets;
 pub mod battle;

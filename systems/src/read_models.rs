@@ -262,7 +262,10 @@ pub fn publish_read_models(
     recovered_seq: Option<Res<RecoveredSeq>>,
     applied: Option<Res<AppliedLogSeq>>,
     applied_entry: Option<Res<AppliedEntry>>,
-    sandbox: Option<Res<components::world::Sandbox>>,
+    (sandbox, maintenance): (
+        Option<Res<components::world::Sandbox>>,
+        Option<Res<components::world::Maintenance>>,
+    ),
 ) {
     let publisher = &mut *publisher;
     let mut dirty = BTreeSet::new();
@@ -447,6 +450,7 @@ pub fn publish_read_models(
         recovered_seq: recovered_seq.map_or(0, |r| r.0),
         sandbox: sandbox.is_some(),
         paused: sandbox.is_some_and(|s| s.paused),
+        maintenance: maintenance.map(|m| m.message.clone()),
     };
     if publisher.rules.data_hash != data.data_hash || publisher.rules.commands.is_empty() {
         publisher.rules = Arc::new(crate::rules_view::rules_view(&data));

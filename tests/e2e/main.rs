@@ -6,6 +6,7 @@
 //! of their own on a free port; the API fuzzer is Schemathesis (installed by the script too).
 //! A test that cannot start a service fails and says how to provide it.
 
+mod admin;
 mod battle;
 mod battle_world;
 mod bench;
@@ -19,7 +20,6 @@ mod openapi;
 mod page;
 mod persist;
 mod play;
-mod reload;
 mod roles;
 mod sandbox;
 mod serve;

@@ -541,6 +541,7 @@ fn empty_batch(world: &str, epoch: u64, stream_id: &str) -> components::persist:
             scenario: "tiny".into(),
             updated_at: 1,
             sandbox: None,
+            maintenance: None,
         },
         snapshots: Vec::new(),
         events: Vec::new(),

@@ -3,6 +3,8 @@
 //! `Authorization: Bearer <token>` (compared in constant time) or is answered 401.
 //! `POST /admin/reload` reads and validates the designer data now and has the World apply it;
 //! `POST /admin/flush` closes a checkpoint epoch and answers when it is durable;
+//! `POST /admin/maintenance` refuses commands (503 with a message; reads go on) or takes them
+//! again, durably;
 //! `GET /admin/status` reports the data in force, reload errors, persistence and the clock.
 
 use std::{
@@ -26,6 +28,7 @@ use subtle::ConstantTimeEq;
 use super::{
     AppState,
     error::{ApiError, ErrorBody, ErrorCode, ErrorDetail},
+    extract::ApiJson,
     published,
 };
 
@@ -159,14 +162,95 @@ pub async fn flush(
         .await
         .map_err(|_| ApiError::internal("the flush failed"))?
         .map_err(ApiError::unavailable)?;
+    let report = durable(&state, epoch).await?;
+    Ok(Json(Flushed {
+        epoch,
+        durable_seq: report.durable_seq,
+    }))
+}
+
+/// Longest maintenance message, in characters.
+pub const MAINTENANCE_MESSAGE_MAX: usize = 200;
+const DEFAULT_MAINTENANCE_MESSAGE: &str =
+    "the server is under maintenance; commands are not taken now, reads go on";
+
+/// `POST /admin/maintenance`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceRequest {
+    /// `true`: commands are answered 503 with `message`; `false`: taken again.
+    pub on: bool,
+    /// What refused commands are told (1–200 printable characters; a default when absent).
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// What maintenance is now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MaintenanceState {
+    pub on: bool,
+    pub message: Option<String>,
+    /// The epoch that holds the change, durable when this is answered.
+    pub epoch: u64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/maintenance",
+    tag = "admin",
+    security(("admin" = [])),
+    request_body = MaintenanceRequest,
+    responses(
+        (status = 200, description = "in force and durable: it holds across a restart", body = MaintenanceState),
+        (status = 400, description = "malformed JSON (`invalid_json`), a field missing, unknown or of the wrong type, a message that is empty, too long or not printable (`invalid_field`)", body = ErrorBody),
+        (status = 401, description = "no admin token, or a wrong one (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "TIANXIA_ADMIN_TOKEN is not set, or this process runs no World (`not_found`)", body = ErrorBody),
+        (status = 413, description = "a body over 16 KiB (`payload_too_large`)", body = ErrorBody),
+        (status = 503, description = "the World or the store did not take it in time (`unavailable`)", body = ErrorBody),
+    ),
+)]
+pub async fn maintenance(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<MaintenanceRequest>,
+) -> Result<Json<MaintenanceState>, ApiError> {
+    let ops = authorize(&state, &headers)?;
+    let message = match (request.on, request.message) {
+        (false, _) => None,
+        (true, None) => Some(DEFAULT_MAINTENANCE_MESSAGE.to_string()),
+        (true, Some(message)) => {
+            let message = message.trim().to_string();
+            if message.is_empty()
+                || message.chars().count() > MAINTENANCE_MESSAGE_MAX
+                || !components::text::printable(&message)
+            {
+                return Err(ApiError::invalid_field(format!(
+                    "message: 1-{MAINTENANCE_MESSAGE_MAX} printable characters"
+                )));
+            }
+            Some(message)
+        }
+    };
+    let asked = message.clone();
+    let epoch = tokio::task::spawn_blocking(move || ops.maintenance(asked))
+        .await
+        .map_err(|_| ApiError::internal("the request failed"))?
+        .map_err(ApiError::unavailable)?;
+    durable(&state, epoch).await?;
+    Ok(Json(MaintenanceState {
+        on: message.is_some(),
+        message,
+        epoch,
+    }))
+}
+
+/// Waits until the store has `epoch`.
+async fn durable(state: &AppState, epoch: u64) -> Result<PersistReport, ApiError> {
     let deadline = Instant::now() + DURABLE_WAIT;
     loop {
         let report = state.persist.report();
         if report.durable_epoch >= epoch {
-            return Ok(Json(Flushed {
-                epoch,
-                durable_seq: report.durable_seq,
-            }));
+            return Ok(report);
         }
         if Instant::now() >= deadline {
             return Err(ApiError::unavailable(format!(
@@ -190,6 +274,8 @@ pub struct AdminStatus {
     /// The game clock: game seconds, configured and effective speed, and whether a sandbox
     /// stopped it.
     pub clock: ClockStatus,
+    /// The maintenance message while commands are refused.
+    pub maintenance: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -229,5 +315,6 @@ pub async fn status(
             effective_speed: world.effective_speed,
             paused: world.paused,
         },
+        maintenance: world.maintenance.clone(),
     }))
 }

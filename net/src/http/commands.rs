@@ -29,6 +29,7 @@ use super::{
     extract::{ApiJson, ApiPath, Player},
     published,
     read::count_l1,
+    taking_commands,
 };
 
 /// How long `POST /api/join` waits for the World's answer.
@@ -85,6 +86,7 @@ pub async fn join(
     });
     body.check().map_err(shape_error)?;
     let models = published(&state)?;
+    taking_commands(&models)?;
     if models
         .generals
         .contains_key(format!("g-{}", player.id).as_str())
@@ -221,6 +223,7 @@ pub async fn command(
         _ => {}
     }
     let models = published(&state)?;
+    taking_commands(&models)?;
     if let Some(general) = request
         .general
         .as_ref()

@@ -91,6 +91,14 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
     ApiError::internal("a request handler panicked").into_response()
 }
 
+/// 503 with the operator's message while maintenance is on (docs/http.md#admin-routes).
+pub(crate) fn taking_commands(models: &ReadModels) -> Result<(), ApiError> {
+    match &models.world.maintenance {
+        Some(message) => Err(ApiError::unavailable(message.clone())),
+        None => Ok(()),
+    }
+}
+
 /// The last published read models, or 503 while the world is not loaded.
 pub(crate) fn published(state: &AppState) -> Result<Arc<ReadModels>, ApiError> {
     state
@@ -108,6 +116,7 @@ fn ops_routes() -> Router<AppState> {
         .route("/metrics", get(health::metrics))
         .route("/admin/reload", post(admin::reload))
         .route("/admin/flush", post(admin::flush))
+        .route("/admin/maintenance", post(admin::maintenance))
         .route("/admin/status", get(admin::status))
 }
 

@@ -57,6 +57,7 @@ impl Modify for Bearer {
         health::metrics,
         admin::reload,
         admin::flush,
+        admin::maintenance,
         admin::status,
         read::world,
         read::rules,

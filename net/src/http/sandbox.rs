@@ -30,6 +30,7 @@ async fn edit(state: AppState, player: Player, edit: SandboxEdit) -> Result<Resp
     }
     edit.check().map_err(shape_error)?;
     let models = published(&state)?;
+    super::taking_commands(&models)?;
     let (id, _) = state
         .bus
         .submit(

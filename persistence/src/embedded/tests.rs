@@ -108,6 +108,7 @@ fn epoch(
             scenario: "tiny".into(),
             updated_at: 1,
             sandbox: None,
+            maintenance: None,
         },
         snapshots: snapshots
             .into_iter()

@@ -215,6 +215,7 @@ impl MongoStore {
             "sandbox": checkpoint
                 .sandbox
                 .map(|s| doc! {"paused": s.paused, "speed": s.speed}),
+            "maintenance": checkpoint.maintenance.clone(),
         };
         let filter = doc! {
             "_id": &checkpoint.world,
@@ -350,6 +351,7 @@ impl MongoStore {
                     paused: s.get_bool("paused").unwrap_or(false),
                     speed: s.get_f64("speed").ok(),
                 }),
+            maintenance: doc.get_str("maintenance").ok().map(str::to_string),
         }))
     }
 

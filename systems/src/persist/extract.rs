@@ -15,7 +15,7 @@ use components::{
     time::GameClock,
     world::{City, General, Nation},
 };
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use tracing::error;
 
 use super::{
@@ -165,17 +165,17 @@ pub fn collect_changes(
     }
 }
 
-/// Epochs an operator asked for (`POST /admin/flush`, docs/http.md#admin-routes): each request
-/// is answered with the number of the epoch that holds everything the World did before it.
-#[derive(Resource)]
-pub struct FlushRequests(pub Receiver<Sender<u64>>);
+/// Answers owed to operators' requests (`POST /admin/flush`, `/admin/maintenance`,
+/// [`crate::admin`]): each gets the number of the epoch closed at the end of the pass.
+#[derive(Resource, Default)]
+pub struct EpochReplies(pub Vec<Sender<u64>>);
 
 /// Closes an epoch when one is due: the interval has passed, or a capture or a nation's
 /// destruction happened in this pass, or one was asked for.
 pub fn close_epoch_when_due(world: &mut World) {
     let asked: Vec<Sender<u64>> = world
-        .get_resource::<FlushRequests>()
-        .map(|r| r.0.try_iter().collect())
+        .get_resource_mut::<EpochReplies>()
+        .map(|mut r| std::mem::take(&mut r.0))
         .unwrap_or_default();
     let due = !asked.is_empty() || {
         let extract = world.resource::<Extract>();

@@ -127,6 +127,9 @@ pub fn restore_world(
     let mut clock = GameClock::new(data.scenario.meta.start, settings.speed);
     clock.game_seconds = checkpoint.game_seconds;
     clock.tick = checkpoint.tick;
+    if let Some(message) = checkpoint.maintenance.clone() {
+        world.insert_resource(components::world::Maintenance { message });
+    }
     if let Some(sandbox) = checkpoint.sandbox {
         // A sandbox keeps the clock its edits set (docs/sandbox.md).
         if let Some(speed) = sandbox.speed {

@@ -96,5 +96,8 @@ pub(crate) fn checkpoint_record(world: &World, lease_epoch: u64, epoch: u64) -> 
         scenario: info.scenario.clone(),
         updated_at: unix_ms(SystemTime::now()),
         sandbox: world.get_resource::<components::world::Sandbox>().copied(),
+        maintenance: world
+            .get_resource::<components::world::Maintenance>()
+            .map(|m| m.message.clone()),
     }
 }

@@ -1,9 +1,10 @@
-//! The designer's loop on a running server (docs/data-files.md#hot-reload): an edit to a copied
-//! `assets/` is noticed, validated and in force for the next command, told as
-//! `AssetsReloaded`; an invalid edit leaves the old data in force and is shown at
-//! `/admin/status` with file and line; `POST /admin/reload` answers 200 or 422 with every
-//! error; `POST /admin/flush` makes everything before it durable; the admin routes answer 404
-//! without `TIANXIA_ADMIN_TOKEN` and 401 with a wrong one.
+//! The admin routes (docs/http.md#admin-routes) and the designer's loop on a running server
+//! (docs/data-files.md#hot-reload): an edit to a copied `assets/` is noticed, validated and in
+//! force for the next command, told as `AssetsReloaded`; an invalid edit leaves the old data
+//! in force and is shown at `/admin/status` with file and line; `POST /admin/reload` answers
+//! 200 or 422 with every error; `POST /admin/flush` makes everything before it durable;
+//! `POST /admin/maintenance` refuses commands across restarts while reads go on; the admin
+//! routes answer 404 without `TIANXIA_ADMIN_TOKEN` and 401 with a wrong one.
 
 use std::fs;
 
@@ -229,4 +230,79 @@ fn a_flush_makes_everything_before_it_durable_at_once() {
         "not-the-admin-token-at-all",
     );
     assert_eq!(reply.status, 401, "{}", reply.text);
+}
+
+#[test]
+fn maintenance_refuses_commands_lets_reads_go_on_and_holds_across_restarts() {
+    let args = ["--scenario", "tiny", "--flush-interval", "3600"];
+    let envs = [("TIANXIA_ADMIN_TOKEN", ADMIN)];
+    let server = Server::start_with_env(&args, &envs);
+    server.wait_ready();
+    let token = register(&server, "Player");
+    let set = |server: &Server, body: Value| {
+        crate::support::http::request(
+            "POST",
+            &server.url("/admin/maintenance"),
+            Some(ADMIN),
+            Some(body.to_string().as_bytes()),
+        )
+    };
+    let reply = set(&server, json!({"on": true, "message": "Back at noon"}));
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["on"], true);
+
+    let join = crate::support::post(
+        &server.url("/api/join"),
+        Some(&token),
+        &json!({"name": "Player", "nation": "west"}),
+    );
+    assert_eq!(join.status, 503, "{}", join.text);
+    assert_eq!(join.json["error"]["message"], "Back at noon");
+    assert!(
+        join.headers.contains_key("retry-after"),
+        "{:?}",
+        join.headers
+    );
+    let move_ = command(
+        &server,
+        &token,
+        json!({"type": "MOVE", "general": "bei_wang", "args": {"to": "hill_fort"}}),
+    );
+    assert_eq!(move_.status, 503, "{}", move_.text);
+    let world = server.get("/api/world");
+    assert_eq!(world.status, 200, "reads go on: {}", world.text);
+    assert_eq!(world.json["maintenance"], "Back at noon");
+    let reply = set(&server, json!({"on": true, "message": "\u{7}"}));
+    assert_eq!(reply.status, 400, "{}", reply.text);
+
+    // Killed at once: the answer meant durable, so it holds.
+    let dir = server.kill_keeping_dir();
+    let server = Server::start_in(dir, &args, &envs);
+    server.wait_ready();
+    assert_eq!(server.get("/api/world").json["maintenance"], "Back at noon");
+    let status = admin(&server, "GET", "/admin/status", ADMIN).json;
+    assert_eq!(status["maintenance"], "Back at noon", "{status}");
+
+    // Off again, also across a restart: commands are taken.
+    let reply = set(&server, json!({"on": false}));
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let dir = server.kill_keeping_dir();
+    let server = Server::start_in(dir, &args, &envs);
+    server.wait_ready();
+    assert_eq!(server.get("/api/world").json["maintenance"], Value::Null);
+    let join = crate::support::post(
+        &server.url("/api/join"),
+        Some(&token),
+        &json!({"name": "Player", "nation": "west"}),
+    );
+    assert_eq!(join.status, 201, "{}", join.text);
+    let events = server.get("/api/events?limit=1000").json;
+    let changes: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "MaintenanceChanged")
+        .map(|e| &e["payload"]["on"])
+        .collect();
+    assert_eq!(changes, [&json!(true), &json!(false)], "{events}");
 }
