@@ -301,11 +301,10 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
     }
     let admin_token = present(std::env::var(ADMIN_TOKEN_VAR).ok());
     if let Some(token) = &admin_token
-        && (token.len() < MIN_ADMIN_TOKEN
-            || token.chars().any(|c| c.is_whitespace() || c.is_control()))
+        && (token.len() < MIN_ADMIN_TOKEN || !token.bytes().all(|b| b.is_ascii_graphic()))
     {
         return Err(Failure::Usage(format!(
-            "{ADMIN_TOKEN_VAR} must be at least {MIN_ADMIN_TOKEN} characters, without spaces"
+            "{ADMIN_TOKEN_VAR} must be at least {MIN_ADMIN_TOKEN} visible ASCII characters (no spaces)"
         )));
     }
     let sandbox = args.sandbox || file.sandbox.unwrap_or(false);

@@ -13,7 +13,7 @@ use std::{
 };
 
 use anyhow::Context;
-use components::admin::{AdminOps, ReloadOutcome, ReloadStatus};
+use components::admin::{AdminOps, ReloadError, ReloadOutcome, ReloadStatus};
 use crossbeam_channel::Sender;
 use notify_debouncer_mini::{
     DebounceEventResult, Debouncer, new_debouncer,
@@ -115,7 +115,7 @@ impl Reloads {
 
 impl Reloads {
     /// Reads and validates the rules files now and hands changed, valid data to the World.
-    pub(crate) fn reload(&self, trigger: &str) -> Result<ReloadOutcome, Vec<String>> {
+    pub(crate) fn reload(&self, trigger: &str) -> Result<ReloadOutcome, ReloadError> {
         let mut reloader = self.reloader.lock().unwrap_or_else(|e| e.into_inner());
         let result = reloader.reload();
         self.note_scenario_changes(&reloader);
@@ -139,9 +139,9 @@ impl Reloads {
                 // counts as in force, so the next reload tries again.
                 if self.world.try_send(reloaded.clone()).is_err() {
                     warn!("the World is not taking reloaded data now");
-                    return Err(vec![
+                    return Err(ReloadError::Unavailable(
                         "the World is not taking reloaded data now; try again".into(),
-                    ]);
+                    ));
                 }
                 reloader.commit(&reloaded);
                 let mut status = self.status();
@@ -168,7 +168,7 @@ impl Reloads {
                         .push(format!("... and {} more", errors.len() - KEPT_ERRORS));
                 }
                 status.refused += 1;
-                Err(errors)
+                Err(ReloadError::Invalid(errors))
             }
         }
     }
@@ -204,7 +204,7 @@ impl WorldAdmin {
 }
 
 impl AdminOps for WorldAdmin {
-    fn reload(&self, trigger: &str) -> Result<ReloadOutcome, Vec<String>> {
+    fn reload(&self, trigger: &str) -> Result<ReloadOutcome, ReloadError> {
         self.reloads.reload(trigger)
     }
 

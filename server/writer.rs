@@ -353,6 +353,8 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
         .watch()
         .inspect_err(|e| warn!(error = %format!("{e:#}"), "designer data is not watched; POST /admin/reload still reloads it"))
         .ok();
+    // Edits made while this process waited for the lease or recovered are not missed.
+    let _ = reloads.reload("start");
 
     // 7. The intake; with Redis, the L2 read models and presence follow the World.
     let tenure = lease.as_ref().map(|l| l.tenure.clone());

@@ -32,11 +32,20 @@ pub struct ReloadStatus {
     pub refused: u64,
 }
 
+/// Why a reload put nothing in force.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReloadError {
+    /// The data does not validate: every error, as `file:line:column: message`.
+    Invalid(Vec<String>),
+    /// The World is not taking new data now (try again).
+    Unavailable(String),
+}
+
 /// The admin side of the World's process.
 pub trait AdminOps: Send + Sync {
     /// Reads and validates the designer data now; if it changed, hands it to the World.
-    /// Blocks on file reads. `Err` holds every error, the data in force unchanged.
-    fn reload(&self, trigger: &str) -> Result<ReloadOutcome, Vec<String>>;
+    /// Blocks on file reads. On `Err` the data in force is unchanged.
+    fn reload(&self, trigger: &str) -> Result<ReloadOutcome, ReloadError>;
 
     /// The reload side of `/admin/status`.
     fn reload_status(&self) -> ReloadStatus;

@@ -127,7 +127,8 @@ pub fn build_app_with(
                 crate::assets::reload::apply_reloads.before(crate::rules::intake::apply_inbound),
             );
     }
-    if let Some(rx) = &settings.admin {
+    // Operators' requests are answered with an epoch: only a World with a store takes them.
+    if let (Some(rx), Some(_)) = (&settings.admin, &persist) {
         app.insert_resource(crate::admin::AdminInbox(rx.clone()))
             .add_systems(
                 Intake,

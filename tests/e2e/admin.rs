@@ -35,16 +35,18 @@ fn edit(path: &std::path::Path, from: &str, to: &str) {
 
 #[test]
 fn an_edit_applies_to_the_next_command_and_a_bad_one_leaves_the_old_data_in_force() {
+    // The assets directory as an operator names it: relative to where the server runs.
     let dir = tempfile::tempdir().unwrap();
     let assets = dir.path().join("assets");
     copy_dir(&repo().join("assets"), &assets);
     let commands = assets.join("commands.toml");
-    let server = Server::start_with_env(
+    let server = Server::start_in(
+        dir,
         &[
             "--scenario",
             "tiny",
             "--assets",
-            assets.to_str().unwrap(),
+            "assets",
             "--flush-interval",
             "0.5",
         ],
@@ -152,9 +154,17 @@ fn an_edit_applies_to_the_next_command_and_a_bad_one_leaves_the_old_data_in_forc
         "Crossroads"
     );
 
-    // The admin token, and nothing else, opens the admin routes.
+    // The admin token, and nothing else, opens the admin routes; without it the body is not
+    // even read.
     for token in ["wrong-token-of-the-same-length!!", ""] {
         let reply = admin(&server, "GET", "/admin/status", token);
+        assert_eq!(reply.status, 401, "{}", reply.text);
+        let reply = request(
+            "POST",
+            &server.url("/admin/maintenance"),
+            Some(token),
+            Some(b"{not json"),
+        );
         assert_eq!(reply.status, 401, "{}", reply.text);
     }
     let reply = request("GET", &server.url("/admin/status"), Some(&token), None);
@@ -169,6 +179,7 @@ fn without_an_admin_token_the_admin_routes_do_not_exist() {
         ("GET", "/admin/status"),
         ("POST", "/admin/reload"),
         ("POST", "/admin/flush"),
+        ("POST", "/admin/maintenance"),
     ] {
         let reply = admin(&server, method, path, ADMIN);
         assert_eq!(reply.status, 404, "{method} {path}: {}", reply.text);

@@ -14,15 +14,16 @@ use std::{
 
 use axum::{
     Json,
-    extract::State,
-    http::{HeaderMap, StatusCode, header},
+    extract::{FromRequestParts, State},
+    http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use components::{
-    admin::{AdminOps, ReloadOutcome, ReloadStatus},
+    admin::{AdminOps, ReloadError, ReloadOutcome, ReloadStatus},
     durable::PersistReport,
 };
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{
@@ -43,6 +44,18 @@ pub struct Admin {
     pub ops: Option<Arc<dyn AdminOps>>,
 }
 
+/// A request that carries the admin token, with what the admin routes can do here. As an
+/// extractor it runs before the body is read: without the token nothing else is looked at.
+pub struct AdminAccess(pub Arc<dyn AdminOps>);
+
+impl FromRequestParts<AppState> for AdminAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authorize(state, &parts.headers).map(AdminAccess)
+    }
+}
+
 /// The admin operations, once the request's token is the admin token.
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Arc<dyn AdminOps>, ApiError> {
     let Some(admin) = &state.admin else {
@@ -55,7 +68,12 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Arc<dyn AdminOps>,
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if !bool::from(given.as_bytes().ct_eq(admin.token.as_bytes())) {
+    // Digests of equal length, compared in constant time: neither the token's bytes nor its
+    // length show in the time taken.
+    let matches: bool = Sha256::digest(given.as_bytes())
+        .ct_eq(&Sha256::digest(admin.token.as_bytes()))
+        .into();
+    if !matches {
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             "admin routes need Authorization: Bearer <TIANXIA_ADMIN_TOKEN>",
@@ -89,14 +107,13 @@ pub struct ReloadRefused {
         (status = 503, description = "the World did not apply the data within 5 s (`unavailable`)", body = ErrorBody),
     ),
 )]
-pub async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let ops = match authorize(&state, &headers) {
-        Ok(ops) => ops,
-        Err(e) => return e.into_response(),
-    };
+pub async fn reload(State(state): State<AppState>, AdminAccess(ops): AdminAccess) -> Response {
     let outcome = match tokio::task::spawn_blocking(move || ops.reload("admin")).await {
         Ok(Ok(outcome)) => outcome,
-        Ok(Err(errors)) => {
+        Ok(Err(ReloadError::Unavailable(why))) => {
+            return ApiError::unavailable(why).into_response();
+        }
+        Ok(Err(ReloadError::Invalid(errors))) => {
             let refused = ReloadRefused {
                 error: ErrorDetail {
                     code: ErrorCode::InvalidData,
@@ -155,9 +172,8 @@ pub struct Flushed {
 )]
 pub async fn flush(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminAccess(ops): AdminAccess,
 ) -> Result<Json<Flushed>, ApiError> {
-    let ops = authorize(&state, &headers)?;
     let epoch = tokio::task::spawn_blocking(move || ops.flush())
         .await
         .map_err(|_| ApiError::internal("the flush failed"))?
@@ -211,10 +227,9 @@ pub struct MaintenanceState {
 )]
 pub async fn maintenance(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminAccess(ops): AdminAccess,
     ApiJson(request): ApiJson<MaintenanceRequest>,
 ) -> Result<Json<MaintenanceState>, ApiError> {
-    let ops = authorize(&state, &headers)?;
     let message = match (request.on, request.message) {
         (false, _) => None,
         (true, None) => Some(DEFAULT_MAINTENANCE_MESSAGE.to_string()),
@@ -300,9 +315,8 @@ pub struct ClockStatus {
 )]
 pub async fn status(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    AdminAccess(ops): AdminAccess,
 ) -> Result<Json<AdminStatus>, ApiError> {
-    let ops = authorize(&state, &headers)?;
     let models = published(&state)?;
     let world = &models.world;
     Ok(Json(AdminStatus {

@@ -327,6 +327,7 @@ pub fn load_reloadable(dir: &Path, scenario: &str) -> Result<(GameData, Reloader
     let data = assemble(dir, scenario, &rules, files.clone());
     let reloader = Reloader {
         dir: dir.to_path_buf(),
+        canonical: fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
         scenario: scenario.to_string(),
         rules_texts: rule_texts(dir, &rules),
         files,
@@ -362,6 +363,8 @@ fn shown_name(dir: &Path, path: &Path) -> String {
 /// new worlds only.
 pub struct Reloader {
     dir: PathBuf,
+    /// `dir` resolved, to recognise the absolute paths a file watcher reports.
+    canonical: PathBuf,
     scenario: String,
     /// The scenario's files as the world's data was built from them.
     files: ScenarioFiles,
@@ -440,12 +443,14 @@ impl Reloader {
         .collect()
     }
 
-    /// Whether `path` is one of the rules files this reloader reads.
+    /// Whether `path` (relative to the working directory or absolute, as a file watcher
+    /// reports it) is one of the rules files this reloader reads.
     pub fn is_rules_file(&self, path: &Path) -> bool {
-        path.strip_prefix(&self.dir).ok().is_some_and(|p| {
-            self.rules_texts
-                .contains_key(&p.to_string_lossy().replace('\\', "/"))
-        })
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return false;
+        };
+        let parent = fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+        parent == self.canonical && self.rules_texts.contains_key(&*name.to_string_lossy())
     }
 }
 

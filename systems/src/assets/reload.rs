@@ -45,6 +45,11 @@ pub fn apply_reloads(world: &mut World) {
         return;
     }
     files.sort();
+    // An epoch at the end of this pass holds everything done under the data before, so a
+    // recovery never applies those commands again under the new data.
+    if let Some(mut extract) = world.get_resource_mut::<crate::persist::Extract>() {
+        extract.request();
+    }
     let data_hash = reload.data.data_hash.clone();
     world.insert_resource(Data(Arc::new(reload.data)));
     let mut info = world.resource_mut::<WorldInfo>();

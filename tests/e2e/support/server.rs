@@ -106,7 +106,8 @@ impl Server {
         let data = dir.path().join("data");
         let stderr = dir.path().join("stderr.log");
         let mut command = Command::new(bin());
-        command.arg(role);
+        // In its own directory: relative paths it is given resolve there.
+        command.current_dir(dir.path()).arg(role);
         if !args.contains(&"--bind") {
             command.args(["--bind", "127.0.0.1:0"]);
         }
