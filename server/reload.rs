@@ -152,15 +152,21 @@ impl Reloads {
             }
             Err(errors) => {
                 let errors: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
-                warn!(
-                    trigger,
-                    errors = errors.len(),
-                    "designer data edit refused: the data in force stays; fix the files (or see /admin/status)"
-                );
-                for error in errors.iter().take(LOGGED_ERRORS) {
-                    warn!(error = %error, "refused designer data");
-                }
                 let mut status = self.status();
+                // An editor's save can come as several batches of events: the same refusal is
+                // logged once.
+                let known = status.errors.len() == errors.len().min(KEPT_ERRORS)
+                    && status.errors.iter().zip(&errors).all(|(a, b)| a == b);
+                if !known {
+                    warn!(
+                        trigger,
+                        errors = errors.len(),
+                        "designer data edit refused: the data in force stays; fix the files (or see /admin/status)"
+                    );
+                    for error in errors.iter().take(LOGGED_ERRORS) {
+                        warn!(error = %error, "refused designer data");
+                    }
+                }
                 status.errors = errors.iter().take(KEPT_ERRORS).cloned().collect();
                 if errors.len() > KEPT_ERRORS {
                     status
