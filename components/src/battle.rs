@@ -124,6 +124,9 @@ pub struct BattleView {
     /// was added.
     #[serde(default)]
     pub field: FieldView,
+    /// Hash of the designer data the battle is fought under (what it began with).
+    #[serde(default)]
+    pub data_hash: String,
     pub version: u64,
 }
 

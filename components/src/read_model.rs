@@ -341,6 +341,8 @@ pub struct ReadModels {
     pub frames: OrdMap<Key, Arc<FrameView>>,
     /// The last frame of each finished battle in `battles`.
     pub final_frames: OrdMap<Key, Arc<FrameView>>,
+    /// The recording (JSON for `tianxia battle run`) of each finished battle in `battles`.
+    pub recordings: OrdMap<Key, Arc<str>>,
     /// The most recent domain events in sequence order, bounded.
     pub events: Vector<Arc<DomainEvent>>,
     /// Each player's order window (docs/rules.md#order-ids-and-idempotency), by player id, then

@@ -68,6 +68,7 @@ pub struct ReadPublisher {
     battles: OrdMap<Key, Arc<BattleView>>,
     frames: OrdMap<Key, Arc<FrameView>>,
     final_frames: OrdMap<Key, Arc<FrameView>>,
+    recordings: OrdMap<Key, Arc<str>>,
     /// Finished battles in the read models, oldest first.
     finished: VecDeque<String>,
     events: Vector<Arc<DomainEvent>>,
@@ -92,6 +93,7 @@ impl ReadPublisher {
             battles: OrdMap::new(),
             frames: OrdMap::new(),
             final_frames: OrdMap::new(),
+            recordings: OrdMap::new(),
             finished: VecDeque::new(),
             events: Vector::new(),
             orders: OrdMap::new(),
@@ -343,13 +345,21 @@ pub fn publish_read_models(
                 .insert(Key::from(battle.id.as_str()), Arc::new(frame));
         }
     }
-    for (view, last_frame) in finished.0.drain(..) {
+    for crate::battle::Finished {
+        view,
+        last_frame,
+        recording,
+    } in finished.0.drain(..)
+    {
         debug_assert_eq!(view.status, BattleStatus::Finished);
         let old = publisher.battles.get(view.id.as_str()).cloned();
         publisher.frames.remove(view.id.as_str());
         publisher
             .final_frames
             .insert(Key::from(view.id.as_str()), Arc::new(last_frame));
+        publisher
+            .recordings
+            .insert(Key::from(view.id.as_str()), recording);
         if let Some(view) = next_version(old.as_ref(), view) {
             publisher.finished.push_back(view.id.clone());
             publisher.battles.insert(Key::from(view.id.as_str()), view);
@@ -358,6 +368,7 @@ pub fn publish_read_models(
             if let Some(oldest) = publisher.finished.pop_front() {
                 publisher.battles.remove(oldest.as_str());
                 publisher.final_frames.remove(oldest.as_str());
+                publisher.recordings.remove(oldest.as_str());
             }
         }
     }
@@ -464,6 +475,7 @@ pub fn publish_read_models(
         battles: publisher.battles.clone(),
         frames: publisher.frames.clone(),
         final_frames: publisher.final_frames.clone(),
+        recordings: publisher.recordings.clone(),
         events: publisher.events.clone(),
         orders: publisher.orders.clone(),
         order_feed: publisher.order_feed.clone(),

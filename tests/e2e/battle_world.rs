@@ -296,6 +296,13 @@ fn battles_are_served_over_http_while_they_last_and_after() {
     );
     assert_eq!(get(&server.url("/api/battles?status=won")).status, 400);
     assert_eq!(get(&server.url("/api/battles/b-none-1")).status, 404);
+    let recording = get(&server.url(&format!("/api/battles/{id}/recording")));
+    assert_eq!(recording.status, 404, "{}", recording.text);
+    assert!(recording.text.contains("under way"), "{}", recording.text);
+    assert_eq!(
+        view["data_hash"],
+        get(&server.url("/api/world")).json["data_hash"]
+    );
 
     // Fight it out; the finished battle stays readable, its frames go.
     for _ in 0..20_000 {
@@ -321,6 +328,32 @@ fn battles_are_served_over_http_while_they_last_and_after() {
             .contains("has ended")
     );
     assert_eq!(get(&server.url("/api/world")).json["battles_active"], 0);
+
+    // Its recording replays to the same end with `tianxia battle run`.
+    let recording = get(&server.url(&format!("/api/battles/{id}/recording")));
+    assert_eq!(recording.status, 200, "{}", recording.text);
+    assert_eq!(recording.json["battle"], id.as_str());
+    let ended = events(&h.published())
+        .into_iter()
+        .find_map(|e| match e.kind {
+            EventKind::BattleEnded {
+                battle, state_hash, ..
+            } if battle == id => Some(state_hash),
+            _ => None,
+        })
+        .expect("BattleEnded");
+    assert_eq!(recording.json["state_hash"], ended.as_str());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("battle.json");
+    std::fs::write(&file, &recording.text).unwrap();
+    let out = crate::support::run(&["battle", "run", file.to_str().unwrap()], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("matches the recording"), "{stdout}");
 }
 
 #[test]

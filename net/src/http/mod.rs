@@ -153,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/battles", get(read::battles))
         .route("/api/battles/{id}", get(read::battle))
         .route("/api/battles/{id}/frame", get(read::frame))
+        .route("/api/battles/{id}/recording", get(read::recording))
         .route("/api/leaderboard", get(read::leaderboard))
         .route("/api/orders/{id}", get(commands::order))
         .route("/api/orders", get(me::orders))

@@ -70,6 +70,7 @@ impl Modify for Bearer {
         read::battles,
         read::battle,
         read::frame,
+        read::recording,
         read::events,
         read::leaderboard,
         auth::register,

@@ -501,6 +501,41 @@ pub async fn frame(
     })
 }
 
+/// `GET /api/battles/{id}/recording`: the battle as `tianxia battle run` replays it.
+#[utoipa::path(
+    get,
+    path = "/api/battles/{id}/recording",
+    tag = "world",
+    params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")),
+    responses(
+        (status = 200, description = "the recording of a finished battle (one of the last 100): its setup, the data hash it was fought under, its steps, outcome and state hash; `tianxia battle run FILE` replays it to the same hash", content_type = "application/json", body = Object),
+        EntityFailures,
+    ),
+)]
+pub async fn recording(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    _: ApiQuery<NoQuery>,
+) -> Result<Response, ApiError> {
+    let models = l1(published(&state))?;
+    if let Some(recording) = models.recordings.get(id.as_str()) {
+        return Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            recording.to_string(),
+        )
+            .into_response());
+    }
+    l1(match models.battles.get(id.as_str()) {
+        Some(view) if view.status == BattleStatus::Active => Err(ApiError::not_found(format!(
+            "battle \"{id}\" is under way: its recording is served once it ends"
+        ))),
+        Some(_) => Err(ApiError::not_found(format!(
+            "battle \"{id}\" has no recording here (recordings are kept by the process that runs the World)"
+        ))),
+        None => Err(ApiError::not_found(format!("no battle with id \"{id}\""))),
+    })
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]

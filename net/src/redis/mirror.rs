@@ -260,6 +260,8 @@ impl Mirror {
             battles: OrdMap::new(),
             frames: OrdMap::new(),
             final_frames: OrdMap::new(),
+            // Recordings are not carried to L2: an api process has none to serve.
+            recordings: OrdMap::new(),
             events: Vector::new(),
             orders: OrdMap::new(),
             order_feed: Vector::new(),

@@ -24,6 +24,7 @@ pub mod stored;
 
 use std::{
     collections::BTreeMap,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -59,6 +60,9 @@ pub struct Battle {
     pub garrison: u32,
     /// Game second the battle began.
     pub started_at: i64,
+    /// Hash of the designer data in force when it began: its setup holds a copy of that
+    /// data's numbers, whatever is reloaded while it lasts.
+    pub data_hash: String,
     pub sim: Box<BattleSim>,
 }
 
@@ -108,6 +112,7 @@ impl Battle {
             casualties,
             steps: self.sim.steps(),
             field: self.sim.field(),
+            data_hash: self.data_hash.clone(),
             version: 0,
         }
     }
@@ -169,10 +174,17 @@ pub struct Concluded {
 #[derive(Resource, Default, Debug)]
 pub struct BattleResults(pub Vec<Concluded>);
 
-/// Views of battles that ended since the last publish, each with its last frame, for the
-/// read side.
+/// A battle that ended, as the read side keeps it: its view, its last frame, and its
+/// recording (the JSON `tianxia battle run` replays).
+pub struct Finished {
+    pub view: BattleView,
+    pub last_frame: FrameView,
+    pub recording: Arc<str>,
+}
+
+/// Battles that ended since the last publish, for the read side.
 #[derive(Resource, Default)]
-pub struct FinishedBattles(pub Vec<(BattleView, FrameView)>);
+pub struct FinishedBattles(pub Vec<Finished>);
 
 pub struct BattlePlugin;
 
@@ -298,16 +310,19 @@ pub fn conclude_battles(
             attackers: battle.attacker.generals.clone(),
             at: battle.game_time(),
         });
-        finished.0.push((
-            battle.view(),
-            FrameView {
+        finished.0.push(Finished {
+            view: battle.view(),
+            last_frame: FrameView {
                 battle: battle.id.clone(),
                 tick: battle.sim.steps(),
                 units: battle.sim.frame_units(),
                 groups: battle.sim.frame_groups(),
                 last: true,
             },
-        ));
+            recording: Arc::from(
+                record::BattleRecord::of(&battle.sim, &battle.id, &battle.data_hash).to_json(),
+            ),
+        });
         registry.battles.remove(&battle.id);
         commands.entity(entity).despawn();
     }
@@ -457,6 +472,7 @@ pub fn spawn_battle(world: &mut World, request: &BattleRequest) -> Result<String
         defender: side_view(city.owner.clone(), &defenders),
         garrison,
         started_at: clock.game_seconds,
+        data_hash: data.data_hash.clone(),
         sim: Box::new(sim),
     };
     world.resource_mut::<Outbox>().emit(

@@ -22,6 +22,9 @@ pub struct StoredBattle {
     setup: String,
     steps: u32,
     state_hash: String,
+    /// The designer data it began under (absent in battles stored before it was kept).
+    #[serde(default)]
+    data_hash: String,
 }
 
 impl StoredBattle {
@@ -36,6 +39,7 @@ impl StoredBattle {
             started_at: battle.started_at,
             setup: serde_json::to_string(battle.sim.setup()).unwrap_or_default(),
             steps: battle.sim.steps(),
+            data_hash: battle.data_hash.clone(),
             state_hash: hash_hex(battle.sim.state_hash()),
         }
     }
@@ -79,6 +83,7 @@ impl StoredBattle {
             defender: self.defender,
             garrison: self.garrison,
             started_at: self.started_at,
+            data_hash: self.data_hash,
             sim: Box::new(sim),
         })
     }
@@ -129,6 +134,7 @@ mod tests {
             defender: side(),
             garrison: 0,
             started_at: 0,
+            data_hash: "test".into(),
             sim: Box::new(sim),
         };
         let EntityState::Battle(state) = StoredBattle::of(&battle).state() else {

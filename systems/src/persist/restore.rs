@@ -116,6 +116,11 @@ pub fn restore_world(
         let battle = StoredBattle::from_state(value)
             .and_then(StoredBattle::rebuild)
             .map_err(|(id, message)| RestoreError::Battle { id, message })?;
+        let mut battle = battle;
+        if battle.data_hash.is_empty() {
+            // Stored before battles kept their data's hash: the best known is the data now.
+            battle.data_hash = data.data_hash.clone();
+        }
         let id = battle.id.clone();
         let entity = world.spawn(battle).id();
         if let Some(mut extract) = world.get_resource_mut::<Extract>() {
