@@ -319,8 +319,14 @@ pub fn conclude_battles(
                 groups: battle.sim.frame_groups(),
                 last: true,
             },
+            // Never a fault of the World: a recording that cannot be written is an empty one.
             recording: Arc::from(
-                record::BattleRecord::of(&battle.sim, &battle.id, &battle.data_hash).to_json(),
+                serde_json::to_string_pretty(&record::BattleRecord::of(
+                    &battle.sim,
+                    &battle.id,
+                    &battle.data_hash,
+                ))
+                .unwrap_or_default(),
             ),
         });
         registry.battles.remove(&battle.id);
