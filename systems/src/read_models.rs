@@ -357,9 +357,11 @@ pub fn publish_read_models(
         publisher
             .final_frames
             .insert(Key::from(view.id.as_str()), Arc::new(last_frame));
-        publisher
-            .recordings
-            .insert(Key::from(view.id.as_str()), recording);
+        if let Some(recording) = recording {
+            publisher
+                .recordings
+                .insert(Key::from(view.id.as_str()), recording);
+        }
         if let Some(view) = next_version(old.as_ref(), view) {
             publisher.finished.push_back(view.id.clone());
             publisher.battles.insert(Key::from(view.id.as_str()), view);

@@ -179,7 +179,7 @@ pub struct BattleResults(pub Vec<Concluded>);
 pub struct Finished {
     pub view: BattleView,
     pub last_frame: FrameView,
-    pub recording: Arc<str>,
+    pub recording: Option<Arc<str>>,
 }
 
 /// Battles that ended since the last publish, for the read side.
@@ -319,15 +319,15 @@ pub fn conclude_battles(
                 groups: battle.sim.frame_groups(),
                 last: true,
             },
-            // Never a fault of the World: a recording that cannot be written is an empty one.
-            recording: Arc::from(
-                serde_json::to_string_pretty(&record::BattleRecord::of(
-                    &battle.sim,
-                    &battle.id,
-                    &battle.data_hash,
-                ))
-                .unwrap_or_default(),
-            ),
+            // Never a fault of the World: a recording that cannot be written is not kept.
+            recording: serde_json::to_string_pretty(&record::BattleRecord::of(
+                &battle.sim,
+                &battle.id,
+                &battle.data_hash,
+            ))
+            .inspect_err(|e| tracing::warn!(battle = %battle.id, error = %e, "the battle's recording cannot be written"))
+            .ok()
+            .map(Arc::from),
         });
         registry.battles.remove(&battle.id);
         commands.entity(entity).despawn();

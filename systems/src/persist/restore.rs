@@ -118,8 +118,9 @@ pub fn restore_world(
             .map_err(|(id, message)| RestoreError::Battle { id, message })?;
         let mut battle = battle;
         if battle.data_hash.is_empty() {
-            // Stored before battles kept their data's hash: the best known is the data now.
-            battle.data_hash = data.data_hash.clone();
+            // Stored before battles kept their data's hash: the checkpoint's is the data the
+            // world ran on then.
+            battle.data_hash = checkpoint.data_hash.clone();
         }
         let id = battle.id.clone();
         let entity = world.spawn(battle).id();
