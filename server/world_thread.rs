@@ -173,10 +173,10 @@ impl WorldThread {
                     if sandbox.paused {
                         return 0;
                     }
-                    let speed = sandbox.speed.unwrap_or(rates.speed);
-                    let speed_milli = (speed * 1_000.0).round() as u64;
+                    let speed_milli =
+                        systems::driver::speed_milli(sandbox.speed.unwrap_or(rates.speed));
                     let down_ms = components::time::unix_ms(SystemTime::now()).saturating_sub(at);
-                    (u128::from(down_ms) * u128::from(speed_milli) / 1_000_000) as i64
+                    (u128::from(down_ms) * speed_milli / 1_000_000) as i64
                 });
                 let mut driver = Driver::new(MonotonicClock::new(), &rates).owing(owed);
                 if owed > 0 {

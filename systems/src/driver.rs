@@ -45,6 +45,12 @@ pub fn run_headless_tick(world: &mut World, step: i64) {
     world.run_schedule(BattleTick);
 }
 
+/// A speed (game seconds per real second) in game milliseconds per real second, as the
+/// driver and the downtime count it.
+pub fn speed_milli(speed: f64) -> u128 {
+    (speed * 1_000.0).round().max(1.0) as u128
+}
+
 /// A source of monotonic real time.
 pub trait RealClock: Send + 'static {
     /// Time since an arbitrary fixed origin.
@@ -213,7 +219,7 @@ impl<C: RealClock> Driver<C> {
             counter!("tianxia_tick_overruns_total", "schedule" => kind.name()).increment(0);
         }
         gauge!("tianxia_game_clock_lag_seconds").set(0.0);
-        let speed_milli = (rates.speed * 1_000.0).round().max(1.0) as u128;
+        let speed_milli = speed_milli(rates.speed);
         Driver {
             clock,
             speed_milli,
@@ -266,9 +272,7 @@ impl<C: RealClock> Driver<C> {
             return;
         };
         let paused = sandbox.paused;
-        let speed_milli = sandbox.speed.map_or(self.configured_milli, |speed| {
-            (speed * 1_000.0).round().max(1.0) as u128
-        });
+        let speed_milli = sandbox.speed.map_or(self.configured_milli, speed_milli);
         if paused == self.paused && speed_milli == self.speed_milli {
             return;
         }

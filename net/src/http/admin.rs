@@ -7,10 +7,7 @@
 //! again, durably;
 //! `GET /admin/status` reports the data in force, reload errors, persistence and the clock.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json,
@@ -30,12 +27,11 @@ use super::{
     AppState,
     error::{ApiError, ErrorBody, ErrorCode, ErrorDetail},
     extract::ApiJson,
-    published,
+    poll, published,
 };
 
 /// How long `POST /admin/reload` waits for the World to put new data in force.
 const APPLY_WAIT: Duration = Duration::from_secs(5);
-const APPLY_POLL: Duration = Duration::from_millis(10);
 
 /// The admin side of a process: its token, and what it can do (none in an `api` process,
 /// which runs no World).
@@ -129,19 +125,18 @@ pub async fn reload(State(state): State<AppState>, AdminAccess(ops): AdminAccess
         Err(_) => return ApiError::internal("the reload failed").into_response(),
     };
     // Answered once the World has the data in force.
-    let deadline = Instant::now() + APPLY_WAIT;
-    loop {
-        match published(&state) {
-            Ok(models) if models.world.data_hash == outcome.data_hash => {
-                return Json(outcome).into_response();
-            }
-            _ if Instant::now() >= deadline => {
-                return ApiError::unavailable(
-                    "the data validated, but the World has not applied it within 5 s",
-                )
-                .into_response();
-            }
-            _ => tokio::time::sleep(APPLY_POLL).await,
+    let applied = poll(APPLY_WAIT, || {
+        Ok(published(&state)
+            .ok()
+            .filter(|models| models.world.data_hash == outcome.data_hash)
+            .map(|_| ()))
+    })
+    .await;
+    match applied {
+        Ok(Some(())) => Json(outcome).into_response(),
+        _ => {
+            ApiError::unavailable("the data validated, but the World has not applied it within 5 s")
+                .into_response()
         }
     }
 }
@@ -261,20 +256,22 @@ pub async fn maintenance(
 
 /// Waits until the store has `epoch`.
 async fn durable(state: &AppState, epoch: u64) -> Result<PersistReport, ApiError> {
-    let deadline = Instant::now() + DURABLE_WAIT;
-    loop {
+    let durable = poll(DURABLE_WAIT, || {
         let report = state.persist.report();
-        if report.durable_epoch >= epoch {
-            return Ok(report);
-        }
-        if Instant::now() >= deadline {
-            return Err(ApiError::unavailable(format!(
-                "epoch {epoch} was closed but the store does not have it after 30 s{}",
-                report.error.map(|e| format!(": {e}")).unwrap_or_default()
-            )));
-        }
-        tokio::time::sleep(APPLY_POLL).await;
-    }
+        Ok((report.durable_epoch >= epoch).then_some(report))
+    })
+    .await?;
+    durable.ok_or_else(|| {
+        ApiError::unavailable(format!(
+            "epoch {epoch} was closed but the store does not have it after 30 s{}",
+            state
+                .persist
+                .report()
+                .error
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ))
+    })
 }
 
 /// `GET /admin/status`.

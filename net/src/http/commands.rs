@@ -3,10 +3,7 @@
 //! (docs/http.md#checks-at-the-http-layer); everything else is the World's to decide, and its
 //! answer comes back through the order read model.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json,
@@ -27,15 +24,13 @@ use super::{
     AppState,
     error::{ApiError, BodyFailures, ErrorBody, ErrorCode, PlayerFailures},
     extract::{ApiJson, ApiPath, Player},
-    published,
+    poll, published,
     read::count_l1,
     taking_commands,
 };
 
 /// How long `POST /api/join` waits for the World's answer.
 pub const JOIN_WAIT: Duration = Duration::from_secs(5);
-/// How often a waiting join looks at the published read models.
-const JOIN_POLL: Duration = Duration::from_millis(10);
 
 pub(super) fn shape_error(error: components::command::ShapeError) -> ApiError {
     let code = match error.code {
@@ -123,18 +118,20 @@ pub(super) async fn answer(
     player: &str,
     id: &str,
 ) -> Result<Option<(Arc<ReadModels>, OrderView)>, ApiError> {
-    let deadline = Instant::now() + JOIN_WAIT;
-    while Instant::now() < deadline {
-        tokio::time::sleep(JOIN_POLL).await;
+    let found = poll(JOIN_WAIT, || {
         let models = published(state)?;
-        let Some(order) = models.orders.get(player).and_then(|w| w.get(id)) else {
-            continue;
-        };
-        let view = order.view.clone();
+        let view = models
+            .orders
+            .get(player)
+            .and_then(|w| w.get(id))
+            .map(|order| order.view.clone());
+        Ok(view.map(|view| (models, view)))
+    })
+    .await?;
+    if found.is_some() {
         state.bus.published(player, id);
-        return Ok(Some((models, view)));
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// The World's rejection of a JOIN (or a sandbox edit) as an HTTP error.

@@ -91,6 +91,27 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
     ApiError::internal("a request handler panicked").into_response()
 }
 
+/// How often a route that waits for the World looks again.
+const POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Looks at `ready` every 10 ms until it gives a value, or `within` has passed (`None`); an
+/// error from `ready` ends the wait.
+pub(crate) async fn poll<T>(
+    within: std::time::Duration,
+    mut ready: impl FnMut() -> Result<Option<T>, ApiError>,
+) -> Result<Option<T>, ApiError> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(found) = ready()? {
+            return Ok(Some(found));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// 503 with the operator's message while maintenance is on (docs/http.md#admin-routes).
 pub(crate) fn taking_commands(models: &ReadModels) -> Result<(), ApiError> {
     match &models.world.maintenance {

@@ -555,8 +555,7 @@ pub fn check(dir: &Path) -> Result<CheckReport, AssetErrors> {
 fn hash_sources<'a>(dir: &Path, sources: impl IntoIterator<Item = &'a Source>) -> String {
     let mut hasher = Sha256::new();
     for source in sources {
-        let relative = source.path.strip_prefix(dir).unwrap_or(&source.path);
-        let name = relative.to_string_lossy().replace('\\', "/");
+        let name = shown_name(dir, &source.path);
         hasher.update((name.len() as u64).to_le_bytes());
         hasher.update(name.as_bytes());
         hasher.update((source.text.len() as u64).to_le_bytes());

@@ -371,24 +371,7 @@ pub fn decide(world: &World, command: &Command) -> Result<Plan, Rejection> {
     }
     let kind = command.body.command_type();
     if is_timed(kind) {
-        match general.status {
-            GeneralStatus::Idle if general.order.is_some() || general.march.is_some() => {
-                return reject(
-                    Reason::Busy,
-                    format!("{general_id} is carrying out another order"),
-                );
-            }
-            GeneralStatus::Idle => {}
-            GeneralStatus::InBattle => {
-                return reject(Reason::InBattle, format!("{general_id} is in a battle"));
-            }
-            GeneralStatus::Busy | GeneralStatus::Marching => {
-                return reject(
-                    Reason::Busy,
-                    format!("{general_id} is carrying out another order"),
-                );
-            }
-        }
+        must_be_idle(general)?;
     }
     let cost = view.cost(kind);
     let plan = match &command.body {
@@ -431,6 +414,19 @@ pub fn decide(world: &World, command: &Command) -> Result<Plan, Rejection> {
         );
     }
     Ok(plan)
+}
+
+/// A general free to act: not carrying out an order or marching (`busy`), not in a battle
+/// (`in_battle`).
+fn must_be_idle(general: &General) -> Result<(), Rejection> {
+    let id = &general.id;
+    match general.status {
+        GeneralStatus::Idle if general.order.is_none() && general.march.is_none() => Ok(()),
+        GeneralStatus::InBattle => reject(Reason::InBattle, format!("{id} is in a battle")),
+        GeneralStatus::Idle | GeneralStatus::Busy | GeneralStatus::Marching => {
+            reject(Reason::Busy, format!("{id} is carrying out another order"))
+        }
+    }
 }
 
 /// The issuer's card if it may issue `kind`, and its nation.

@@ -17,7 +17,7 @@ use components::{
     world::{City, General, GeneralStatus, Nation, NationStatus, Relation, Sandbox, WorldInfo},
 };
 
-use super::{Plan, Rejection, View, reject};
+use super::{Plan, Rejection, View, must_be_idle, reject};
 use crate::{
     battle::Battle,
     rules::{
@@ -156,30 +156,7 @@ fn decide_teleport(view: &View<'_>, args: &TeleportArgs) -> Result<SandboxPlan, 
             format!("no general \"{}\"", args.general),
         );
     };
-    match general.status {
-        GeneralStatus::InBattle => {
-            return reject(Reason::InBattle, format!("{} is in a battle", args.general));
-        }
-        GeneralStatus::Busy | GeneralStatus::Marching => {
-            return reject(
-                Reason::Busy,
-                format!(
-                    "{} is carrying out an order; teleport it when it is idle",
-                    args.general
-                ),
-            );
-        }
-        GeneralStatus::Idle if general.order.is_some() || general.march.is_some() => {
-            return reject(
-                Reason::Busy,
-                format!(
-                    "{} is carrying out an order; teleport it when it is idle",
-                    args.general
-                ),
-            );
-        }
-        GeneralStatus::Idle => {}
-    }
+    must_be_idle(general)?;
     let Some((_, city)) = view.city(&args.to) else {
         return reject(Reason::UnknownTarget, format!("no city \"{}\"", args.to));
     };
