@@ -24,28 +24,53 @@ pub fn check(assets: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Prints the JSON Schema of one kind of file, or an object of every kind's schema.
-pub fn schema(kind: Option<&str>) -> Result<(), Failure> {
-    let kinds = match kind {
-        Some(name) => vec![FileKind::from_name(name).ok_or_else(|| {
+/// Prints the JSON Schema of one kind of file, or an object of every kind's schema, made from
+/// the data under `assets`; with `out`, writes each to `out/KIND.schema.json`.
+pub fn schema(kind: Option<&str>, assets: &Path, out: Option<&Path>) -> Result<(), Failure> {
+    let wanted = match kind {
+        Some(name) => Some(FileKind::from_name(name).ok_or_else(|| {
             let kinds: Vec<&str> = FileKind::ALL.iter().map(|k| k.name()).collect();
             Failure::Usage(format!(
                 "unknown file kind \"{name}\" (kinds: {})",
                 kinds.join(", ")
             ))
-        })?],
-        None => FileKind::ALL.to_vec(),
+        })?),
+        None => None,
     };
-    let mut schemas: serde_json::Map<String, serde_json::Value> = kinds
-        .iter()
-        .map(|k| Ok((k.name().to_string(), serde_json::to_value(k.schema())?)))
-        .collect::<Result<_, serde_json::Error>>()
-        .map_err(|e| Failure::Runtime(e.into()))?;
-    let value = match kind {
-        Some(name) => schemas.remove(name).unwrap_or_default(),
-        None => serde_json::Value::Object(schemas),
+    let schemas: Vec<(FileKind, serde_json::Value)> = systems::assets::schemas(assets)?
+        .into_iter()
+        .filter(|(k, _)| wanted.is_none_or(|w| w == *k))
+        .collect();
+    let pretty = |value: &serde_json::Value| {
+        serde_json::to_string_pretty(value).map_err(|e| Failure::Runtime(e.into()))
     };
-    let text = serde_json::to_string_pretty(&value).map_err(|e| Failure::Runtime(e.into()))?;
-    println!("{text}");
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::Runtime(anyhow::anyhow!("cannot create {}: {e}", dir.display()))
+        })?;
+        for (kind, schema) in &schemas {
+            let path = dir.join(format!("{}.schema.json", kind.name()));
+            std::fs::write(&path, pretty(schema)? + "\n").map_err(|e| {
+                Failure::Runtime(anyhow::anyhow!("cannot write {}: {e}", path.display()))
+            })?;
+            println!("{}", path.display());
+        }
+        return Ok(());
+    }
+    let value = if wanted.is_some() {
+        schemas
+            .into_iter()
+            .next()
+            .map(|(_, s)| s)
+            .unwrap_or_default()
+    } else {
+        serde_json::Value::Object(
+            schemas
+                .into_iter()
+                .map(|(k, s)| (k.name().to_string(), s))
+                .collect(),
+        )
+    };
+    println!("{}", pretty(&value)?);
     Ok(())
 }

@@ -52,11 +52,18 @@ pub enum Command {
     /// Benchmarks; each prints a table and one JSON line.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Print the JSON Schema of each kind of designer data file (or of one kind).
+    /// Print the JSON Schema of each kind of designer data file (or of one kind), with the
+    /// ranges `check` holds numbers to and the troop types and cards the data defines.
     Schema {
         /// One of: troops, positions, commands, balance, scenario, nations, cities, roads,
         /// generals.
         kind: Option<String>,
+        /// The designer data directory the schemas are made from (it must be valid).
+        #[arg(long, default_value = "assets")]
+        assets: PathBuf,
+        /// Write each kind's schema to DIR/KIND.schema.json instead of printing.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -95,6 +102,10 @@ pub struct ServeArgs {
     /// Most recent domain events kept in the published read models [default: 10000].
     #[arg(long)]
     pub event_window: Option<usize>,
+    /// Finished battles kept in the read models with their last frame and recording
+    /// (`GET /api/battles/{id}/recording`), most recent first [default: 100].
+    #[arg(long)]
+    pub battles_kept: Option<usize>,
     /// Real seconds between checkpoint epochs [default: 10].
     #[arg(long)]
     pub flush_interval: Option<f64>,
@@ -139,7 +150,15 @@ pub enum BattleCommand {
     Run {
         /// A battle recording (JSON).
         file: PathBuf,
+        /// Fight it again under the troop types and battle numbers of this designer data
+        /// directory, saying first how they differ from the recording's.
+        #[arg(long)]
+        assets: Option<PathBuf>,
     },
+    /// Fight every pair of the data's troop types against each other, equal and two to one,
+    /// in the open and against walls, over a range of seeds; print the attacker's win rate,
+    /// each side's losses and the time to the outcome per pair, and one JSON line.
+    Matchup(crate::matchup::MatchupArgs),
 }
 
 #[derive(Debug, Subcommand)]

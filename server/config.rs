@@ -38,6 +38,9 @@ pub const ADMIN_TOKEN_VAR: &str = "TIANXIA_ADMIN_TOKEN";
 pub const MIN_ADMIN_TOKEN: usize = 16;
 /// Most recent events kept in memory at most.
 pub const MAX_EVENT_WINDOW: usize = 100_000;
+/// Finished battles kept in the read models by default, and at most.
+pub const DEFAULT_BATTLES_KEPT: usize = 100;
+pub const MAX_BATTLES_KEPT: usize = 10_000;
 
 /// The config file: the long flags' names with `_` for `-`.
 #[derive(Debug, Default, Deserialize)]
@@ -53,6 +56,7 @@ struct FileConfig {
     strategy_hz: Option<f64>,
     battle_hz: Option<f64>,
     event_window: Option<usize>,
+    battles_kept: Option<usize>,
     max_connections: Option<usize>,
     ws_max_connections: Option<usize>,
     ws_queue_messages: Option<usize>,
@@ -99,6 +103,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub rates: TickRates,
     pub event_window: usize,
+    /// Finished battles kept with their last frame and recording.
+    pub battles_kept: usize,
     /// Open HTTP connections at most (docs/operations.md#connections).
     pub max_connections: usize,
     /// The WebSocket side's limits.
@@ -283,6 +289,15 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
             "event_window must be 1–{MAX_EVENT_WINDOW}, not {event_window}"
         )));
     }
+    let battles_kept = args
+        .battles_kept
+        .or(file.battles_kept)
+        .unwrap_or(DEFAULT_BATTLES_KEPT);
+    if !(1..=MAX_BATTLES_KEPT).contains(&battles_kept) {
+        return Err(Failure::Usage(format!(
+            "battles_kept must be 1–{MAX_BATTLES_KEPT}, not {battles_kept}"
+        )));
+    }
     let redis_url = present(args.redis_url).or(present(file.redis_url));
     let mongodb_uri = present(args.mongodb_uri).or(present(file.mongodb_uri));
     if role != Role::Serve && (redis_url.is_none() || mongodb_uri.is_none()) {
@@ -344,6 +359,7 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
             .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
         rates,
         event_window,
+        battles_kept,
         max_connections,
         ws,
         cors,

@@ -5,7 +5,8 @@
 //! The roles: [`serve`] and [`daemon`] run a world's single writer (`writer.rs`: recovered by
 //! `recovery.rs`, the World on `world_thread.rs`, epochs written by the [`persister`], hot
 //! snapshots by [`hot`]) with the whole API or health routes only; [`api`] runs no World and
-//! serves from Redis. Beside them: [`check`], [`replay`], [`simulate`] and the [`bench`]marks.
+//! serves from Redis. Beside them: [`check`], [`replay`], [`matchup`] and [`simulate`] (their
+//! charts drawn by [`report_svg`]) and the [`bench`]marks.
 
 pub mod api;
 mod backends;
@@ -18,12 +19,14 @@ pub mod daemon;
 pub mod hot;
 mod http;
 pub mod logging;
+pub mod matchup;
 pub mod metrics;
 pub mod persister;
 mod priority;
 mod recovery;
 mod reload;
 pub mod replay;
+pub mod report_svg;
 pub mod serve;
 mod signals;
 pub mod simulate;

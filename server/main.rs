@@ -7,7 +7,7 @@ use clap::Parser;
 use tianxia::{
     Failure, api, bench, check,
     cli::{BattleCommand, BenchCommand, Cli, Command, LogFormat},
-    config, daemon, logging, replay, serve, simulate,
+    config, daemon, logging, matchup, replay, serve, simulate,
 };
 
 fn main() -> ExitCode {
@@ -26,8 +26,13 @@ fn main() -> ExitCode {
         }
         Command::Api(args) => config::resolve_role(*args, config::Role::Api).and_then(api::run),
         Command::Check { assets } => check::check(&assets),
-        Command::Schema { kind } => check::schema(kind.as_deref()),
-        Command::Battle(BattleCommand::Run { file }) => replay::run(&file),
+        Command::Schema { kind, assets, out } => {
+            check::schema(kind.as_deref(), &assets, out.as_deref())
+        }
+        Command::Battle(BattleCommand::Run { file, assets }) => {
+            replay::run(&file, assets.as_deref())
+        }
+        Command::Battle(BattleCommand::Matchup(args)) => matchup::run(&args),
         Command::Bench(BenchCommand::Battle(options)) => bench::battle::battle(&options),
         Command::Bench(BenchCommand::Strategy(options)) => bench::strategy::strategy(&options),
         Command::Bench(BenchCommand::Flush(options)) => bench::flush::flush(&options),

@@ -7,13 +7,18 @@
 //! admin routes ask of this process: reloads, their status, epochs on demand, maintenance.
 
 use std::{
+    collections::BTreeSet,
     path::Path,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use anyhow::Context;
-use components::admin::{AdminOps, ReloadError, ReloadOutcome, ReloadStatus};
+use components::{
+    admin::{AdminOps, ReloadError, ReloadOutcome, ReloadStatus},
+    read_model::ReadHandle,
+    world::{PositionKind, TroopType},
+};
 use crossbeam_channel::Sender;
 use notify_debouncer_mini::{
     DebounceEventResult, Debouncer, new_debouncer,
@@ -21,7 +26,7 @@ use notify_debouncer_mini::{
 };
 use systems::{
     admin::AdminRequest,
-    assets::{Reloaded, Reloader},
+    assets::{AssetErrors, Reloaded, Reloader},
 };
 use tracing::{info, warn};
 
@@ -37,11 +42,17 @@ const KEPT_ERRORS: usize = 1_000;
 pub(crate) struct Reloads {
     reloader: Mutex<Reloader>,
     world: Sender<Reloaded>,
+    /// The World's published state, to see which troop types and cards are in use.
+    read: ReadHandle,
     status: Mutex<ReloadStatus>,
 }
 
 impl Reloads {
-    pub(crate) fn new(reloader: Reloader, world: Sender<Reloaded>) -> Arc<Reloads> {
+    pub(crate) fn new(
+        reloader: Reloader,
+        world: Sender<Reloaded>,
+        read: ReadHandle,
+    ) -> Arc<Reloads> {
         let status = ReloadStatus {
             assets: reloader.dir().display().to_string(),
             data_hash: reloader.data_hash().to_string(),
@@ -50,6 +61,7 @@ impl Reloads {
         Arc::new(Reloads {
             reloader: Mutex::new(reloader),
             world,
+            read,
             status: Mutex::new(status),
         })
     }
@@ -117,7 +129,23 @@ impl Reloads {
     /// Reads and validates the rules files now and hands changed, valid data to the World.
     pub(crate) fn reload(&self, trigger: &str) -> Result<ReloadOutcome, ReloadError> {
         let mut reloader = self.reloader.lock().unwrap_or_else(|e| e.into_inner());
-        let result = reloader.reload();
+        let result = reloader.reload().and_then(|reloaded| match &reloaded {
+            Some(new) => {
+                let (troop_types, cards) = self.in_use();
+                let errors = systems::assets::removed_in_use(
+                    &new.data,
+                    reloader.dir(),
+                    &troop_types,
+                    &cards,
+                );
+                if errors.is_empty() {
+                    Ok(reloaded)
+                } else {
+                    Err(AssetErrors(errors))
+                }
+            }
+            None => Ok(None),
+        });
         self.note_scenario_changes(&reloader);
         match result {
             Ok(None) => {
@@ -177,6 +205,25 @@ impl Reloads {
                 Err(ReloadError::Invalid(errors))
             }
         }
+    }
+
+    /// The troop types generals of the world lead and the cards they hold, as last published.
+    fn in_use(&self) -> (BTreeSet<TroopType>, BTreeSet<PositionKind>) {
+        let mut troop_types = BTreeSet::new();
+        let mut cards = BTreeSet::new();
+        if let Some(models) = self.read.load_full() {
+            for general in models.generals.values() {
+                troop_types.insert(general.troop_type);
+                if let Some(card) = general
+                    .position
+                    .as_ref()
+                    .and_then(|p| PositionKind::new(&p.name).ok())
+                {
+                    cards.insert(card);
+                }
+            }
+        }
+        (troop_types, cards)
     }
 
     pub(crate) fn reload_status(&self) -> ReloadStatus {

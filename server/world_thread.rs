@@ -116,6 +116,7 @@ impl WorldThread {
             speed: config.rates.speed,
         });
         settings.event_window = config.event_window;
+        settings.battles_kept = config.battles_kept;
         settings.sandbox = config.sandbox;
         settings.reloads = Some(start.reloads.clone());
         settings.admin = Some(start.admin.clone());

@@ -178,7 +178,8 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     let listener = bind(&config, &runtime)?;
     let (data, reloader) = load_data(&config)?;
     let (reload_tx, reload_rx) = crossbeam_channel::bounded(RELOAD_QUEUE);
-    let reloads = Reloads::new(reloader, reload_tx);
+    let read = ReadHandle::default();
+    let reloads = Reloads::new(reloader, reload_tx, read.clone());
     let (admin_tx, admin_rx) = crossbeam_channel::bounded(crate::reload::ADMIN_QUEUE);
     let data_dir = DataDir::lock(&config.data_dir).map_err(anyhow::Error::from)?;
     info!(data_dir = %data_dir.path().display(), "data directory locked");
@@ -312,7 +313,6 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
     )?;
 
     // 6. The World, on its own thread.
-    let read = ReadHandle::default();
     let (exited_tx, exited_rx) = oneshot::channel();
     let (bus_tx, bus_rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
     let floor = resumed.log_seq();

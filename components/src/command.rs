@@ -118,7 +118,8 @@ pub struct JoinArgs {
     /// The nation to serve; none makes a ronin.
     #[serde(default)]
     pub nation: Option<String>,
-    /// Troop type of the new general (infantry when not given).
+    /// Troop type of the new general (`[join] troop_type` of the balance data when not
+    /// given).
     #[serde(default)]
     pub troop_type: Option<TroopType>,
 }
@@ -137,6 +138,9 @@ pub struct NoArgs {}
 #[serde(deny_unknown_fields)]
 pub struct RecruitArgs {
     pub amount: u32,
+    /// The troop type to recruit; only a general without soldiers may change its type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub troop_type: Option<TroopType>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,7 +154,7 @@ pub struct BuildArgs {
 pub struct AppointArgs {
     pub target: String,
     pub position: PositionKind,
-    /// The city a governor's card names; only for `governor`.
+    /// The city a card of a city's scope (a governor's) names; only for such a card.
     #[serde(default)]
     pub city: Option<String>,
 }
@@ -433,22 +437,8 @@ impl CommandBody {
             }
             CommandBody::Appoint(a) => {
                 check_id("target", &a.target)?;
-                match (a.position, &a.city) {
-                    (PositionKind::Emperor, _) => {
-                        return Err(ShapeError::args(
-                            "APPOINT: the emperor card is the ruler's and is never appointed",
-                        ));
-                    }
-                    (PositionKind::Governor, Some(city)) => check_id("city", city)?,
-                    (PositionKind::Governor, None) => {
-                        return Err(ShapeError::args("APPOINT: a governor needs a city"));
-                    }
-                    (_, Some(_)) => {
-                        return Err(ShapeError::args(
-                            "APPOINT: only a governor's card names a city",
-                        ));
-                    }
-                    (_, None) => {}
+                if let Some(city) = &a.city {
+                    check_id("city", city)?;
                 }
             }
             CommandBody::Dismiss(a) => check_id("target", &a.target)?,
@@ -662,7 +652,13 @@ mod tests {
         assert_eq!(err.code, ShapeCode::InvalidArgs);
         let err = CommandBody::parse(
             "APPOINT",
-            Some(json!({"target": "a", "position": "governor"})),
+            Some(json!({"target": "a", "position": "Grand General"})),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, ShapeCode::InvalidArgs);
+        let err = CommandBody::parse(
+            "APPOINT",
+            Some(json!({"target": "a", "position": "governor", "city": "Luo Yang"})),
         )
         .unwrap_err();
         assert_eq!(err.code, ShapeCode::InvalidArgs);

@@ -5,6 +5,8 @@
 //!
 //! These are the shapes only; reading and validating the files live in `systems::assets`.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 pub use toml::Spanned;
@@ -15,22 +17,29 @@ use crate::{
     world::{PositionKind, Relation, TroopType},
 };
 
-/// `troops.toml`: the three troop types and their battle characteristics.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TroopsFile {
-    pub infantry: TroopSpec,
-    pub cavalry: TroopSpec,
-    pub archer: TroopSpec,
-}
+/// `troops.toml`: the troop types and their battle characteristics, one table per type
+/// (docs/data-files.md#troops). A designer adds a type by adding a table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct TroopsFile(pub BTreeMap<TroopType, TroopSpec>);
 
 impl TroopsFile {
-    pub fn get(&self, troop_type: TroopType) -> &TroopSpec {
-        match troop_type {
-            TroopType::Infantry => &self.infantry,
-            TroopType::Cavalry => &self.cavalry,
-            TroopType::Archer => &self.archer,
-        }
+    pub fn get(&self, troop_type: TroopType) -> Option<&TroopSpec> {
+        self.0.get(&troop_type)
+    }
+
+    /// The types, in alphabetical order.
+    pub fn types(&self) -> impl Iterator<Item = TroopType> + '_ {
+        self.0.keys().copied()
+    }
+
+    /// What soldiers of `attacker` deal to soldiers of `target`, as a multiple of their
+    /// plain damage: the attacker's `counters` entry, else 1.
+    pub fn counter(&self, attacker: TroopType, target: TroopType) -> f64 {
+        self.get(attacker)
+            .and_then(|spec| spec.counters.get(&target))
+            .copied()
+            .unwrap_or(1.0)
     }
 }
 
@@ -54,29 +63,74 @@ pub struct TroopSpec {
     pub range: f64,
     /// Battle seconds between two attacks of a unit.
     pub cooldown: f64,
+    /// Multiplies the damage its soldiers deal to soldiers of these types (1 for a type not
+    /// listed): spearmen that counter cavalry list `cavalry = 1.5`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = BTreeMap<String, f64>)]
+    pub counters: BTreeMap<TroopType, f64>,
 }
 
-/// `positions.toml`: the five position cards (docs/data-files.md#position-cards).
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PositionsFile {
-    pub emperor: PositionCard,
-    pub chancellor: PositionCard,
-    pub grand_general: PositionCard,
-    pub corps_commander: PositionCard,
-    pub governor: PositionCard,
-}
+/// `positions.toml`: the position cards, one table per card
+/// (docs/data-files.md#position-cards). A designer adds a card by adding a table.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct PositionsFile(pub BTreeMap<PositionKind, PositionCard>);
+
+/// What a card unknown to the data gives its holder: nothing beyond what every general has.
+static NO_CARD: PositionCard = PositionCard {
+    title: String::new(),
+    level: i64::MAX,
+    cp_multiplier: 1.0,
+    pcp_max_bonus: 0,
+    mcp_max_bonus: 0,
+    may_issue: Vec::new(),
+    appoints: Vec::new(),
+    recruit_cap_multiplier: 1.0,
+    scope: CardScope::Nation,
+    max_holders: 0,
+};
 
 impl PositionsFile {
-    pub fn get(&self, kind: PositionKind) -> &PositionCard {
-        match kind {
-            PositionKind::Emperor => &self.emperor,
-            PositionKind::Chancellor => &self.chancellor,
-            PositionKind::GrandGeneral => &self.grand_general,
-            PositionKind::CorpsCommander => &self.corps_commander,
-            PositionKind::Governor => &self.governor,
-        }
+    pub fn get(&self, kind: PositionKind) -> Option<&PositionCard> {
+        self.0.get(&kind)
     }
+
+    /// The card, or one with no powers when the data no longer defines it (a card removed
+    /// while a general held it is refused by a reload, so only a restart on edited files
+    /// meets this).
+    pub fn card(&self, kind: PositionKind) -> &PositionCard {
+        self.0.get(&kind).unwrap_or(&NO_CARD)
+    }
+
+    /// The card the ruler of a nation holds.
+    pub fn ruler(&self) -> Option<PositionKind> {
+        self.0
+            .iter()
+            .find(|(_, card)| card.scope == CardScope::Ruler)
+            .map(|(kind, _)| *kind)
+    }
+
+    /// The cards from the highest rank (level 1) down.
+    pub fn by_rank(&self) -> Vec<(&PositionKind, &PositionCard)> {
+        let mut cards: Vec<(&PositionKind, &PositionCard)> = self.0.iter().collect();
+        cards.sort_by_key(|(kind, card)| (card.level, **kind));
+        cards
+    }
+}
+
+/// Who holds a card (docs/rules.md#position-cards-and-authority).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CardScope {
+    /// The ruler of a nation, and nobody else: never appointed or dismissed. Exactly one card
+    /// has this scope.
+    Ruler,
+    /// Generals of a nation, up to `max_holders` at once.
+    #[default]
+    Nation,
+    /// One general per city of the nation: an APPOINT names the city, and the card gives
+    /// authority in that city only. The card is lost with the city.
+    City,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -84,7 +138,7 @@ impl PositionsFile {
 pub struct PositionCard {
     /// Display title.
     pub title: String,
-    /// 1 (highest) to 5 (lowest); each level appears once.
+    /// Rank: 1 is the highest; each level appears once.
     pub level: i64,
     /// Multiplies command-point regeneration.
     pub cp_multiplier: f64,
@@ -103,6 +157,17 @@ pub struct PositionCard {
     /// Multiplies the leadership cap on troops a RECRUIT may reach.
     #[serde(default = "one")]
     pub recruit_cap_multiplier: f64,
+    /// Who holds it.
+    #[serde(default)]
+    pub scope: CardScope,
+    /// Holders a nation may have at once (a card of the nation's scope). With 1, an APPOINT
+    /// replaces the holder; with more, one beyond the limit is refused.
+    #[serde(default = "one_holder")]
+    pub max_holders: i64,
+}
+
+fn one_holder() -> i64 {
+    1
 }
 
 fn one() -> f64 {
@@ -200,6 +265,13 @@ pub struct JoinBalance {
     pub troops: i64,
     pub training: i64,
     pub morale: i64,
+    /// The troop type of a new general whose JOIN names none.
+    #[serde(default = "infantry")]
+    pub troop_type: TroopType,
+}
+
+fn infantry() -> TroopType {
+    TroopType::INFANTRY
 }
 
 /// The AI of NPC generals and offline players' delegates (docs/data-files.md#ai).
@@ -314,8 +386,6 @@ pub struct PresenceBalance {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NationBalance {
-    /// Corps commanders a nation may have at once.
-    pub corps_commanders_max: i64,
     /// Highest tax rate, in percent.
     pub tax_rate_max: i64,
 }
@@ -358,6 +428,9 @@ pub struct BattleBalance {
     pub garrison_leadership: i64,
     pub garrison_training: i64,
     pub garrison_morale: i64,
+    /// The troop type a garrison fights as.
+    #[serde(default = "infantry")]
+    pub garrison_troop_type: TroopType,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -498,7 +571,7 @@ pub struct GeneralDef {
 }
 
 /// The kinds of designer data file, for `tianxia schema` and error messages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FileKind {
     Troops,
     Positions,

@@ -16,6 +16,7 @@ pub mod data;
 pub mod durable;
 pub mod events;
 pub mod ids;
+pub mod name;
 pub mod persist;
 pub mod read_model;
 pub mod stream;

@@ -313,8 +313,12 @@ pub struct CommandRule {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PositionRule {
     pub title: String,
-    /// 1 (highest) to 5.
+    /// Rank: 1 is the highest.
     pub level: i64,
+    /// Who holds it: `ruler`, `nation` or `city` (docs/data-files.md#position-cards).
+    pub scope: String,
+    /// Holders a nation may have at once, for a card of the nation's scope.
+    pub max_holders: i64,
     pub cp_multiplier: f64,
     pub pcp_max_bonus: i64,
     pub mcp_max_bonus: i64,

@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::command::{BuildKind, CommandType};
+pub use crate::name::{PositionKind, TroopType};
 
 /// Relations between two nations.
 #[derive(
@@ -32,27 +33,6 @@ pub enum NationStatus {
     Destroyed,
 }
 
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    JsonSchema,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum TroopType {
-    Infantry,
-    Cavalry,
-    Archer,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GeneralStatus {
@@ -62,55 +42,11 @@ pub enum GeneralStatus {
     InBattle,
 }
 
-/// The five position cards (docs/rules.md#position-cards-and-authority), by name.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    JsonSchema,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum PositionKind {
-    Emperor,
-    Chancellor,
-    GrandGeneral,
-    CorpsCommander,
-    Governor,
-}
-
-impl PositionKind {
-    pub const ALL: [PositionKind; 5] = [
-        PositionKind::Emperor,
-        PositionKind::Chancellor,
-        PositionKind::GrandGeneral,
-        PositionKind::CorpsCommander,
-        PositionKind::Governor,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            PositionKind::Emperor => "emperor",
-            PositionKind::Chancellor => "chancellor",
-            PositionKind::GrandGeneral => "grand_general",
-            PositionKind::CorpsCommander => "corps_commander",
-            PositionKind::Governor => "governor",
-        }
-    }
-}
-
 /// A position card held by a general, within its nation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
     pub kind: PositionKind,
-    /// The city a governor's card names; `None` for every other card.
+    /// The city a card of a city's scope (a governor's) names; `None` for every other card.
     pub city: Option<String>,
 }
 
@@ -238,6 +174,9 @@ pub enum OrderEffect {
     /// Troops to add (already paid for).
     Recruit {
         amount: u32,
+        /// The troop type the general takes on (one without soldiers changing its type).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        troop_type: Option<TroopType>,
     },
     Build {
         city: String,

@@ -30,6 +30,8 @@ pub struct AppSettings {
     pub world: WorldSettings,
     /// Most recent domain events kept for the read side.
     pub event_window: usize,
+    /// Finished battles kept for the read side, with their last frame and recording.
+    pub battles_kept: usize,
     /// Most commands applied per intake tick (docs/rules.md#intake-cap).
     pub max_commands_per_tick: usize,
     /// Whether the AI drives NPC generals and offline players' delegates (tests of single
@@ -49,6 +51,7 @@ impl AppSettings {
         AppSettings {
             world,
             event_window: 10_000,
+            battles_kept: crate::read_models::FINISHED_BATTLES_KEPT,
             max_commands_per_tick: 20_000,
             ai: true,
             sandbox: false,
@@ -118,6 +121,7 @@ pub fn build_app_with(
         ReadModelPlugin {
             handle: read,
             event_window: settings.event_window,
+            battles_kept: settings.battles_kept,
         },
     ));
     if let Some(rx) = &settings.reloads {

@@ -36,18 +36,24 @@ use crate::{
 
 /// Battle steps between two frames of a battle: 10 frames per second of battle time.
 pub const FRAME_EVERY_STEPS: u32 = 6;
-/// Finished battles kept in the read models, most recent first.
+/// Finished battles kept in the read models by default, most recent first.
 pub const FINISHED_BATTLES_KEPT: usize = 100;
+/// Battle steps between two recordings of a battle under way: one per second of battle time.
+pub const RECORD_EVERY_STEPS: u32 = 60;
 
 /// Publishes read models into `handle`, keeping the last `event_window` events.
 pub struct ReadModelPlugin {
     pub handle: ReadHandle,
     pub event_window: usize,
+    /// Finished battles kept, with their last frame and recording.
+    pub battles_kept: usize,
 }
 
 impl Plugin for ReadModelPlugin {
     fn build(&self, app: &mut App) {
-        app.insert_resource(ReadPublisher::new(self.handle.clone(), self.event_window))
+        let mut publisher = ReadPublisher::new(self.handle.clone(), self.event_window);
+        publisher.battles_kept = self.battles_kept.max(1);
+        app.insert_resource(publisher)
             .add_systems(Publish, publish_read_models.in_set(PublishSet::ReadModels));
     }
 }
@@ -68,7 +74,13 @@ pub struct ReadPublisher {
     battles: OrdMap<Key, Arc<BattleView>>,
     frames: OrdMap<Key, Arc<FrameView>>,
     final_frames: OrdMap<Key, Arc<FrameView>>,
+    /// The recording of each battle: as it stood at its last recorded step while under way,
+    /// as it ended once finished.
     recordings: OrdMap<Key, Arc<str>>,
+    /// The step of each battle under way's last recording.
+    recorded_at: HashMap<String, u32>,
+    /// Finished battles kept.
+    battles_kept: usize,
     /// Finished battles in the read models, oldest first.
     finished: VecDeque<String>,
     events: Vector<Arc<DomainEvent>>,
@@ -94,6 +106,8 @@ impl ReadPublisher {
             frames: OrdMap::new(),
             final_frames: OrdMap::new(),
             recordings: OrdMap::new(),
+            recorded_at: HashMap::new(),
+            battles_kept: FINISHED_BATTLES_KEPT,
             finished: VecDeque::new(),
             events: Vector::new(),
             orders: OrdMap::new(),
@@ -200,7 +214,7 @@ fn general_view(general: &General, positions: &PositionsFile, incarnation: u64) 
         mcp: general.mcp.points(),
         mcp_max: general.mcp_max.points(),
         position: general.position.as_ref().map(|p| {
-            let card = positions.get(p.kind);
+            let card = positions.card(p.kind);
             PositionView {
                 name: p.kind.name().to_string(),
                 level: card.level as u8,
@@ -344,6 +358,17 @@ pub fn publish_read_models(
                 .frames
                 .insert(Key::from(battle.id.as_str()), Arc::new(frame));
         }
+        let last_record = publisher.recorded_at.get(battle.id.as_str()).copied();
+        if last_record.is_none_or(|step| battle.sim.steps() >= step + RECORD_EVERY_STEPS)
+            && let Some(recording) = battle.recording()
+        {
+            publisher
+                .recorded_at
+                .insert(battle.id.clone(), battle.sim.steps());
+            publisher
+                .recordings
+                .insert(Key::from(battle.id.as_str()), recording);
+        }
     }
     for crate::battle::Finished {
         view,
@@ -354,19 +379,26 @@ pub fn publish_read_models(
         debug_assert_eq!(view.status, BattleStatus::Finished);
         let old = publisher.battles.get(view.id.as_str()).cloned();
         publisher.frames.remove(view.id.as_str());
+        publisher.recorded_at.remove(view.id.as_str());
         publisher
             .final_frames
             .insert(Key::from(view.id.as_str()), Arc::new(last_frame));
-        if let Some(recording) = recording {
-            publisher
-                .recordings
-                .insert(Key::from(view.id.as_str()), recording);
+        match recording {
+            Some(recording) => {
+                publisher
+                    .recordings
+                    .insert(Key::from(view.id.as_str()), recording);
+            }
+            // A recording of the battle under way is not its end.
+            None => {
+                publisher.recordings.remove(view.id.as_str());
+            }
         }
         if let Some(view) = next_version(old.as_ref(), view) {
             publisher.finished.push_back(view.id.clone());
             publisher.battles.insert(Key::from(view.id.as_str()), view);
         }
-        while publisher.finished.len() > FINISHED_BATTLES_KEPT {
+        while publisher.finished.len() > publisher.battles_kept {
             if let Some(oldest) = publisher.finished.pop_front() {
                 publisher.battles.remove(oldest.as_str());
                 publisher.final_frames.remove(oldest.as_str());

@@ -4,8 +4,8 @@
 
 use components::{
     command::CommandType,
+    data::CardScope,
     read_model::{CommandRule, IssuedBy, PositionRule, RulesView},
-    world::{PositionKind, TroopType},
 };
 
 use crate::assets::GameData;
@@ -25,10 +25,12 @@ pub fn rules_view(data: &GameData) -> RulesView {
         .into_iter()
         .map(|command| {
             let spec = data.commands.get(command);
-            let cards = PositionKind::ALL
+            let cards = data
+                .positions
+                .by_rank()
                 .into_iter()
-                .filter(|kind| data.positions.get(*kind).may_issue.contains(&command))
-                .map(|kind| kind.name().to_string())
+                .filter(|(_, card)| card.may_issue.contains(&command))
+                .map(|(kind, _)| kind.name().to_string())
                 .collect();
             let rule = CommandRule {
                 pcp: spec.map_or(0, |s| s.pcp),
@@ -43,13 +45,21 @@ pub fn rules_view(data: &GameData) -> RulesView {
             (command.name().to_string(), rule)
         })
         .collect();
-    let positions = PositionKind::ALL
+    let positions = data
+        .positions
+        .by_rank()
         .into_iter()
-        .map(|kind| {
-            let card = data.positions.get(kind);
+        .map(|(kind, card)| {
             let rule = PositionRule {
                 title: card.title.clone(),
                 level: card.level,
+                scope: match card.scope {
+                    CardScope::Ruler => "ruler",
+                    CardScope::Nation => "nation",
+                    CardScope::City => "city",
+                }
+                .to_string(),
+                max_holders: card.max_holders,
                 cp_multiplier: card.cp_multiplier,
                 pcp_max_bonus: card.pcp_max_bonus,
                 mcp_max_bonus: card.mcp_max_bonus,
@@ -64,14 +74,12 @@ pub fn rules_view(data: &GameData) -> RulesView {
             (kind.name().to_string(), rule)
         })
         .collect();
-    let troops = [
-        (TroopType::Infantry, "infantry"),
-        (TroopType::Cavalry, "cavalry"),
-        (TroopType::Archer, "archer"),
-    ]
-    .into_iter()
-    .map(|(kind, name)| (name.to_string(), data.troops.get(kind).clone()))
-    .collect();
+    let troops = data
+        .troops
+        .0
+        .iter()
+        .map(|(kind, spec)| (kind.name().to_string(), spec.clone()))
+        .collect();
     RulesView {
         data_hash: data.data_hash.clone(),
         commands,

@@ -86,7 +86,7 @@ pub fn scaled_world(rules: RulesData, cities: usize, nations: usize, generals: u
             politics: stat(3),
             charm: stat(4),
             troops: 1_000 + (i % 40) as i64 * 100,
-            troop_type: [TroopType::Infantry, TroopType::Cavalry, TroopType::Archer][i % 3],
+            troop_type: [TroopType::INFANTRY, TroopType::CAVALRY, TroopType::ARCHER][i % 3],
             training: 40 + (i % 50) as i64,
             morale: 60,
             position: None,

@@ -37,7 +37,7 @@ pub fn cp_maxima(
 ) -> (u32, u32) {
     let cp = &balance.command_points;
     let (pcp_bonus, mcp_bonus) = position.map_or((0, 0), |kind| {
-        let card = positions.get(kind);
+        let card = positions.card(kind);
         (card.pcp_max_bonus, card.mcp_max_bonus)
     });
     let pcp = cp.pcp_max_base as f64 + stats.politics as f64 * cp.pcp_max_per_politics;
@@ -145,7 +145,7 @@ pub fn spawn_world(world: &mut World, data: Arc<GameData>, settings: &WorldSetti
             charm: def.charm as u8,
         };
         let kind = if rulers.contains_key(def.id.as_str()) {
-            Some(PositionKind::Emperor)
+            data.positions.ruler()
         } else {
             def.position
         };

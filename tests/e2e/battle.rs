@@ -85,21 +85,21 @@ fn siege(seed: u64, walls: u32, attackers: u32, defenders: u32) -> BattleSetup {
             group(
                 "att",
                 Side::Attacker,
-                TroopType::Infantry,
+                TroopType::INFANTRY,
                 attackers,
                 (70, 60, 80),
             ),
             group(
                 "def",
                 Side::Defender,
-                TroopType::Infantry,
+                TroopType::INFANTRY,
                 defenders / 2,
                 (70, 60, 80),
             ),
             group(
                 "arc",
                 Side::Defender,
-                TroopType::Archer,
+                TroopType::ARCHER,
                 defenders / 2,
                 (70, 60, 80),
             ),
@@ -116,14 +116,14 @@ fn a_stronger_army_wins_and_every_soldier_is_accounted_for() {
             group(
                 "strong",
                 Side::Attacker,
-                TroopType::Infantry,
+                TroopType::INFANTRY,
                 3_000,
                 (80, 70, 85),
             ),
             group(
                 "weak",
                 Side::Defender,
-                TroopType::Infantry,
+                TroopType::INFANTRY,
                 1_000,
                 (50, 40, 70),
             ),
@@ -226,14 +226,14 @@ fn a_broken_unit_flees_towards_its_own_side() {
             group(
                 "fierce",
                 Side::Attacker,
-                TroopType::Infantry,
+                TroopType::INFANTRY,
                 3_000,
                 (90, 90, 95),
             ),
             group(
                 "shaky",
                 Side::Defender,
-                TroopType::Infantry,
+                TroopType::INFANTRY,
                 1_500,
                 (40, 30, 35),
             ),
@@ -291,9 +291,9 @@ mod properties {
 
     fn troop() -> impl Strategy<Value = TroopType> {
         prop_oneof![
-            Just(TroopType::Infantry),
-            Just(TroopType::Cavalry),
-            Just(TroopType::Archer)
+            Just(TroopType::INFANTRY),
+            Just(TroopType::CAVALRY),
+            Just(TroopType::ARCHER)
         ]
     }
 
@@ -487,5 +487,175 @@ mod recordings {
             "{}",
             String::from_utf8_lossy(&replay.stderr)
         );
+    }
+}
+
+mod matchup {
+    use std::{collections::BTreeSet, fs};
+
+    use crate::support::{copy_dir, repo, run as tianxia};
+
+    /// A fourth troop type, added to a copy of the shipped data.
+    const SPEARMAN: &str = "
+[spearman]
+mass = 110.0
+radius = 1.5
+max_speed = 2.8
+hit_points = 11.0
+attack = 3.2
+defense = 2.5
+range = 2.5
+cooldown = 1.1
+counters = { cavalry = 1.5 }
+";
+
+    const SITUATIONS: [(&str, &str); 4] = [
+        ("equal_open", "Equal numbers, open field"),
+        ("two_to_one_open", "2:1, open field"),
+        ("equal_walls", "Equal numbers, against level-3 walls"),
+        ("two_to_one_walls", "2:1, against level-3 walls"),
+    ];
+
+    #[test]
+    fn matchup_covers_every_pair_and_is_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        let assets = dir.path().join("assets");
+        copy_dir(&repo().join("assets"), &assets);
+        let troops = assets.join("troops.toml");
+        let mut text = fs::read_to_string(&troops).unwrap();
+        text.push_str(SPEARMAN);
+        fs::write(&troops, text).unwrap();
+        let csv = dir.path().join("m.csv");
+        let svg = dir.path().join("m.svg");
+        let args = [
+            "battle",
+            "matchup",
+            "--units",
+            "16",
+            "--seeds",
+            "2",
+            "--assets",
+            assets.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+            "--plot",
+            svg.to_str().unwrap(),
+        ];
+
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            let output = tianxia(&args, &[]);
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            assert!(
+                output.status.success(),
+                "{stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            runs.push((
+                stdout,
+                fs::read_to_string(&csv).unwrap(),
+                fs::read_to_string(&svg).unwrap(),
+            ));
+        }
+        assert_eq!(runs[0].0, runs[1].0, "the same inputs print the same text");
+        assert_eq!(runs[0].1, runs[1].1, "and write the same CSV");
+        assert_eq!(runs[0].2, runs[1].2, "and draw the same SVG");
+        let (stdout, csv_text, svg_text) = &runs[0];
+
+        for (_, title) in SITUATIONS {
+            assert!(stdout.contains(title), "{title} in {stdout}");
+        }
+        let line = stdout.lines().last().unwrap();
+        let report: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(report["matchup"], "done");
+        assert_eq!(report["units"], 16);
+        assert_eq!(report["seeds"], 2);
+        assert_eq!(
+            report["battle_data_hash"].as_str().map(str::len),
+            Some(16),
+            "{line}"
+        );
+        let cells = report["cells"].as_array().unwrap();
+        assert_eq!(cells.len(), 4 * 4 * 4, "{line}");
+        let mut seen = BTreeSet::new();
+        for cell in cells {
+            let key = (
+                cell["situation"].as_str().unwrap().to_string(),
+                cell["attacker"].as_str().unwrap().to_string(),
+                cell["defender"].as_str().unwrap().to_string(),
+            );
+            assert!(seen.insert(key), "each pair and situation once: {cell}");
+            for share in [
+                "attacker_win_rate",
+                "attacker_casualties",
+                "defender_casualties",
+            ] {
+                let value = cell[share].as_f64().unwrap();
+                assert!((0.0..=1.0).contains(&value), "{share}: {cell}");
+            }
+            assert!(cell["seconds"].as_f64().unwrap() > 0.0, "{cell}");
+            assert!(cell["time_limit_ends"].as_u64().unwrap() <= 2, "{cell}");
+        }
+        let types = ["archer", "cavalry", "infantry", "spearman"];
+        for (situation, _) in SITUATIONS {
+            for attacker in types {
+                for defender in types {
+                    assert!(
+                        seen.contains(&(
+                            situation.to_string(),
+                            attacker.to_string(),
+                            defender.to_string()
+                        )),
+                        "{situation} {attacker} against {defender}"
+                    );
+                }
+            }
+        }
+
+        assert_eq!(csv_text.lines().count(), 1 + 64, "{csv_text}");
+        assert!(
+            csv_text.starts_with(
+                "situation,attacker,defender,attacker_win_rate,attacker_casualties,\
+                 defender_casualties,seconds,time_limit_ends\n"
+            ),
+            "{csv_text}"
+        );
+        assert!(csv_text.contains(",spearman,"), "{csv_text}");
+
+        assert!(svg_text.contains(r#"class="legend""#));
+        for (_, title) in SITUATIONS {
+            assert!(svg_text.contains(title), "{title} in the plot");
+        }
+        assert!(svg_text.contains("spearman"));
+        assert!(svg_text.trim_end().ends_with("</svg>"));
+
+        // Bad options are refused with a message, before any battle.
+        for (option, value) in [("--units", "0"), ("--seeds", "0")] {
+            let output = tianxia(
+                &[
+                    "battle",
+                    "matchup",
+                    option,
+                    value,
+                    "--assets",
+                    assets.to_str().unwrap(),
+                ],
+                &[],
+            );
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{option} {value}: {stderr}");
+            assert!(stderr.contains(option), "{option} named in {stderr}");
+        }
+        let missing = tianxia(
+            &[
+                "battle",
+                "matchup",
+                "--assets",
+                dir.path().join("none").to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(missing.status.code(), Some(1));
+        assert!(!String::from_utf8_lossy(&missing.stderr).is_empty());
     }
 }

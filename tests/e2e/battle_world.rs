@@ -296,9 +296,21 @@ fn battles_are_served_over_http_while_they_last_and_after() {
     );
     assert_eq!(get(&server.url("/api/battles?status=won")).status, 400);
     assert_eq!(get(&server.url("/api/battles/b-none-1")).status, 404);
-    let recording = get(&server.url(&format!("/api/battles/{id}/recording")));
-    assert_eq!(recording.status, 404, "{}", recording.text);
-    assert!(recording.text.contains("under way"), "{}", recording.text);
+    // A battle under way is recorded as it stands, and replays to the recorded step's hash.
+    let live = get(&server.url(&format!("/api/battles/{id}/recording")));
+    assert_eq!(live.status, 200, "{}", live.text);
+    assert!(live.json["outcome"].is_null(), "{}", live.json["outcome"]);
+    assert!(live.json["steps"].as_u64().unwrap() > 0);
+    let dir = tempfile::tempdir().unwrap();
+    let live_file = dir.path().join("live.json");
+    std::fs::write(&live_file, &live.text).unwrap();
+    let out = crate::support::run(&["battle", "run", live_file.to_str().unwrap()], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("no winner yet") && stdout.contains("matches the recording"),
+        "{stdout}"
+    );
     assert_eq!(
         view["data_hash"],
         get(&server.url("/api/world")).json["data_hash"]
@@ -354,6 +366,42 @@ fn battles_are_served_over_http_while_they_last_and_after() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("matches the recording"), "{stdout}");
+
+    // Under the same data, `--assets` says so and still matches; under changed numbers it
+    // says plainly which, and fights the battle again under them.
+    let file = file.to_str().unwrap();
+    let shipped = crate::support::assets();
+    let same = crate::support::run(
+        &["battle", "run", file, "--assets", shipped.to_str().unwrap()],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&same.stdout);
+    assert!(same.status.success(), "{stdout}");
+    assert!(stdout.contains("is the recording's"), "{stdout}");
+    assert!(stdout.contains("matches the recording"), "{stdout}");
+    let changed = tempfile::tempdir().unwrap();
+    crate::support::copy_dir(&shipped, changed.path());
+    let troops = changed.path().join("troops.toml");
+    let text = std::fs::read_to_string(&troops).unwrap();
+    std::fs::write(&troops, text.replacen("attack = 3.0", "attack = 3.5", 1)).unwrap();
+    let other = crate::support::run(
+        &[
+            "battle",
+            "run",
+            file,
+            "--assets",
+            changed.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&other.stdout);
+    assert!(other.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("differs from the recording's in 1 number")
+            && stdout.contains("troops.toml [infantry] attack: 3.0 → 3.5")
+            && stdout.contains("the recording ended: winner"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -167,6 +167,13 @@ fn semantic_cases() -> Vec<(
 
 fn expected(assets: &Assets, file: &str, text: &str, entry: Option<&str>, message: &str) -> String {
     match entry {
+        // A range error points at the value itself.
+        Some(needle) if message.contains(" is outside ") => {
+            let at = text.find(needle).unwrap() + needle.find("= ").unwrap() + 2;
+            let line = text[..at].matches('\n').count() + 1;
+            let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("{}:{line}:{column}: {message}", assets.shown(file))
+        }
         Some(needle) => format!(
             "{}:{}:1: {message}",
             assets.shown(file),
@@ -216,6 +223,82 @@ fn no_card_may_issue_the_sandboxs_edits() {
             && errors[0].contains("SANDBOX is not a command of the game"),
         "{errors:?}"
     );
+}
+
+#[test]
+fn every_reference_to_an_unknown_troop_type_or_card_is_caught() {
+    let assets = Assets::copy();
+    let generals = "scenarios/tiny/generals.toml";
+    let text = assets.edit(
+        generals,
+        "troop_type = \"cavalry\"",
+        "troop_type = \"pikeman\"",
+    );
+    let pikeman = expected(
+        &assets,
+        generals,
+        &text,
+        Some("troop_type = \"pikeman\""),
+        "general \"bei_wang\": troop type \"pikeman\" is not in troops.toml",
+    );
+    let text = assets.edit(
+        generals,
+        "position = \"chancellor\"",
+        "position = \"marshal\"",
+    );
+    let marshal = expected(
+        &assets,
+        generals,
+        &text,
+        Some("position = \"marshal\""),
+        "general \"bei_mou\": position \"marshal\" is not a card of positions.toml",
+    );
+    assets.edit(
+        "balance.toml",
+        "\ntroop_type = \"infantry\"",
+        "\ntroop_type = \"lancer\"",
+    );
+    assets.edit(
+        "troops.toml",
+        "cooldown = 1.0\n",
+        "cooldown = 1.0\ncounters = { cavalry = 1.5, elephant = 2.0 }\n",
+    );
+    assets.edit(
+        "positions.toml",
+        "appoints = [\"chancellor\",",
+        "appoints = [\"marshal\", \"chancellor\",",
+    );
+    let output = assets.check();
+    assert_eq!(output.status.code(), Some(1));
+    let listed = errors(&output);
+    assert!(listed.contains(&pikeman), "{pikeman:?} not in {listed:#?}");
+    assert!(listed.contains(&marshal), "{marshal:?} not in {listed:#?}");
+    // Rules files name the value's line and column.
+    let at = |file: &str, needle: &str| {
+        let text = fs::read_to_string(assets.path(file)).unwrap();
+        let offset = text.find(needle).unwrap();
+        let line = text[..offset].matches('\n').count() + 1;
+        let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let column = text[line_start..offset].chars().count() + 1;
+        format!("{}:{line}:{column}", assets.shown(file))
+    };
+    for wanted in [
+        format!(
+            "{}: [join] troop_type: no troop type \"lancer\" in troops.toml",
+            at("balance.toml", "\"lancer\"")
+        ),
+        format!(
+            "{}: [infantry.counters] elephant: no troop type \"elephant\" in troops.toml",
+            at("troops.toml", "2.0 }")
+        ),
+        format!(
+            "{}: [emperor] appoints: no card \"marshal\" in positions.toml",
+            at("positions.toml", "[\"marshal\"")
+        ),
+    ] {
+        assert!(listed.contains(&wanted), "{wanted:?} not in {listed:#?}");
+    }
+    assert_eq!(listed.len(), 5, "{listed:#?}");
 }
 
 #[test]
@@ -274,6 +357,106 @@ fn schema_prints_a_json_schema_per_file_kind() {
     );
     let unknown = run(&["schema", "dragons"], &[]);
     assert_eq!(unknown.status.code(), Some(2));
+}
+
+/// The schemas say what `check` holds the data to: a range `check` refuses outside is the
+/// schema's minimum and maximum, a reference to a troop type or card is one of those the data
+/// defines, and the schemas kept in `assets/schemas` (for editors) are what the data gives.
+#[test]
+fn the_schemas_hold_the_checkers_ranges_and_names() {
+    let schema = |kind: &str, assets: &std::path::Path| -> serde_json::Value {
+        let out = run(&["schema", kind, "--assets", assets.to_str().unwrap()], &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let shipped = assets();
+    let balance = schema("balance", &shipped);
+    let harvest = &balance["$defs"]["EconomyBalance"]["properties"]["harvest_month"];
+    assert_eq!(
+        (&harvest["minimum"], &harvest["maximum"]),
+        (&1.into(), &12.into())
+    );
+    let rout = &balance["$defs"]["BattleBalance"]["properties"]["rout_morale"];
+    assert_eq!(
+        (&rout["minimum"], &rout["maximum"]),
+        (&0.0.into(), &100.0.into())
+    );
+    let generals = schema("generals", &shipped);
+    let leadership = &generals["$defs"]["GeneralDef"]["properties"]["leadership"];
+    assert_eq!(
+        (&leadership["minimum"], &leadership["maximum"]),
+        (&1.into(), &100.into())
+    );
+    assert_eq!(
+        generals["$defs"]["TroopType"]["enum"],
+        serde_json::json!(["archer", "cavalry", "infantry"])
+    );
+    let troops = schema("troops", &shipped);
+    let mass = &troops["$defs"]["TroopSpec"]["properties"]["mass"];
+    assert_eq!(
+        (&mass["minimum"], &mass["maximum"]),
+        (&0.01.into(), &1e6.into())
+    );
+    // Required fields are required.
+    assert!(
+        generals["$defs"]["GeneralDef"]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"leadership".into())
+    );
+
+    // A new troop type is a name the other files may use.
+    let copy = Assets::copy();
+    let text = fs::read_to_string(copy.path("troops.toml")).unwrap();
+    fs::write(
+        copy.path("troops.toml"),
+        format!(
+            "{text}\n[spearman]\nmass = 110.0\nradius = 1.5\nmax_speed = 2.8\nhit_points = 11.0\n\
+             attack = 3.2\ndefense = 2.5\nrange = 2.5\ncooldown = 1.1\n"
+        ),
+    )
+    .unwrap();
+    let generals = schema("generals", copy.dir.path());
+    assert_eq!(
+        generals["$defs"]["TroopType"]["enum"],
+        serde_json::json!(["archer", "cavalry", "infantry", "spearman"])
+    );
+
+    // Schemas are made from valid data only.
+    copy.edit("balance.toml", "harvest_month = 7", "harvest_month = 13");
+    let refused = run(
+        &["schema", "--assets", copy.dir.path().to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+
+    // The schemas kept for editors are current.
+    let out = tempfile::tempdir().unwrap();
+    let written = run(&["schema", "--out", out.path().to_str().unwrap()], &[]);
+    assert!(written.status.success());
+    for kind in [
+        "troops",
+        "positions",
+        "commands",
+        "balance",
+        "scenario",
+        "nations",
+        "cities",
+        "roads",
+        "generals",
+    ] {
+        let name = format!("{kind}.schema.json");
+        let kept = fs::read_to_string(shipped.join("schemas").join(&name)).unwrap();
+        let made = fs::read_to_string(out.path().join(&name)).unwrap();
+        assert!(
+            kept == made,
+            "assets/schemas/{name} is stale: run tianxia schema --out assets/schemas"
+        );
+    }
 }
 
 #[test]

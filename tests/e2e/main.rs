@@ -14,6 +14,7 @@ mod browsers;
 mod check;
 mod clock;
 mod config;
+mod content;
 mod first_hour;
 mod fuzz;
 mod openapi;

@@ -508,7 +508,7 @@ pub async fn frame(
     tag = "world",
     params(("id" = String, Path, description = "the entity's id", pattern = "^[a-z0-9_-]{1,48}$")),
     responses(
-        (status = 200, description = "the recording of a finished battle (one of the last 100): its setup, the data hash it was fought under, its steps, outcome and state hash; `tianxia battle run FILE` replays it to the same hash", content_type = "application/json", body = Object),
+        (status = 200, description = "the recording of a battle: its setup, the data hash it was fought under, its steps, outcome and state hash; `tianxia battle run FILE` replays it to the same hash. A battle under way is recorded as it stood at its latest recorded step (once per battle second, `outcome` null); a finished one as it ended, kept with the last `battles_kept` finished battles", content_type = "application/json", body = Object),
         EntityFailures,
     ),
 )]
@@ -527,7 +527,7 @@ pub async fn recording(
     }
     l1(match models.battles.get(id.as_str()) {
         Some(view) if view.status == BattleStatus::Active => Err(ApiError::not_found(format!(
-            "battle \"{id}\" is under way: its recording is served once it ends"
+            "battle \"{id}\" is under way and not recorded yet: try again in a moment"
         ))),
         Some(_) => Err(ApiError::not_found(format!(
             "battle \"{id}\" has no recording here (recordings are kept by the process that runs the World)"

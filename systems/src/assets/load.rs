@@ -30,6 +30,19 @@ pub(super) struct Source {
     /// Byte offset of each value of a table's key, as `[table] key` (`[a.b] key` deeper),
     /// found on first use, for errors about a value.
     value_offsets: std::cell::OnceCell<std::collections::HashMap<String, usize>>,
+    /// The bounds validation held each number of the file to, by its place in the file's
+    /// shape (`["battle", "rout_morale"]`, `["general", "leadership"]`): what the file kind's
+    /// schema says of it.
+    bounds: std::cell::RefCell<BTreeMap<Vec<String>, Bound>>,
+}
+
+/// The range validation holds a number to, for the schemas (`tianxia schema`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bound {
+    pub min: f64,
+    /// The number must be above `min`, not equal to it.
+    pub exclusive_min: bool,
+    pub max: f64,
 }
 
 impl Source {
@@ -39,7 +52,44 @@ impl Source {
             text,
             line_starts: std::cell::OnceCell::new(),
             value_offsets: std::cell::OnceCell::new(),
+            bounds: std::cell::RefCell::new(BTreeMap::new()),
         }
+    }
+
+    /// Notes that the number at `path` was held to `bound` (the loosest bound noted wins).
+    pub fn note_bound(&self, path: Vec<String>, bound: Bound) {
+        let mut bounds = self.bounds.borrow_mut();
+        let noted = bounds.entry(path).or_insert(bound);
+        if bound.min < noted.min || (bound.min == noted.min && !bound.exclusive_min) {
+            noted.min = bound.min;
+            noted.exclusive_min = bound.exclusive_min;
+        }
+        noted.max = noted.max.max(bound.max);
+    }
+
+    pub fn bounds(&self) -> BTreeMap<Vec<String>, Bound> {
+        self.bounds.borrow().clone()
+    }
+
+    /// Where the value of `field` of the `[[...]]` entry starting at `span` starts, if a line
+    /// of the entry (up to the next table header) sets it (`field = value`).
+    pub fn field_offset(&self, span: std::ops::Range<usize>, field: &str) -> Option<usize> {
+        let text = self.text.get(span.start..)?;
+        let mut line_start = 0;
+        for (i, line) in text.split_inclusive('\n').enumerate() {
+            if i > 0 && line.trim_start().starts_with('[') {
+                return None;
+            }
+            let key_at = line.len() - line.trim_start().len();
+            if let Some(rest) = line[key_at..].strip_prefix(field)
+                && let Some(value) = rest.trim_start().strip_prefix('=')
+            {
+                let value_at = line.len() - value.trim_start().len();
+                return Some(span.start + line_start + value_at);
+            }
+            line_start += line.len();
+        }
+        None
     }
 
     /// Where the value of `entry` (`[table] key`) starts, if the file has it.
@@ -109,6 +159,7 @@ fn collect_offsets(
             } else {
                 format!("{table}.{key}")
             };
+            offsets.insert(format!("[{path}]"), value.span().start);
             collect_offsets(offsets, &path, inner);
         } else if !table.is_empty() {
             offsets.insert(format!("[{table}] {key}"), value.span().start);
@@ -512,6 +563,18 @@ pub struct CheckReport {
 
 /// Validates the rules files and every scenario.
 pub fn check(dir: &Path) -> Result<CheckReport, AssetErrors> {
+    let (rules, valid) = check_files(dir)?;
+    let scenarios = valid
+        .into_iter()
+        .map(|(name, files)| assemble(dir, &name, &rules, files))
+        .collect();
+    Ok(CheckReport { scenarios })
+}
+
+/// The rules files and every scenario's files, read and validated.
+pub(super) fn check_files(
+    dir: &Path,
+) -> Result<(Rules, Vec<(String, ScenarioFiles)>), AssetErrors> {
     let names = list_scenarios(dir);
     if names.is_empty() {
         return Err(AssetErrors(vec![AssetError {
@@ -545,11 +608,7 @@ pub fn check(dir: &Path) -> Result<CheckReport, AssetErrors> {
     if !errors.is_empty() {
         return Err(AssetErrors(errors));
     }
-    let scenarios = valid
-        .into_iter()
-        .map(|(name, files)| assemble(dir, &name, &rules, files))
-        .collect();
-    Ok(CheckReport { scenarios })
+    Ok((rules, valid))
 }
 
 fn hash_sources<'a>(dir: &Path, sources: impl IntoIterator<Item = &'a Source>) -> String {

@@ -4,6 +4,7 @@
 
 mod load;
 pub mod reload;
+mod schema;
 mod validate;
 
 use std::{fmt, path::PathBuf, sync::Arc};
@@ -17,6 +18,7 @@ use components::data::{
 pub use load::{
     CheckReport, Reloaded, Reloader, check, list_scenarios, load, load_reloadable, load_rules_only,
 };
+pub use schema::schemas;
 
 /// One problem in the designer data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,4 +110,46 @@ impl std::ops::Deref for Data {
     fn deref(&self) -> &GameData {
         &self.0
     }
+}
+
+/// What a reload of `data` (read from `dir`) would take away from a running world: troop types
+/// its generals lead and cards they hold, which the new files no longer define. A reload with
+/// such errors is refused like an invalid one (docs/data-files.md#hot-reload).
+pub fn removed_in_use(
+    data: &GameData,
+    dir: &std::path::Path,
+    troop_types: &std::collections::BTreeSet<components::world::TroopType>,
+    cards: &std::collections::BTreeSet<components::world::PositionKind>,
+) -> Vec<AssetError> {
+    let missing = |file: &str, entry: String, message: String| AssetError {
+        file: dir.join(file),
+        line: None,
+        column: None,
+        entry: Some(entry),
+        message,
+    };
+    let mut errors: Vec<AssetError> = troop_types
+        .iter()
+        .filter(|t| data.troops.get(**t).is_none())
+        .map(|t| {
+            missing(
+                "troops.toml",
+                format!("[{t}]"),
+                format!("generals of the running world lead {t}: a troop type in use stays"),
+            )
+        })
+        .collect();
+    errors.extend(
+        cards
+            .iter()
+            .filter(|c| data.positions.get(**c).is_none())
+            .map(|c| {
+                missing(
+                    "positions.toml",
+                    format!("[{c}]"),
+                    format!("generals of the running world hold the {c} card: a card in use stays"),
+                )
+            }),
+    );
+    errors
 }

@@ -32,9 +32,10 @@ use bevy_app::{App, Plugin};
 use bevy_ecs::prelude::*;
 use components::{
     battle::{BattleStatus, BattleView, FrameView, Side, SideView, UnitsAlive},
+    data::TroopsFile,
     events::{EventKind, aggregate},
     time::GameClock,
-    world::{City, General, GeneralStatus, Registry, WorldInfo},
+    world::{City, General, GeneralStatus, Registry, TroopType, WorldInfo},
 };
 use metrics::gauge;
 use setup::{BattleParams, BattleSetup, GroupSetup, SetupError};
@@ -80,6 +81,22 @@ impl Battle {
     }
 
     /// The read model of this battle.
+    /// The battle's recording as it stands (the JSON `tianxia battle run` replays to its
+    /// state hash). Never a fault of the World: a recording that cannot be written is not
+    /// kept.
+    pub fn recording(&self) -> Option<Arc<str>> {
+        serde_json::to_string_pretty(&record::BattleRecord::of(
+            &self.sim,
+            &self.id,
+            &self.data_hash,
+        ))
+        .inspect_err(|e| {
+            tracing::warn!(battle = %self.id, error = %e, "the battle's recording cannot be written")
+        })
+        .ok()
+        .map(Arc::from)
+    }
+
     pub fn view(&self) -> BattleView {
         let alive = self.sim.units_alive();
         let outcome = self.sim.outcome();
@@ -319,15 +336,7 @@ pub fn conclude_battles(
                 groups: battle.sim.frame_groups(),
                 last: true,
             },
-            // Never a fault of the World: a recording that cannot be written is not kept.
-            recording: serde_json::to_string_pretty(&record::BattleRecord::of(
-                &battle.sim,
-                &battle.id,
-                &battle.data_hash,
-            ))
-            .inspect_err(|e| tracing::warn!(battle = %battle.id, error = %e, "the battle's recording cannot be written"))
-            .ok()
-            .map(Arc::from),
+            recording: battle.recording(),
         });
         registry.battles.remove(&battle.id);
         commands.entity(entity).despawn();
@@ -364,11 +373,19 @@ pub enum BattleError {
     Setup(#[from] SetupError),
 }
 
-fn group_of(general: &General, side: Side) -> GroupSetup {
+/// A general's group in a battle fought under `troops`. A general whose troop type that data
+/// does not define (removed from the files while the world was stopped) fights as the
+/// `[join] troop_type`, or else as the first type of the data.
+fn group_of(general: &General, side: Side, troops: &TroopsFile, fallback: TroopType) -> GroupSetup {
+    let troop_type = [general.troop_type, fallback]
+        .into_iter()
+        .chain(troops.types())
+        .find(|t| troops.get(*t).is_some())
+        .unwrap_or(general.troop_type);
     GroupSetup {
         id: general.id.clone(),
         side,
-        troop_type: general.troop_type,
+        troop_type,
         soldiers: general.troops,
         leadership: general.stats.leadership,
         training: general.training,
@@ -427,25 +444,26 @@ pub fn spawn_battle(world: &mut World, request: &BattleRequest) -> Result<String
     let defenders = fighters(world, &request.defenders)?;
     let data = world.resource::<Data>().clone();
     let balance = &data.balance.battle;
+    let fallback = data.balance.join.troop_type;
     let mut groups: Vec<GroupSetup> = Vec::new();
     groups.extend(
         attackers
             .iter()
             .filter(|g| g.troops > 0)
-            .map(|g| group_of(g, Side::Attacker)),
+            .map(|g| group_of(g, Side::Attacker, &data.troops, fallback)),
     );
     groups.extend(
         defenders
             .iter()
             .filter(|g| g.troops > 0)
-            .map(|g| group_of(g, Side::Defender)),
+            .map(|g| group_of(g, Side::Defender, &data.troops, fallback)),
     );
     let garrison = if request.garrison { city.garrison } else { 0 };
     if garrison > 0 {
         groups.push(GroupSetup {
             id: GARRISON.into(),
             side: Side::Defender,
-            troop_type: components::world::TroopType::Infantry,
+            troop_type: balance.garrison_troop_type,
             soldiers: garrison,
             leadership: balance.garrison_leadership.clamp(1, 100) as u8,
             training: balance.garrison_training.clamp(0, 100) as u8,
@@ -521,14 +539,15 @@ pub fn join_battle(
         .get(battle_id)
         .copied()
         .ok_or_else(|| BattleError::UnknownBattle(battle_id.into()))?;
-    let Some(mut battle) = world.get_mut::<Battle>(entity) else {
-        return Err(BattleError::UnknownBattle(battle_id.into()));
-    };
     if general.troops == 0 {
         return Err(BattleError::NoTroops(side));
     }
+    let fallback = world.resource::<Data>().balance.join.troop_type;
+    let Some(mut battle) = world.get_mut::<Battle>(entity) else {
+        return Err(BattleError::UnknownBattle(battle_id.into()));
+    };
     let due = battle.due_steps(at).min(u64::from(u32::MAX)) as u32;
-    let mut group = group_of(&general, side);
+    let mut group = group_of(&general, side, &battle.sim.setup().troops, fallback);
     group.join_step = due;
     let step = battle.sim.add_group(group)?;
     match side {

@@ -5,7 +5,7 @@
 
 use components::{
     battle::Side,
-    data::{BattleBalance, TroopSpec, TroopsFile},
+    data::{BattleBalance, TroopsFile},
     world::TroopType,
 };
 use serde::{Deserialize, Serialize};
@@ -145,7 +145,12 @@ pub enum SetupError {
     TooManyGroups,
     #[error("{0} is out of range")]
     OutOfRange(&'static str),
+    #[error("troop type {0} is not in the battle's troop data")]
+    UnknownTroopType(TroopType),
 }
+
+/// Most troop types a battle's data may define (as `check` allows).
+pub const TROOP_TYPES_MAX: usize = 32;
 
 impl BattleSetup {
     /// Checks what a hand-edited or damaged record could get wrong.
@@ -223,8 +228,17 @@ impl BattleSetup {
         if let Some((_, what)) = checks.iter().find(|(ok, _)| !ok) {
             return Err(SetupError::OutOfRange(what));
         }
-        for troop in [TroopType::Infantry, TroopType::Cavalry, TroopType::Archer] {
-            let t = self.troops.get(troop);
+        if let Some(group) = self
+            .groups
+            .iter()
+            .find(|g| self.troops.get(g.troop_type).is_none())
+        {
+            return Err(SetupError::UnknownTroopType(group.troop_type));
+        }
+        if self.troops.0.len() > TROOP_TYPES_MAX {
+            return Err(SetupError::OutOfRange("the number of troop types"));
+        }
+        for t in self.troops.0.values() {
             let specs = [
                 (t.mass, 0.01, 1e6),
                 (t.radius, 0.1, 50.0),
@@ -235,9 +249,11 @@ impl BattleSetup {
                 (t.range, 0.01, 1_000.0),
                 (t.cooldown, 0.01, 600.0),
             ];
+            let counters = t.counters.values().map(|v| (*v, 0.0, 100.0));
             if specs
-                .iter()
-                .any(|(v, lo, hi)| !(v.is_finite() && (*lo..=*hi).contains(v)))
+                .into_iter()
+                .chain(counters)
+                .any(|(v, lo, hi)| !(v.is_finite() && (lo..=hi).contains(&v)))
             {
                 return Err(SetupError::OutOfRange("a troop type's characteristics"));
             }
@@ -262,15 +278,38 @@ pub struct GroupStats {
     pub radius: f32,
     pub mass: f32,
     pub morale: f32,
+    /// The troop type's place among the data's types (alphabetical), for `counters`.
+    pub type_index: u8,
+    /// What its soldiers deal to each type (by `type_index`), as a multiple of their plain
+    /// damage: the type's `counters`, 1 where it lists none.
+    pub counters: [f32; TROOP_TYPES_MAX],
 }
 
 impl GroupStats {
-    pub fn new(group: &GroupSetup, spec: &TroopSpec, params: &BattleParams) -> GroupStats {
+    pub fn new(
+        group: &GroupSetup,
+        troops: &TroopsFile,
+        params: &BattleParams,
+    ) -> Result<GroupStats, SetupError> {
+        let (type_index, spec) = troops
+            .0
+            .iter()
+            .enumerate()
+            .find(|(_, (name, _))| **name == group.troop_type)
+            .map(|(i, (_, spec))| (i, spec))
+            .filter(|(i, _)| *i < TROOP_TYPES_MAX)
+            .ok_or(SetupError::UnknownTroopType(group.troop_type))?;
+        let mut counters = [1.0; TROOP_TYPES_MAX];
+        for (slot, target) in counters.iter_mut().zip(troops.types()) {
+            *slot = troops.counter(group.troop_type, target) as f32;
+        }
         let lead = params.stat_factor(group.leadership);
         let train = params.stat_factor(group.training);
-        GroupStats {
+        Ok(GroupStats {
             side: group.side,
             troop_type: group.troop_type,
+            type_index: type_index as u8,
+            counters,
             attack: spec.attack as f32 * lead * train,
             defense: spec.defense as f32 * lead,
             hit_points: spec.hit_points as f32,
@@ -280,7 +319,7 @@ impl GroupStats {
             radius: spec.radius as f32,
             mass: spec.mass as f32,
             morale: f32::from(group.morale.min(100)),
-        }
+        })
     }
 }
 
@@ -294,10 +333,10 @@ pub fn field_battle(
     troops: &TroopsFile,
 ) -> BattleSetup {
     const TYPES: [TroopType; 4] = [
-        TroopType::Infantry,
-        TroopType::Infantry,
-        TroopType::Cavalry,
-        TroopType::Archer,
+        TroopType::INFANTRY,
+        TroopType::INFANTRY,
+        TroopType::CAVALRY,
+        TroopType::ARCHER,
     ];
     let per_side = (units / 2).max(1);
     let group_units = 50u32;

@@ -53,7 +53,7 @@ fn siege(
     groups.push(GroupSetup {
         id: "garrison".into(),
         side: Side::Defender,
-        troop_type: TroopType::Infantry,
+        troop_type: TroopType::INFANTRY,
         soldiers: garrison,
         leadership: b.garrison_leadership as u8,
         training: b.garrison_training as u8,
@@ -102,14 +102,14 @@ fn winners(
 /// when the defenders are archers.
 #[test]
 fn walls_hold_against_equal_numbers_and_fall_to_three_times_as_many() {
-    for defender in [TroopType::Infantry, TroopType::Archer] {
+    for defender in [TroopType::INFANTRY, TroopType::ARCHER] {
         assert_eq!(
-            winners(TroopType::Infantry, defender, 4, 1, 2),
+            winners(TroopType::INFANTRY, defender, 4, 1, 2),
             [Side::Defender; 2],
             "{defender:?} behind walls against as many"
         );
         assert_eq!(
-            winners(TroopType::Infantry, defender, 4, 3, 2),
+            winners(TroopType::INFANTRY, defender, 4, 3, 2),
             [Side::Attacker; 2],
             "{defender:?} behind walls against three times as many"
         );

@@ -112,7 +112,7 @@ mod tests {
         sim.add_group(GroupSetup {
             id: "late".into(),
             side: Side::Defender,
-            troop_type: TroopType::Infantry,
+            troop_type: TroopType::INFANTRY,
             soldiers: 1_500,
             leadership: 60,
             training: 60,

@@ -167,7 +167,7 @@ type Decision = (String, CommandBody);
 /// Whether a general's card may declare war or make peace.
 fn may_speak(data: &GameData, general: &General) -> bool {
     general.position.as_ref().is_some_and(|p| {
-        let card = data.positions.get(p.kind);
+        let card = data.positions.card(p.kind);
         card.may_issue.contains(&CommandType::DeclareWar)
             || card.may_issue.contains(&CommandType::MakePeace)
     })
@@ -210,7 +210,7 @@ impl Nations {
                 && let Some(position) = &general.position
                 && may_speak(data, general)
             {
-                let candidate = (data.positions.get(position.kind).level, general.id.clone());
+                let candidate = (data.positions.card(position.kind).level, general.id.clone());
                 let best = speaker
                     .entry(nation.to_string())
                     .or_insert_with(|| candidate.clone());
@@ -244,7 +244,7 @@ fn diplomacy(
 ) -> Option<Decision> {
     let nation_id = general.nation.as_deref()?;
     let position = general.position.as_ref()?;
-    let card = data.positions.get(position.kind);
+    let card = data.positions.card(position.kind);
     let may = |kind: CommandType| card.may_issue.contains(&kind) && cost_ok(data, general, kind);
     if !may(CommandType::DeclareWar) && !may(CommandType::MakePeace) {
         return None;
@@ -411,6 +411,7 @@ fn decide(world: &World, data: &GameData, general: &General) -> Vec<Decision> {
         if amount >= 100 {
             return mine(CommandBody::Recruit(RecruitArgs {
                 amount: amount as u32,
+                troop_type: None,
             }));
         }
     }
@@ -425,7 +426,7 @@ fn decide(world: &World, data: &GameData, general: &General) -> Vec<Decision> {
         && let Some(position) = &general.position
         && data
             .positions
-            .get(position.kind)
+            .card(position.kind)
             .may_issue
             .contains(&CommandType::Build)
         && (position.city.is_none() || position.city.as_deref() == Some(here.id.as_str()))

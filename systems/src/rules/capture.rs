@@ -9,7 +9,7 @@ use components::{
     battle::Side,
     command::Reason,
     events::{EventKind, aggregate},
-    world::{City, General, GeneralStatus, Nation, NationStatus, PositionKind, Registry, Relation},
+    world::{City, General, GeneralStatus, Nation, NationStatus, Registry, Relation},
 };
 
 use crate::{
@@ -109,7 +109,8 @@ pub fn capture_city(world: &mut World, city: &str, nation: &str, battle: Option<
     );
     let Some(previous) = previous else { return };
 
-    // The old owner's generals in the city, and governors of it, wherever they are.
+    // The old owner's generals in the city, and holders of cards of its scope (its
+    // governor), wherever they are: only such cards name a city.
     let registry = world.resource::<Registry>();
     let mut affected: Vec<(String, Entity)> = registry
         .generals
@@ -118,18 +119,18 @@ pub fn capture_city(world: &mut World, city: &str, nation: &str, battle: Option<
         .filter(|(_, _, g)| {
             g.nation.as_deref() == Some(previous.as_str())
                 && (g.city == city && g.march.is_none()
-                    || g.position.as_ref().is_some_and(|p| {
-                        p.kind == PositionKind::Governor && p.city.as_deref() == Some(city)
-                    }))
+                    || g.position
+                        .as_ref()
+                        .is_some_and(|p| p.city.as_deref() == Some(city)))
         })
         .map(|(id, e, _)| (id.clone(), e))
         .collect();
     affected.sort();
     for (_, general) in &affected {
         let governs = world.get::<General>(*general).is_some_and(|g| {
-            g.position.as_ref().is_some_and(|p| {
-                p.kind == PositionKind::Governor && p.city.as_deref() == Some(city)
-            })
+            g.position
+                .as_ref()
+                .is_some_and(|p| p.city.as_deref() == Some(city))
         });
         if governs {
             set_position(world, *general, None);

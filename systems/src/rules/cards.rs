@@ -16,7 +16,7 @@ pub fn troop_cap(data: &GameData, general: &General) -> u32 {
     let multiplier = general
         .position
         .as_ref()
-        .map_or(1.0, |p| data.positions.get(p.kind).recruit_cap_multiplier);
+        .map_or(1.0, |p| data.positions.card(p.kind).recruit_cap_multiplier);
     let cap = f64::from(general.stats.leadership)
         * data.balance.recruit.troops_per_leadership as f64
         * multiplier;

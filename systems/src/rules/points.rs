@@ -31,7 +31,7 @@ fn gain(general: &General, data: &GameData, from: i64, to: i64) -> u32 {
     let multiplier = general
         .position
         .as_ref()
-        .map_or(1.0, |p| data.positions.get(p.kind).cp_multiplier);
+        .map_or(1.0, |p| data.positions.card(p.kind).cp_multiplier);
     let rate = base * multiplier;
     (accrued(rate, to) - accrued(rate, from)).clamp(0, i64::from(u32::MAX)) as u32
 }

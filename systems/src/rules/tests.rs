@@ -918,7 +918,7 @@ fn position_cards_give_authority_and_their_holders_change() {
     assert_eq!(
         general.position,
         Some(components::world::Position {
-            kind: components::world::PositionKind::Governor,
+            kind: components::world::PositionKind::from_static("governor"),
             city: Some("hill_fort".into())
         })
     );

@@ -112,8 +112,14 @@ fn complete_order(world: &mut World, entity: Entity, at: i64) {
                 g.training = g.training.saturating_add(gain).min(max).max(g.training);
             }
         }
-        OrderEffect::Recruit { amount } => {
+        OrderEffect::Recruit { amount, troop_type } => {
             if let Some(mut g) = world.get_mut::<General>(entity) {
+                // Accepted only for a general without soldiers, which gains none while busy.
+                if let Some(troop_type) = troop_type
+                    && g.troops == 0
+                {
+                    g.troop_type = *troop_type;
+                }
                 // Paid for at acceptance within the cap; a card lost since may lower the cap,
                 // and soldiers beyond it are not added.
                 let before = g.troops;

@@ -3,12 +3,21 @@
 
 use std::collections::HashMap;
 
-use components::{command::CommandType, data::BalanceFile, world::PositionKind};
+use components::{
+    command::CommandType,
+    data::{BalanceFile, CardScope},
+    world::PositionKind,
+};
 
 use crate::assets::{
     AssetError,
-    load::{Rules, Source},
+    load::{Bound, Rules, Source},
 };
+
+/// Most troop types a data set may define.
+pub(crate) const TROOP_TYPES_MAX: usize = 32;
+/// Most position cards a data set may define.
+pub(crate) const CARDS_MAX: usize = 32;
 
 /// Checks values of a rules file, which are named by `[table] key` rather than by position.
 struct Fields<'a> {
@@ -19,14 +28,38 @@ struct Fields<'a> {
 impl Fields<'_> {
     /// An error about `entry` (`[table] key`), at its value's place in the file where it has
     /// one.
+    /// An empty `entry` is about the file as a whole.
     fn fail(&mut self, entry: String, message: String) {
         self.errors.push(match self.source.value_offset(&entry) {
             Some(offset) => self.source.error_at(offset, Some(entry), message),
-            None => self.source.error(Some(entry), message),
+            None => self
+                .source
+                .error((!entry.is_empty()).then_some(entry), message),
         });
     }
 
+    /// Notes the bound `entry` is held to, for the schema.
+    fn note(&self, entry: &str, min: f64, exclusive_min: bool, max: f64) {
+        let Some((table, key)) = entry
+            .strip_prefix('[')
+            .and_then(|rest| rest.split_once("] "))
+        else {
+            return;
+        };
+        let mut path: Vec<String> = table.split('.').map(str::to_string).collect();
+        path.push(key.to_string());
+        self.source.note_bound(
+            path,
+            Bound {
+                min,
+                exclusive_min,
+                max,
+            },
+        );
+    }
+
     fn positive(&mut self, entry: &str, value: f64) {
+        self.note(entry, 0.0, true, f64::INFINITY);
         if !(value.is_finite() && value > 0.0) {
             self.fail(
                 entry.into(),
@@ -36,6 +69,7 @@ impl Fields<'_> {
     }
 
     fn non_negative(&mut self, entry: &str, value: f64) {
+        self.note(entry, 0.0, false, f64::INFINITY);
         if !(value.is_finite() && value >= 0.0) {
             self.fail(entry.into(), format!("must be zero or more, not {value}"));
         }
@@ -46,6 +80,7 @@ impl Fields<'_> {
     }
 
     fn between(&mut self, entry: &str, value: f64, low: f64, high: f64) {
+        self.note(entry, low, false, high);
         if !(low..=high).contains(&value) {
             self.fail(
                 entry.into(),
@@ -55,6 +90,13 @@ impl Fields<'_> {
     }
 
     fn range(&mut self, entry: &str, value: i64, low: i64, high: i64) {
+        self.range_within(entry, value, low, high, (low, high));
+    }
+
+    /// A range that depends on other values of the data: the schema gives `envelope`, the
+    /// widest it can be.
+    fn range_within(&mut self, entry: &str, value: i64, low: i64, high: i64, envelope: (i64, i64)) {
+        self.note(entry, envelope.0 as f64, false, envelope.1 as f64);
         if !(low..=high).contains(&value) {
             self.fail(entry.into(), format!("{value} is outside {low}–{high}"));
         }
@@ -68,11 +110,20 @@ pub(crate) fn rules(rules: &Rules, errors: &mut Vec<AssetError>) {
             source: &troops.source,
             errors,
         };
-        for (name, spec) in [
-            ("infantry", &troops.value.infantry),
-            ("cavalry", &troops.value.cavalry),
-            ("archer", &troops.value.archer),
-        ] {
+        let types = &troops.value;
+        if types.0.is_empty() {
+            f.fail(String::new(), "defines no troop type".into());
+        }
+        if types.0.len() > TROOP_TYPES_MAX {
+            f.fail(
+                String::new(),
+                format!(
+                    "defines {} troop types; at most {TROOP_TYPES_MAX} fit a battle",
+                    types.0.len()
+                ),
+            );
+        }
+        for (name, spec) in &types.0 {
             f.between(&format!("[{name}] mass"), spec.mass, 0.01, 1e6);
             f.between(&format!("[{name}] radius"), spec.radius, 0.1, 50.0);
             f.between(&format!("[{name}] max_speed"), spec.max_speed, 0.01, 100.0);
@@ -81,6 +132,16 @@ pub(crate) fn rules(rules: &Rules, errors: &mut Vec<AssetError>) {
             f.between(&format!("[{name}] defense"), spec.defense, 0.0, 1e6);
             f.between(&format!("[{name}] range"), spec.range, 0.01, 1_000.0);
             f.between(&format!("[{name}] cooldown"), spec.cooldown, 0.01, 600.0);
+            // Any entry of `counters`, for the schema, also when the data has none.
+            f.note(&format!("[{name}.counters] *"), 0.0, false, 100.0);
+            for (target, factor) in &spec.counters {
+                let entry = format!("[{name}.counters] {target}");
+                if types.get(*target).is_none() {
+                    f.fail(entry, format!("no troop type \"{target}\" in troops.toml"));
+                } else {
+                    f.between(&entry, *factor, 0.0, 100.0);
+                }
+            }
         }
     }
     if let Some(positions) = &rules.positions {
@@ -88,15 +149,36 @@ pub(crate) fn rules(rules: &Rules, errors: &mut Vec<AssetError>) {
             source: &positions.source,
             errors,
         };
+        let cards = &positions.value;
+        if cards.0.len() > CARDS_MAX {
+            f.fail(
+                String::new(),
+                format!("defines {} cards; at most {CARDS_MAX}", cards.0.len()),
+            );
+        }
+        let rulers: Vec<_> = cards
+            .0
+            .iter()
+            .filter(|(_, card)| card.scope == CardScope::Ruler)
+            .map(|(kind, _)| *kind)
+            .collect();
+        if rulers.len() != 1 {
+            f.fail(
+                String::new(),
+                format!(
+                    "exactly one card has scope = \"ruler\" (the ruler's), not {}",
+                    rulers.len()
+                ),
+            );
+        }
         let mut levels: HashMap<i64, PositionKind> = HashMap::new();
-        for kind in PositionKind::ALL {
-            let card = positions.value.get(kind);
+        for (kind, card) in cards.by_rank() {
             let name = kind.name();
-            f.range(&format!("[{name}] level"), card.level, 1, 5);
-            if let Some(other) = levels.insert(card.level, kind) {
+            f.range(&format!("[{name}] level"), card.level, 1, CARDS_MAX as i64);
+            if let Some(other) = levels.insert(card.level, *kind) {
                 f.fail(
                     format!("[{name}] level"),
-                    format!("level {} is also the level of {}", card.level, other.name()),
+                    format!("level {} is also the level of {other}", card.level),
                 );
             }
             if card.title.trim().is_empty() {
@@ -126,6 +208,18 @@ pub(crate) fn rules(rules: &Rules, errors: &mut Vec<AssetError>) {
                 0,
                 1_000,
             );
+            match card.scope {
+                CardScope::Nation => {
+                    f.range(&format!("[{name}] max_holders"), card.max_holders, 0, 1_000)
+                }
+                CardScope::Ruler | CardScope::City if card.max_holders != 1 => f.fail(
+                    format!("[{name}] max_holders"),
+                    "a card of the ruler's or a city's scope has one holder: leave max_holders \
+                     out"
+                    .into(),
+                ),
+                _ => {}
+            }
             if card.may_issue.contains(&CommandType::Sandbox) {
                 f.fail(
                     format!("[{name}] may_issue"),
@@ -133,15 +227,20 @@ pub(crate) fn rules(rules: &Rules, errors: &mut Vec<AssetError>) {
                 );
             }
             for appointed in &card.appoints {
-                let lower = positions.value.get(*appointed).level > card.level;
-                if *appointed == PositionKind::Emperor || !lower {
-                    f.fail(
+                match cards.get(*appointed) {
+                    None => f.fail(
                         format!("[{name}] appoints"),
-                        format!(
-                            "may only name cards of a lower rank, not {}",
-                            appointed.name()
-                        ),
-                    );
+                        format!("no card \"{appointed}\" in positions.toml"),
+                    ),
+                    Some(other) if other.scope == CardScope::Ruler => f.fail(
+                        format!("[{name}] appoints"),
+                        format!("{appointed} is the ruler's card, which nobody appoints"),
+                    ),
+                    Some(other) if other.level <= card.level => f.fail(
+                        format!("[{name}] appoints"),
+                        format!("may only name cards of a lower rank, not {appointed}"),
+                    ),
+                    Some(_) => {}
                 }
             }
         }
@@ -169,6 +268,24 @@ pub(crate) fn rules(rules: &Rules, errors: &mut Vec<AssetError>) {
             },
             &balance.value,
         );
+        if let Some(troops) = &rules.troops {
+            let b = &balance.value;
+            for (entry, troop_type) in [
+                ("[join] troop_type", b.join.troop_type),
+                ("[battle] garrison_troop_type", b.battle.garrison_troop_type),
+            ] {
+                if troops.value.get(troop_type).is_none() {
+                    Fields {
+                        source: &balance.source,
+                        errors,
+                    }
+                    .fail(
+                        entry.into(),
+                        format!("no troop type \"{troop_type}\" in troops.toml"),
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -234,27 +351,34 @@ fn check_balance(f: &mut Fields<'_>, b: &BalanceFile) {
         ("walls", build.walls_step, build.walls_max),
     ] {
         f.range(&format!("[build] {name}_max"), max, 1, i64::from(u32::MAX));
-        f.range(&format!("[build] {name}_step"), step, 1, max.max(1));
+        f.range_within(
+            &format!("[build] {name}_step"),
+            step,
+            1,
+            max.max(1),
+            (1, i64::from(u32::MAX)),
+        );
     }
     let p = &b.presence;
     f.range("[presence] online_window", p.online_window, 1, i64::MAX);
     f.range("[presence] protection", p.protection, 0, i64::MAX);
-    f.range(
+    f.range_within(
         "[presence] ai_delegate_until",
         p.ai_delegate_until,
         p.protection.max(0),
         i64::MAX,
-    );
-    f.range(
-        "[nation] corps_commanders_max",
-        b.nation.corps_commanders_max,
-        0,
-        1_000,
+        (0, i64::MAX),
     );
     f.range("[nation] tax_rate_max", b.nation.tax_rate_max, 0, 50);
     let j = &b.join;
     f.range("[join] stat_min", j.stat_min, 1, 100);
-    f.range("[join] stat_max", j.stat_max, j.stat_min.clamp(1, 100), 100);
+    f.range_within(
+        "[join] stat_max",
+        j.stat_max,
+        j.stat_min.clamp(1, 100),
+        100,
+        (1, 100),
+    );
     f.range("[join] troops", j.troops, 0, 1_000_000);
     f.range("[join] training", j.training, 0, 100);
     f.range("[join] morale", j.morale, 0, 100);

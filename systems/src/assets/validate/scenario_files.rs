@@ -4,11 +4,16 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use components::{data::Spanned, ids::is_valid_id, time::GameDate, world::PositionKind};
+use components::{
+    data::{CardScope, Spanned},
+    ids::is_valid_id,
+    time::GameDate,
+    world::PositionKind,
+};
 
 use crate::assets::{
     AssetError,
-    load::{Rules, ScenarioFiles, Source},
+    load::{Bound, Rules, ScenarioFiles, Source},
 };
 
 /// Errors about entries of one scenario file.
@@ -25,21 +30,39 @@ impl Entries<'_> {
         self.errors.push(error);
     }
 
+    /// Checks a number held to `low`–`high`. A range error points at the value; the schema
+    /// gives `envelope`, the widest the range can be whatever else the data says.
+    #[allow(clippy::too_many_arguments)]
     fn range<T>(
         &mut self,
         item: &Spanned<T>,
         entry: &str,
         field: &str,
         value: i64,
-        low: i64,
-        high: i64,
+        (low, high): (i64, i64),
+        envelope: (i64, i64),
     ) {
+        // The entry is named by its collection (`general "cao_cao"`).
+        let collection = entry.split(' ').next().unwrap_or_default();
+        self.source.note_bound(
+            vec![collection.to_string(), field.to_string()],
+            Bound {
+                min: envelope.0 as f64,
+                exclusive_min: false,
+                max: envelope.1 as f64,
+            },
+        );
         if !(low..=high).contains(&value) {
-            self.fail(
-                item,
-                entry,
+            let at = self
+                .source
+                .field_offset(item.span(), field)
+                .unwrap_or(item.span().start);
+            let error = self.source.error_at(
+                at,
+                Some(entry.to_string()),
                 format!("{field} {value} is outside {low}–{high}"),
             );
+            self.errors.push(error);
         }
     }
 
@@ -139,9 +162,10 @@ pub(crate) fn scenario(files: &ScenarioFiles, rules: &Rules, errors: &mut Vec<As
                     format!("color \"{}\" is not #rrggbb", n.color),
                 );
             }
-            e.range(item, &entry, "gold", n.gold, 0, i64::MAX);
-            e.range(item, &entry, "rice", n.rice, 0, i64::MAX);
-            e.range(item, &entry, "tax_rate", n.tax_rate, 0, tax_max);
+            let any = (0, i64::MAX);
+            e.range(item, &entry, "gold", n.gold, any, any);
+            e.range(item, &entry, "rice", n.rice, any, any);
+            e.range(item, &entry, "tax_rate", n.tax_rate, (0, tax_max), (0, 50));
             if let Some(cities) = &cities {
                 match cities.get(n.capital.as_str()).map(|c| c.owner.as_deref()) {
                     None => e.fail(
@@ -209,6 +233,14 @@ pub(crate) fn scenario(files: &ScenarioFiles, rules: &Rules, errors: &mut Vec<As
                 e.fail(item, &entry, "name must not be empty".into());
             }
             for (axis, value) in [("x", c.x), ("y", c.y)] {
+                e.source.note_bound(
+                    vec!["city".into(), axis.into()],
+                    Bound {
+                        min: -MAP_LIMIT,
+                        exclusive_min: false,
+                        max: MAP_LIMIT,
+                    },
+                );
                 if !(-MAP_LIMIT..=MAP_LIMIT).contains(&value) {
                     e.fail(
                         item,
@@ -241,7 +273,8 @@ pub(crate) fn scenario(files: &ScenarioFiles, rules: &Rules, errors: &mut Vec<As
                 ("rice", c.rice, i64::MAX),
                 ("garrison", c.garrison, U32_MAX),
             ] {
-                e.range(item, &entry, field, value, 0, high);
+                let envelope = (0, if high == i64::MAX { i64::MAX } else { U32_MAX });
+                e.range(item, &entry, field, value, (0, high), envelope);
             }
         }
     }
@@ -265,7 +298,14 @@ pub(crate) fn scenario(files: &ScenarioFiles, rules: &Rules, errors: &mut Vec<As
                     }
                 }
             }
-            e.range(item, &entry, "distance", r.distance, 1, U32_MAX);
+            e.range(
+                item,
+                &entry,
+                "distance",
+                r.distance,
+                (1, U32_MAX),
+                (1, U32_MAX),
+            );
             if r.from == r.to {
                 e.fail(item, &entry, "a road must join two different cities".into());
             } else if !pairs.insert(if r.from < r.to {
@@ -326,9 +366,10 @@ pub(crate) fn scenario(files: &ScenarioFiles, rules: &Rules, errors: &mut Vec<As
             .flat_map(|n| &n.value.nation)
             .map(|n| (n.get_ref().ruler.as_str(), n.get_ref().id.as_str()))
             .collect();
-        let mut unique_cards: HashSet<(&str, PositionKind)> = HashSet::new();
-        let mut governed: HashSet<&str> = HashSet::new();
-        let mut corps: HashMap<&str, i64> = HashMap::new();
+        let cards = rules.positions.as_ref().map(|p| &p.value);
+        let ruler_card = cards.and_then(|c| c.ruler());
+        let mut holders: HashMap<(&str, PositionKind), i64> = HashMap::new();
+        let mut governed: HashSet<(&str, PositionKind)> = HashSet::new();
         for item in &file.value.general {
             let g = item.get_ref();
             let entry = format!("general \"{}\"", g.id);
@@ -342,21 +383,41 @@ pub(crate) fn scenario(files: &ScenarioFiles, rules: &Rules, errors: &mut Vec<As
                 ("politics", g.politics),
                 ("charm", g.charm),
             ] {
-                e.range(item, &entry, field, value, 1, 100);
+                e.range(item, &entry, field, value, (1, 100), (1, 100));
             }
-            e.range(item, &entry, "training", g.training, 0, 100);
-            e.range(item, &entry, "morale", g.morale, 0, 100);
-            let cap_multiplier = match (&g.position, &rules.positions) {
-                (Some(kind), Some(p)) => p.value.get(*kind).recruit_cap_multiplier,
-                _ => 1.0,
+            e.range(item, &entry, "training", g.training, (0, 100), (0, 100));
+            e.range(item, &entry, "morale", g.morale, (0, 100), (0, 100));
+            if let Some(troops) = &rules.troops
+                && troops.value.get(g.troop_type).is_none()
+            {
+                e.fail(
+                    item,
+                    &entry,
+                    format!("troop type \"{}\" is not in troops.toml", g.troop_type),
+                );
+            }
+            let card = match (g.position, cards) {
+                (Some(kind), Some(cards)) => match cards.get(kind) {
+                    Some(card) => Some(card),
+                    None => {
+                        e.fail(
+                            item,
+                            &entry,
+                            format!("position \"{kind}\" is not a card of positions.toml"),
+                        );
+                        continue;
+                    }
+                },
+                _ => None,
             };
+            let cap_multiplier = card.map_or(1.0, |c| c.recruit_cap_multiplier);
             let cap = balance.map_or(U32_MAX, |b| {
                 let cap = g.leadership.clamp(0, 100) as f64
                     * b.recruit.troops_per_leadership as f64
                     * cap_multiplier;
                 (cap as i64).min(U32_MAX)
             });
-            e.range(item, &entry, "troops", g.troops, 0, cap);
+            e.range(item, &entry, "troops", g.troops, (0, cap), (0, U32_MAX));
             if let (Some(nation), Some(nations)) = (&g.nation, &nations)
                 && !nations.contains_key(nation.as_str())
             {
@@ -368,53 +429,53 @@ pub(crate) fn scenario(files: &ScenarioFiles, rules: &Rules, errors: &mut Vec<As
                 e.fail(item, &entry, format!("city \"{}\" does not exist", g.city));
             }
             let ruler_of = rulers.get(g.id.as_str()).copied();
-            if ruler_of.is_some() && !matches!(g.position, None | Some(PositionKind::Emperor)) {
+            if ruler_of.is_some() && g.position.is_some() && g.position != ruler_card {
                 e.fail(
                     item,
                     &entry,
-                    "a ruler holds the emperor card and no other".into(),
+                    "a ruler holds the ruler's card and no other".into(),
                 );
             }
-            if g.position_city.is_some() && g.position != Some(PositionKind::Governor) {
-                e.fail(item, &entry, "position_city is only for a governor".into());
+            let city_scope = card.is_some_and(|c| c.scope == CardScope::City);
+            if g.position_city.is_some() && !city_scope {
+                e.fail(
+                    item,
+                    &entry,
+                    "position_city is only for a card of a city's scope (a governor's)".into(),
+                );
             }
-            let Some(kind) = g.position else { continue };
+            let (Some(kind), Some(card)) = (g.position, card) else {
+                continue;
+            };
             let Some(nation) = g.nation.as_deref() else {
                 e.fail(item, &entry, "a ronin cannot hold a position".into());
                 continue;
             };
-            match kind {
-                PositionKind::Emperor if ruler_of != Some(nation) => {
+            match card.scope {
+                CardScope::Ruler if ruler_of != Some(nation) => {
                     e.fail(
                         item,
                         &entry,
-                        "only the nation's ruler holds the emperor card".into(),
+                        format!("only the nation's ruler holds the {kind} card"),
                     );
                 }
-                PositionKind::Emperor => {}
-                PositionKind::Chancellor | PositionKind::GrandGeneral => {
-                    if !unique_cards.insert((nation, kind)) {
-                        e.fail(
-                            item,
-                            &entry,
-                            format!("nation \"{nation}\" already has a {}", kind.name()),
-                        );
-                    }
-                }
-                PositionKind::CorpsCommander => {
-                    let count = corps.entry(nation).or_default();
+                CardScope::Ruler => {}
+                CardScope::Nation => {
+                    let count = holders.entry((nation, kind)).or_default();
                     *count += 1;
-                    let max = balance.map_or(i64::MAX, |b| b.nation.corps_commanders_max);
-                    if *count > max {
+                    if *count > card.max_holders {
                         e.fail(
                             item,
                             &entry,
-                            format!("nation \"{nation}\" has more than {max} corps commanders"),
+                            format!(
+                                "nation \"{nation}\" has more than {} holders of the {kind} card",
+                                card.max_holders
+                            ),
                         );
                     }
                 }
-                PositionKind::Governor => match g.position_city.as_deref() {
-                    None => e.fail(item, &entry, "a governor needs position_city".into()),
+                CardScope::City => match g.position_city.as_deref() {
+                    None => e.fail(item, &entry, format!("the {kind} card needs position_city")),
                     Some(city) => {
                         if let Some(cities) = &cities {
                             match cities.get(city).map(|c| c.owner.as_deref()) {
@@ -427,11 +488,11 @@ pub(crate) fn scenario(files: &ScenarioFiles, rules: &Rules, errors: &mut Vec<As
                                 Some(_) => {}
                             }
                         }
-                        if !governed.insert(city) {
+                        if !governed.insert((city, kind)) {
                             e.fail(
                                 item,
                                 &entry,
-                                format!("city \"{city}\" already has a governor"),
+                                format!("city \"{city}\" already has a holder of the {kind} card"),
                             );
                         }
                     }

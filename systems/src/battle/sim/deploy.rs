@@ -12,11 +12,13 @@ impl BattleSim {
         let stats: Vec<GroupStats> = setup
             .groups
             .iter()
-            .map(|g| GroupStats::new(g, setup.troops.get(g.troop_type), &setup.params))
-            .collect();
-        let max_radius = [TroopType::Infantry, TroopType::Cavalry, TroopType::Archer]
-            .iter()
-            .map(|t| setup.troops.get(*t).radius as f32)
+            .map(|g| GroupStats::new(g, &setup.troops, &setup.params))
+            .collect::<Result<_, _>>()?;
+        let max_radius = setup
+            .troops
+            .0
+            .values()
+            .map(|t| t.radius as f32)
             .fold(0.0, f32::max);
         let spacing = 2.0 * max_radius + 1.0;
         let units_of = |side: Side| -> usize {
@@ -152,9 +154,9 @@ impl BattleSim {
         let key = (group.join_step, index);
         self.stats.push(GroupStats::new(
             &group,
-            self.setup.troops.get(group.troop_type),
+            &self.setup.troops,
             &self.setup.params,
-        ));
+        )?);
         self.setup.groups.push(group);
         let at = self
             .pending

@@ -18,10 +18,7 @@
 pub mod deploy;
 pub mod step;
 
-use components::{
-    battle::{EndReason, FieldView, Side, UnitFrame, WallsView},
-    world::TroopType,
-};
+use components::battle::{EndReason, FieldView, Side, UnitFrame, WallsView};
 use rand_chacha::{
     ChaCha8Rng,
     rand_core::{RngCore, SeedableRng},

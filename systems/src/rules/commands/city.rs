@@ -5,8 +5,8 @@
 
 use bevy_ecs::entity::Entity;
 use components::{
-    command::{BuildKind, Command, CommandType, Reason},
-    world::{General, OrderEffect, PositionKind},
+    command::{BuildKind, Command, CommandType, Reason, RecruitArgs},
+    world::{General, OrderEffect},
 };
 
 use super::{Cost, Plan, Rejection, View, authority, reject, timed::timed};
@@ -40,12 +40,27 @@ pub(super) fn decide_recruit(
     command: &Command,
     entity: Entity,
     general: &General,
-    amount: u32,
+    args: &RecruitArgs,
     cost: Cost,
 ) -> Result<Plan, Rejection> {
     let Some(nation) = general.nation.as_deref() else {
         return reject(Reason::NoAuthority, "a ronin cannot recruit");
     };
+    let amount = args.amount;
+    let troop_type = args.troop_type.filter(|t| *t != general.troop_type);
+    if let Some(troop_type) = troop_type {
+        super::known_troop_type(view, troop_type)?;
+        if general.troops > 0 {
+            return reject(
+                Reason::InvalidArgs,
+                format!(
+                    "{} leads {} {}: a general leads one troop type, and changes it only \
+                     without soldiers",
+                    general.id, general.troops, general.troop_type
+                ),
+            );
+        }
+    }
     let Some((city_entity, city)) = view.city(&general.city) else {
         return reject(Reason::UnknownTarget, "the general's city is gone");
     };
@@ -100,7 +115,7 @@ pub(super) fn decide_recruit(
         entity,
         CommandType::Recruit,
         cost,
-        OrderEffect::Recruit { amount },
+        OrderEffect::Recruit { amount, troop_type },
     );
     if let Plan::Timed { city_pays, .. } = &mut plan {
         *city_pays = Some((city_entity, gold, population));
@@ -119,14 +134,14 @@ pub(super) fn decide_build(
 ) -> Result<Plan, Rejection> {
     let (_, nation) = authority(view, general, CommandType::Build)?;
     if let Some(position) = &general.position
-        && position.kind == PositionKind::Governor
-        && position.city.as_deref() != Some(general.city.as_str())
+        && let Some(city) = &position.city
+        && *city != general.city
     {
         return reject(
             Reason::NoAuthority,
             format!(
-                "a governor builds only in the city it governs, not in {}",
-                general.city
+                "a {} builds only in the city it governs ({city}), not in {}",
+                position.kind, general.city
             ),
         );
     }

@@ -7,8 +7,9 @@
 use bevy_ecs::{entity::Entity, world::World};
 use components::{
     command::{AppointArgs, CommandType, Reason, TargetArgs},
+    data::CardScope,
     events::{EventKind, aggregate},
-    world::{General, Position, PositionKind},
+    world::{General, Position},
 };
 
 use super::{Cost, Plan, Rejection, View, authority, general_id, pay, reject};
@@ -23,6 +24,50 @@ pub(super) fn decide_appoint(
     cost: Cost,
 ) -> Result<Plan, Rejection> {
     let (card, nation) = authority(view, general, CommandType::Appoint)?;
+    let Some(appointed) = view.data.positions.get(args.position) else {
+        let known: Vec<&str> = view
+            .data
+            .positions
+            .by_rank()
+            .into_iter()
+            .map(|(kind, _)| kind.name())
+            .collect();
+        return reject(
+            Reason::InvalidArgs,
+            format!(
+                "no position card \"{}\": positions.toml defines {}",
+                args.position,
+                known.join(", ")
+            ),
+        );
+    };
+    match (appointed.scope, &args.city) {
+        (CardScope::Ruler, _) => {
+            return reject(
+                Reason::InvalidArgs,
+                format!(
+                    "the {} card is the ruler's and is never appointed",
+                    args.position
+                ),
+            );
+        }
+        (CardScope::City, None) => {
+            return reject(
+                Reason::InvalidArgs,
+                format!("the {} card names a city: give city", args.position),
+            );
+        }
+        (CardScope::Nation, Some(_)) => {
+            return reject(
+                Reason::InvalidArgs,
+                format!(
+                    "the {} card names no city; only a card of a city's scope does",
+                    args.position
+                ),
+            );
+        }
+        _ => {}
+    }
     if !card.appoints.contains(&args.position) {
         return reject(
             Reason::NoAuthority,
@@ -74,18 +119,21 @@ pub(super) fn decide_appoint(
                     .is_some_and(|p| p.kind == args.position && p.city == args.city)
         })
         .collect();
-    let replaced = match args.position {
-        PositionKind::CorpsCommander => {
-            let max = view.data.balance.nation.corps_commanders_max.max(0) as usize;
-            if holders.len() >= max {
-                return reject(
-                    Reason::InvalidArgs,
-                    format!("{nation} already has {max} corps commanders"),
-                );
-            }
-            None
-        }
-        _ => holders.first().map(|(e, _)| *e),
+    // One holder (of the nation, or of the city): the appointment replaces it. More: one
+    // beyond the limit is refused.
+    let max = appointed.max_holders.max(0) as usize;
+    let replaced = if appointed.scope == CardScope::City || max == 1 {
+        holders.first().map(|(e, _)| *e)
+    } else if holders.len() >= max {
+        return reject(
+            Reason::InvalidArgs,
+            format!(
+                "{nation} already has {max} holders of the {} card",
+                args.position
+            ),
+        );
+    } else {
+        None
     };
     Ok(Plan::Appoint {
         issuer: entity,

@@ -6,7 +6,7 @@ use bevy_ecs::world::World;
 use components::{
     command::{Command, Issuer, JoinArgs, Reason},
     events::{EventKind, aggregate},
-    world::{City, General, GeneralStatus, MilliCp, NationStatus, Registry, Stats, TroopType},
+    world::{City, General, GeneralStatus, MilliCp, NationStatus, Registry, Stats},
 };
 
 use super::{Plan, Rejection, View, reject};
@@ -32,6 +32,8 @@ pub(super) fn decide(
     if !components::ids::is_valid_id(&id) {
         return reject(Reason::InvalidArgs, "this player id cannot name a general");
     }
+    let troop_type = args.troop_type.unwrap_or(view.data.balance.join.troop_type);
+    super::known_troop_type(view, troop_type)?;
     let (nation, city) = match &args.nation {
         Some(nation_id) => {
             let Some((_, nation)) = view.nation(nation_id) else {
@@ -96,7 +98,7 @@ pub(super) fn decide(
             city,
             stats,
             troops: join.troops.clamp(0, u32::MAX as i64) as u32,
-            troop_type: args.troop_type.unwrap_or(TroopType::Infantry),
+            troop_type,
             training: join.training.clamp(0, 100) as u8,
             morale: join.morale.clamp(0, 100) as u8,
             pcp: MilliCp::from_points(pcp_max),

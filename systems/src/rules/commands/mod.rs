@@ -31,11 +31,12 @@ use components::{
     command::{Command, CommandBody, CommandType, Issuer, Reason},
     data::PositionCard,
     events::{EventKind, aggregate},
+    name::TroopType,
     read_model::{OrderRecord, OrderStatus, OrderView},
     time::GameClock,
     world::{
-        ActiveOrder, City, General, GeneralStatus, March, MilliCp, Nation, Position, PositionKind,
-        Registry, Relation,
+        ActiveOrder, City, General, GeneralStatus, March, MilliCp, Nation, Position, Registry,
+        Relation,
     },
 };
 use metrics::counter;
@@ -307,7 +308,7 @@ impl<'w> View<'w> {
         general
             .position
             .as_ref()
-            .map(|p| self.data.positions.get(p.kind))
+            .map(|p| self.data.positions.card(p.kind))
     }
 
     fn cost(&self, command: CommandType) -> Cost {
@@ -379,7 +380,7 @@ pub fn decide(world: &World, command: &Command) -> Result<Plan, Rejection> {
         CommandBody::Move(args) => march::decide(&view, command, entity, general, &args.to, cost)?,
         CommandBody::Train(_) => city::decide_train(&view, command, entity, general, cost)?,
         CommandBody::Recruit(args) => {
-            city::decide_recruit(&view, command, entity, general, args.amount, cost)?
+            city::decide_recruit(&view, command, entity, general, args, cost)?
         }
         CommandBody::Build(args) => {
             city::decide_build(&view, command, entity, general, args.kind, cost)?
@@ -429,6 +430,19 @@ fn must_be_idle(general: &General) -> Result<(), Rejection> {
     }
 }
 
+/// Refuses a troop type the data does not define, naming those it does.
+fn known_troop_type(view: &View<'_>, troop_type: TroopType) -> Result<(), Rejection> {
+    if view.data.troops.get(troop_type).is_some() {
+        return Ok(());
+    }
+    let known: Vec<&str> = view.data.troops.0.keys().map(|t| t.name()).collect();
+    let known = known.join(", ");
+    reject(
+        Reason::InvalidArgs,
+        format!("no troop type \"{troop_type}\": troops.toml defines {known}"),
+    )
+}
+
 /// The issuer's card if it may issue `kind`, and its nation.
 fn authority<'w>(
     view: &View<'w>,
@@ -441,10 +455,13 @@ fn authority<'w>(
     match view.card(general) {
         Some(card) if card.may_issue.contains(&kind) => Ok((card, nation)),
         held => {
-            let cards: Vec<&str> = PositionKind::ALL
+            let cards: Vec<&str> = view
+                .data
+                .positions
+                .by_rank()
                 .into_iter()
-                .filter(|k| view.data.positions.get(*k).may_issue.contains(&kind))
-                .map(PositionKind::name)
+                .filter(|(_, card)| card.may_issue.contains(&kind))
+                .map(|(k, _)| k.name())
                 .collect();
             let holds = match (held, &general.position) {
                 (Some(_), Some(p)) => format!("holds the {} card", p.kind.name()),

@@ -57,7 +57,7 @@ pub(super) fn enact(
         city.gold -= gold;
         city.population = city.population.saturating_sub(population);
         let city = city.id.clone();
-        if let OrderEffect::Recruit { amount } = order.effect {
+        if let OrderEffect::Recruit { amount, .. } = order.effect {
             let id = general_id(world, general);
             events.push((
                 aggregate("general", &id),
