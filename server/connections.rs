@@ -6,6 +6,7 @@
 //! axum's own `serve` sets no timer, so neither deadline would apply there; this is the same
 //! loop over hyper with both.
 
+use components::admin::OpenCount;
 use std::{
     net::SocketAddr,
     pin::pin,
@@ -85,8 +86,10 @@ pub(crate) async fn serve(
     max: usize,
     stop: oneshot::Receiver<()>,
     drain: Duration,
+    count: Arc<OpenCount>,
 ) {
     let max = max.clamp(1, u32::MAX as usize);
+    count.set_max(max);
     let open = Arc::new(Semaphore::new(max));
     let (closing, closing_rx) = watch::channel(false);
     let mut stop = pin!(stop);
@@ -125,8 +128,10 @@ pub(crate) async fn serve(
             },
         ));
         let mut closing = closing_rx.clone();
+        let counted = count.opened();
         tokio::spawn(async move {
             let _permit = permit;
+            let _counted = counted;
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())

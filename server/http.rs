@@ -146,6 +146,7 @@ impl Standby {
             64,
             stop_rx,
             Duration::from_secs(1),
+            Arc::default(),
         ));
         Standby { stop, task }
     }
@@ -206,6 +207,7 @@ pub(crate) async fn serve_http(
         .saturating_sub(config.max_connections)
         .clamp(1, ws.max_connections);
     let hub = net::Hub::new(read.clone(), ws);
+    let http_connections: Arc<components::admin::OpenCount> = Arc::default();
     let (stop_pump, stop_pump_rx) = tokio::sync::watch::channel(false);
     let pump = tokio::spawn(hub.clone().pump(stop_pump_rx));
     let app = routes(AppState {
@@ -221,10 +223,13 @@ pub(crate) async fn serve_http(
         read_source,
         cors: config.cors.clone(),
         sandbox: config.sandbox,
-        admin: config
-            .admin_token
-            .clone()
-            .map(|token| Arc::new(net::http::admin::Admin { token, ops: admin })),
+        admin: config.admin_token.clone().map(|token| {
+            Arc::new(net::http::admin::Admin {
+                token,
+                ops: admin,
+                http: http_connections.clone(),
+            })
+        }),
     });
     let (stop_http, stop_http_rx) = oneshot::channel::<()>();
     let max_connections = connections::raise_file_limit(config.max_connections);
@@ -234,6 +239,7 @@ pub(crate) async fn serve_http(
         max_connections,
         stop_http_rx,
         DRAIN_TIMEOUT,
+        http_connections,
     ));
     info!(%addr, max_connections, "listening");
     println!("tianxia listening on http://{addr}");

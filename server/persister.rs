@@ -213,7 +213,7 @@ impl Worker {
                 }
                 self.status.committed(checkpoint.epoch, checkpoint.last_seq);
                 if let Some(release) = &self.release {
-                    release.committed(checkpoint, &self.runtime);
+                    release.committed(checkpoint, &self.runtime, &self.status);
                 }
                 self.report();
                 Commit::Written
@@ -262,7 +262,7 @@ pub enum Release {
 
 impl Release {
     /// Called by the store's worker after each committed checkpoint.
-    pub fn committed(&self, checkpoint: &Checkpoint, runtime: &Handle) {
+    pub fn committed(&self, checkpoint: &Checkpoint, runtime: &Handle, status: &PersistStatus) {
         match self {
             Release::Log(log) => {
                 if let Err(e) = log.trim(checkpoint.log_seq) {
@@ -289,6 +289,7 @@ impl Release {
                 match outcome {
                     Ok(Ok((acked, pending))) => {
                         gauge!("tianxia_stream_pending").set(pending as f64);
+                        status.stream_pending(pending as u64);
                         tracing::debug!(acked, pending, upto = %upto, "stream entries acknowledged");
                     }
                     Ok(Err(e)) => {

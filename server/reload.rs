@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::Context;
 use components::{
-    admin::{AdminOps, ReloadError, ReloadOutcome, ReloadStatus},
+    admin::{AdminOps, LeaseReport, ReloadError, ReloadOutcome, ReloadStatus},
     read_model::ReadHandle,
     world::{PositionKind, TroopType},
 };
@@ -241,6 +241,9 @@ pub(crate) struct WorldAdmin {
     pub(crate) reloads: Arc<Reloads>,
     /// Operators' requests to the World.
     pub(crate) world: Sender<AdminRequest>,
+    /// The lease epoch this process writes under (0: none), and the Redis lease's tenure.
+    pub(crate) lease_epoch: u64,
+    pub(crate) tenure: Option<net::redis::lease::Tenure>,
 }
 
 impl WorldAdmin {
@@ -271,5 +274,24 @@ impl AdminOps for WorldAdmin {
 
     fn maintenance(&self, message: Option<String>) -> Result<u64, String> {
         self.ask(|reply| AdminRequest::Maintenance { message, reply })
+    }
+
+    fn lease(&self) -> Option<LeaseReport> {
+        if self.lease_epoch == 0 && self.tenure.is_none() {
+            return None;
+        }
+        let token = self
+            .tenure
+            .as_ref()
+            .map(|t| t.token.chars().take(8).collect::<String>());
+        Some(LeaseReport {
+            epoch: self.lease_epoch,
+            key: self.tenure.as_ref().map(|t| t.key.clone()),
+            holder: match token {
+                Some(token) => format!("pid {} (token {token}…)", std::process::id()),
+                None => format!("pid {}", std::process::id()),
+            },
+            fresh: self.tenure.as_ref().is_none_or(|t| t.fresh()),
+        })
     }
 }

@@ -400,6 +400,8 @@ pub(crate) fn run(config: ServeConfig, routes: Routes) -> Result<(), Failure> {
             admin: Some(Arc::new(WorldAdmin {
                 reloads: reloads.clone(),
                 world: admin_tx,
+                lease_epoch,
+                tenure: lease.as_ref().map(|l| l.tenure.clone()),
             })),
         },
         signals,

@@ -3,7 +3,70 @@
 //! reloader and the way to the World): reloading the designer data, the reload side of
 //! `/admin/status`, closing an epoch on demand, and maintenance.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
 use serde::Serialize;
+
+/// The single writer's standing (docs/redis.md#fencing), for `/admin/status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LeaseReport {
+    /// The lease epoch this process writes under (from MongoDB's fence).
+    pub epoch: u64,
+    /// The Redis key of the lease; absent without Redis (MongoDB's fence alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// This process, the holder: its process id and the first characters of its lease
+    /// token (the value of the lease key while it holds it).
+    pub holder: String,
+    /// Whether the lease was renewed recently enough to act on (always with the fence alone).
+    pub fresh: bool,
+}
+
+/// Connections of one kind open now, counted by what accepts them, with their limit.
+#[derive(Debug, Default)]
+pub struct OpenCount {
+    open: AtomicUsize,
+    max: AtomicUsize,
+}
+
+/// One open connection: counted until dropped.
+#[derive(Debug)]
+pub struct Opened(Arc<OpenCount>);
+
+impl OpenCount {
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::Relaxed);
+    }
+
+    /// Counts a connection while the returned guard lives.
+    pub fn opened(self: &Arc<Self>) -> Opened {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Opened(self.clone())
+    }
+
+    pub fn report(&self) -> OpenReport {
+        OpenReport {
+            open: self.open.load(Ordering::Relaxed),
+            max: self.max.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Connections open and their limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OpenReport {
+    pub open: usize,
+    pub max: usize,
+}
 
 /// A reload that was applied, or found nothing to apply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -58,4 +121,7 @@ pub trait AdminOps: Send + Sync {
     /// of the epoch that holds the change, once handed to the store. Blocks for a few seconds
     /// at most.
     fn maintenance(&self, message: Option<String>) -> Result<u64, String>;
+
+    /// The lease this process holds, if it writes under one.
+    fn lease(&self) -> Option<LeaseReport>;
 }

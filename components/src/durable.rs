@@ -73,6 +73,9 @@ pub struct PersistStatus {
     /// Shared with the World's `Undurable`, which keeps the events not yet durable for its hot
     /// snapshots.
     durable_seq: Arc<AtomicU64>,
+    /// Command stream entries delivered to this process and not yet acknowledged, as last
+    /// counted after a checkpoint (Redis mode); `u64::MAX` until counted.
+    stream_pending: AtomicU64,
 }
 
 /// What `/ready` shows of persistence.
@@ -88,14 +91,25 @@ pub struct PersistReport {
     pub durable_seq: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Command stream entries delivered to this process and not yet acknowledged (they are
+    /// once a checkpoint holds them), as last counted; absent without a stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_pending: Option<u64>,
 }
 
 impl PersistStatus {
     pub fn new(store: &'static str) -> Self {
         PersistStatus {
             store: Mutex::new(store),
+            stream_pending: AtomicU64::new(u64::MAX),
             ..Default::default()
         }
+    }
+
+    /// The command stream's entries pending for this process, as just counted.
+    pub fn stream_pending(&self, pending: u64) {
+        self.stream_pending
+            .store(pending.min(u64::MAX - 1), Ordering::Relaxed);
     }
 
     pub fn committed(&self, epoch: u64, last_seq: u64) {
@@ -146,6 +160,8 @@ impl PersistStatus {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
+            stream_pending: Some(self.stream_pending.load(Ordering::Relaxed))
+                .filter(|p| *p != u64::MAX),
         }
     }
 }

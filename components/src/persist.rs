@@ -125,6 +125,10 @@ pub struct Checkpoint {
     /// Strategy ticks run since the world was created.
     pub tick: u64,
     pub data_hash: String,
+    /// Hash of the scenario's files alone, as the world was created from them (empty in a
+    /// checkpoint written before it was kept): a start on other scenario files says so.
+    #[serde(default)]
+    pub scenario_hash: String,
     pub scenario: String,
     /// Real time of the checkpoint, Unix milliseconds (the World catches up from it).
     pub updated_at: u64,
@@ -235,6 +239,7 @@ mod tests {
                 game_seconds: 0,
                 tick: 0,
                 data_hash: String::new(),
+                scenario_hash: String::new(),
                 scenario: String::new(),
                 updated_at: 0,
                 sandbox: None,

@@ -264,4 +264,6 @@ pub struct WorldInfo {
     pub scenario: String,
     /// Hash of the designer data in force.
     pub data_hash: String,
+    /// Hash of the scenario files the world was created from (empty if not known).
+    pub scenario_hash: String,
 }

@@ -84,6 +84,7 @@ mod tests {
                 game_seconds: 0,
                 tick: 0,
                 data_hash: String::new(),
+                scenario_hash: String::new(),
                 scenario: String::new(),
                 updated_at: epoch,
                 sandbox: None,

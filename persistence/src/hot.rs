@@ -161,6 +161,7 @@ mod tests {
             game_seconds: last_seq as i64 * 10,
             tick: 0,
             data_hash: "d".into(),
+            scenario_hash: String::new(),
             scenario: "tiny".into(),
             updated_at: 0,
             sandbox: None,

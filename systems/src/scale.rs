@@ -169,5 +169,6 @@ pub fn scaled_world(rules: RulesData, cities: usize, nations: usize, generals: u
             },
         },
         data_hash: format!("scaled-{side}-{blocks}-{generals}"),
+        scenario_hash: format!("scaled-{side}-{blocks}-{generals}"),
     }
 }

@@ -185,6 +185,7 @@ pub fn spawn_world(world: &mut World, data: Arc<GameData>, settings: &WorldSetti
         name: settings.name.clone(),
         scenario: scenario.id.clone(),
         data_hash: data.data_hash.clone(),
+        scenario_hash: data.scenario_hash.clone(),
     };
     outbox.emit(
         clock.game_seconds,

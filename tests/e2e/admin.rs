@@ -137,6 +137,17 @@ fn an_edit_applies_to_the_next_command_and_a_bad_one_leaves_the_old_data_in_forc
     );
     let status = admin(&server, "GET", "/admin/status", ADMIN).json;
     assert_eq!(status["reload"]["errors"], json!([]), "{status}");
+    // An embedded world without MongoDB writes under no lease and reads no stream; this
+    // request is one of the open connections.
+    assert!(status["lease"].is_null(), "{status}");
+    assert!(
+        status["persistence"]["stream_pending"].is_null(),
+        "{status}"
+    );
+    assert!(
+        status["connections"]["http"]["open"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
 
     // A scenario file applies to new worlds only.
     edit(
@@ -316,4 +327,35 @@ fn maintenance_refuses_commands_lets_reads_go_on_and_holds_across_restarts() {
         .map(|e| &e["payload"]["on"])
         .collect();
     assert_eq!(changes, [&json!(true), &json!(false)], "{events}");
+}
+
+/// Scenario files apply to new worlds only: a world started again on scenario files that
+/// changed since it was created says so in the log, and keeps what it was created with.
+#[test]
+fn a_world_started_on_changed_scenario_files_says_it_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let assets = dir.path().join("assets");
+    copy_dir(&repo().join("assets"), &assets);
+    let args = ["--scenario", "tiny", "--assets", "assets"];
+    let server = Server::start_in(dir, &args, &[]);
+    server.wait_ready();
+    server.wait_durable();
+    assert!(!server.log().contains("differs from the scenario files"));
+    let dir = server.stop_keeping_dir();
+    edit(
+        &dir.path().join("assets/scenarios/tiny/cities.toml"),
+        "name = \"Crossroads\"",
+        "name = \"Crossways\"",
+    );
+    let server = Server::start_in(dir, &args, &[]);
+    server.wait_ready();
+    assert!(
+        server.log().contains("differs from the scenario files now"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(
+        server.get("/api/cities/crossroads").json["name"],
+        "Crossroads"
+    );
 }

@@ -538,6 +538,7 @@ fn empty_batch(world: &str, epoch: u64, stream_id: &str) -> components::persist:
             game_seconds: epoch as i64,
             tick: epoch,
             data_hash: "h".into(),
+            scenario_hash: String::new(),
             scenario: "tiny".into(),
             updated_at: 1,
             sandbox: None,
@@ -876,4 +877,56 @@ fn a_daemon_rides_out_mongodb_and_then_redis_and_mongodb_going_away() {
     }
     // The daemon never stopped: the same process, still the lease holder.
     assert_eq!(daemon.get("/health").status, 200);
+}
+
+/// `/admin/status` on a daemon tells an operator what only the World's process knows: the
+/// lease it writes under, the command stream's entries not yet acknowledged, and the
+/// connections open (docs/http.md#admin-routes).
+#[test]
+fn an_operator_sees_the_lease_the_stream_and_the_connections() {
+    const ADMIN: &str = "an-admin-token-for-the-daemon";
+    let deployment = Deployment::new("adminstatus");
+    let args = deployment.args();
+    let [redis_url, mongodb_uri] = deployment.envs();
+    let envs = [redis_url, mongodb_uri, ("TIANXIA_ADMIN_TOKEN", ADMIN)];
+    let daemon = Server::start_as("daemon", &args, &envs);
+    daemon.wait_ready();
+    let status = || {
+        let reply = crate::support::request("GET", &daemon.url("/admin/status"), Some(ADMIN), None);
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.json
+    };
+    let first = status();
+    let lease = &first["lease"];
+    assert!(lease["epoch"].as_u64().unwrap() >= 1, "{first}");
+    assert!(
+        lease["key"]
+            .as_str()
+            .unwrap()
+            .contains(deployment.redis.world.as_str()),
+        "{first}"
+    );
+    assert_eq!(lease["fresh"], true, "{first}");
+    assert!(
+        lease["holder"].as_str().unwrap().starts_with("pid "),
+        "{first}"
+    );
+    let http = &first["connections"]["http"];
+    assert!(
+        http["open"].as_u64().unwrap() >= 1 && http["max"].as_u64().unwrap() > 0,
+        "{first}"
+    );
+    assert_eq!(first["connections"]["websocket"]["open"], 0, "{first}");
+
+    // An entry of the stream, a checkpoint on demand: acknowledged, nothing pending.
+    deployment.redis.xadd_command(&json!({
+        "id": "probe", "player": "nobody", "type": "TRAIN", "general": "g-nobody"
+    }));
+    wait_for("the stream's pending entries to be counted", || {
+        let flushed =
+            crate::support::request("POST", &daemon.url("/admin/flush"), Some(ADMIN), Some(b""));
+        assert_eq!(flushed.status, 200, "{}", flushed.text);
+        let now = status();
+        (now["persistence"]["stream_pending"] == 0).then_some(())
+    });
 }

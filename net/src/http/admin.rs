@@ -16,7 +16,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use components::{
-    admin::{AdminOps, ReloadError, ReloadOutcome, ReloadStatus},
+    admin::{
+        AdminOps, LeaseReport, OpenCount, OpenReport, ReloadError, ReloadOutcome, ReloadStatus,
+    },
     durable::PersistReport,
 };
 use serde::Serialize;
@@ -38,6 +40,8 @@ const APPLY_WAIT: Duration = Duration::from_secs(5);
 pub struct Admin {
     pub token: String,
     pub ops: Option<Arc<dyn AdminOps>>,
+    /// This process's open HTTP connections, counted where they are accepted.
+    pub http: Arc<OpenCount>,
 }
 
 /// A request that carries the admin token, with what the admin routes can do here. As an
@@ -288,6 +292,17 @@ pub struct AdminStatus {
     pub clock: ClockStatus,
     /// The maintenance message while commands are refused.
     pub maintenance: Option<String>,
+    /// The lease this process writes under (docs/redis.md#fencing): absent for an embedded
+    /// world without MongoDB.
+    pub lease: Option<LeaseReport>,
+    /// Connections open now, with their limits.
+    pub connections: ConnectionsStatus,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConnectionsStatus {
+    pub http: OpenReport,
+    pub websocket: OpenReport,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -304,7 +319,7 @@ pub struct ClockStatus {
     tag = "admin",
     security(("admin" = [])),
     responses(
-        (status = 200, description = "the data in force, reload errors, persistence and the clock", body = AdminStatus),
+        (status = 200, description = "the data in force, reload errors, persistence (with the command stream's pending entries), the clock, maintenance, the lease and open connections", body = AdminStatus),
         (status = 401, description = "no admin token, or a wrong one (`unauthorized`)", body = ErrorBody),
         (status = 404, description = "TIANXIA_ADMIN_TOKEN is not set, or this process runs no World (`not_found`)", body = ErrorBody),
         (status = 503, description = "the world is not loaded yet (`unavailable`)", body = ErrorBody),
@@ -327,5 +342,13 @@ pub async fn status(
             paused: world.paused,
         },
         maintenance: world.maintenance.clone(),
+        lease: ops.lease(),
+        connections: ConnectionsStatus {
+            http: state
+                .admin
+                .as_ref()
+                .map_or(OpenReport { open: 0, max: 0 }, |a| a.http.report()),
+            websocket: state.ws.connections_report(),
+        },
     }))
 }

@@ -142,6 +142,14 @@ impl Hub {
         self.batches.receiver_count()
     }
 
+    /// Open connections and the limit, for `/admin/status`.
+    pub fn connections_report(&self) -> components::admin::OpenReport {
+        components::admin::OpenReport {
+            open: self.connections(),
+            max: self.config.max_connections,
+        }
+    }
+
     /// The state message of an entity topic as of `state`'s version: the one already made if
     /// it is that version, so subscribers asking at the same time share one encoding.
     pub(crate) fn snapshot(&self, topic: &Topic, state: protocol::State) -> Arc<Outgoing> {

@@ -105,6 +105,7 @@ fn epoch(
             game_seconds: epoch as i64 * 60,
             tick: epoch,
             data_hash: "h".into(),
+            scenario_hash: String::new(),
             scenario: "tiny".into(),
             updated_at: 1,
             sandbox: None,

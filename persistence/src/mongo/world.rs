@@ -209,6 +209,7 @@ impl MongoStore {
             "game_seconds": checkpoint.game_seconds,
             "tick": checkpoint.tick as i64,
             "data_hash": &checkpoint.data_hash,
+            "scenario_hash": &checkpoint.scenario_hash,
             "scenario": &checkpoint.scenario,
             "updated_at": bson::DateTime::from_millis(checkpoint.updated_at as i64),
             "updated_ms": checkpoint.updated_at as i64,
@@ -339,6 +340,7 @@ impl MongoStore {
             game_seconds: int("game_seconds"),
             tick: int("tick") as u64,
             data_hash: text("data_hash"),
+            scenario_hash: doc.get_str("scenario_hash").unwrap_or_default().to_string(),
             scenario: text("scenario"),
             updated_at: match doc.get_datetime("updated_at") {
                 Ok(at) => at.timestamp_millis().max(0) as u64,

@@ -439,6 +439,7 @@ impl Served {
             max_connections,
             stop_http_rx,
             Duration::from_secs(5),
+            Arc::default(),
         ));
         Ok(Served {
             url,

@@ -538,7 +538,18 @@ fn assemble(dir: &Path, scenario: &str, rules: &Rules, files: ScenarioFiles) -> 
             &generals.source,
         ],
     );
+    let scenario_hash = hash_sources(
+        dir,
+        [
+            &meta.source,
+            &nations.source,
+            &cities.source,
+            &roads.source,
+            &generals.source,
+        ],
+    );
     GameData {
+        scenario_hash,
         troops: troops.value.clone(),
         positions: positions.value.clone(),
         commands: commands.value.clone(),

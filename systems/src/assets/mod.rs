@@ -99,6 +99,8 @@ pub struct GameData {
     pub scenario: Scenario,
     /// SHA-256 over the names and contents of the files above.
     pub data_hash: String,
+    /// The same over the scenario's files alone: what a world was created from.
+    pub scenario_hash: String,
 }
 
 /// The designer data in force, as a World resource.

@@ -56,6 +56,12 @@ pub fn restore_world(
             asked: data.scenario.id.clone(),
         });
     }
+    if !checkpoint.scenario_hash.is_empty() && checkpoint.scenario_hash != data.scenario_hash {
+        warn!(
+            scenario = %checkpoint.scenario,
+            "this world runs on the scenario data it was created from, which differs from the scenario files now: scenario files apply to new worlds only (docs/data-files.md#hot-reload)"
+        );
+    }
     if checkpoint.data_hash != data.data_hash {
         warn!(
             stored = %checkpoint.data_hash,
@@ -147,6 +153,7 @@ pub fn restore_world(
         name: settings.name.clone(),
         scenario: data.scenario.id.clone(),
         data_hash: data.data_hash.clone(),
+        scenario_hash: checkpoint.scenario_hash.clone(),
     };
     let mut outbox = Outbox::new(checkpoint.last_seq);
     outbox.owe_to_store(recovered.events);

@@ -93,6 +93,7 @@ pub(crate) fn checkpoint_record(world: &World, lease_epoch: u64, epoch: u64) -> 
         game_seconds: clock.game_seconds,
         tick: clock.tick,
         data_hash: info.data_hash.clone(),
+        scenario_hash: info.scenario_hash.clone(),
         scenario: info.scenario.clone(),
         updated_at: unix_ms(SystemTime::now()),
         sandbox: world.get_resource::<components::world::Sandbox>().copied(),
