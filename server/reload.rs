@@ -7,7 +7,6 @@
 //! admin routes ask of this process: reloads, their status, epochs on demand, maintenance.
 
 use std::{
-    collections::BTreeSet,
     path::Path,
     sync::{Arc, Mutex},
     time::Duration,
@@ -17,7 +16,7 @@ use anyhow::Context;
 use components::{
     admin::{AdminOps, LeaseReport, ReloadError, ReloadOutcome, ReloadStatus},
     read_model::ReadHandle,
-    world::{PositionKind, TroopType},
+    world::PositionKind,
 };
 use crossbeam_channel::Sender;
 use notify_debouncer_mini::{
@@ -26,7 +25,7 @@ use notify_debouncer_mini::{
 };
 use systems::{
     admin::AdminRequest,
-    assets::{AssetErrors, Reloaded, Reloader},
+    assets::{AssetErrors, InUse, Reloaded, Reloader},
 };
 use tracing::{info, warn};
 
@@ -131,13 +130,8 @@ impl Reloads {
         let mut reloader = self.reloader.lock().unwrap_or_else(|e| e.into_inner());
         let result = reloader.reload().and_then(|reloaded| match &reloaded {
             Some(new) => {
-                let (troop_types, cards) = self.in_use();
-                let errors = systems::assets::removed_in_use(
-                    &new.data,
-                    reloader.dir(),
-                    &troop_types,
-                    &cards,
-                );
+                let errors =
+                    systems::assets::removed_in_use(&new.data, reloader.dir(), &self.in_use());
                 if errors.is_empty() {
                     Ok(reloaded)
                 } else {
@@ -207,23 +201,21 @@ impl Reloads {
         }
     }
 
-    /// The troop types generals of the world lead and the cards they hold, as last published.
-    fn in_use(&self) -> (BTreeSet<TroopType>, BTreeSet<PositionKind>) {
-        let mut troop_types = BTreeSet::new();
-        let mut cards = BTreeSet::new();
+    /// What the world uses of the data's names, as last published. The World checks again
+    /// when it applies the data, against its state at that tick.
+    fn in_use(&self) -> InUse {
+        let mut in_use = InUse::default();
         if let Some(models) = self.read.load_full() {
             for general in models.generals.values() {
-                troop_types.insert(general.troop_type);
-                if let Some(card) = general
-                    .position
-                    .as_ref()
-                    .and_then(|p| PositionKind::new(&p.name).ok())
-                {
-                    cards.insert(card);
-                }
+                let card = general.position.as_ref().and_then(|p| {
+                    PositionKind::new(&p.name)
+                        .ok()
+                        .map(|kind| (kind, p.city.is_some()))
+                });
+                in_use.note(general.nation.as_deref(), general.troop_type, card, None);
             }
         }
-        (troop_types, cards)
+        in_use
     }
 
     pub(crate) fn reload_status(&self) -> ReloadStatus {

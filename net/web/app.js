@@ -78,6 +78,8 @@
     lastSeq: null,
     incarnation: null, // of the last WorldRecovered applied
     auth: { token: null, player: null },
+    troops: null, // troop types of the data in force (GET /api/rules): name -> characteristics
+    troopsAsked: false,
     orders: new Map(), // order_id -> order (insertion order = first seen)
     endedBattles: new Set(), // the last ended battles' ids (insertion order), bounded
   };
@@ -1856,6 +1858,12 @@
   const SIDE_COLORS = ["#ff7043", "#42a5f5"]; // attacker, defender
   const UNIT_RADIUS = { infantry: 1.5, cavalry: 1.8, archer: 1.4 }; // metres (assets/troops.toml)
 
+  // A unit's radius: the data's (GET /api/rules), else the shipped one.
+  function unitRadius(kind) {
+    const spec = S.troops && S.troops[kind];
+    return (spec && Number(spec.radius)) || UNIT_RADIUS[kind] || 1.5;
+  }
+
   let BV = null; // the open battle view
 
   function openBattle(id) {
@@ -2001,7 +2009,7 @@
         const max = BV.maxHp.get(u[0]) || u[5] || 1;
         ctx.globalAlpha = 0.35 + 0.65 * Math.max(0, Math.min(1, u[5] / max));
         ctx.fillStyle = SIDE_COLORS[u[1]] || "#ccc";
-        drawUnit(ctx, u[2], X(x), Y(y), Math.max(2.5, (UNIT_RADIUS[u[2]] || 1.5) * scale));
+        drawUnit(ctx, u[2], X(x), Y(y), Math.max(2.5, unitRadius(u[2]) * scale));
       }
       ctx.globalAlpha = 1;
     } else {
@@ -2183,7 +2191,9 @@
 
   async function join() {
     const name = $("join-name").value.trim() || S.auth.player;
-    const body = { name, troop_type: $("join-troop").value };
+    const body = { name };
+    const troop = $("join-troop").value;
+    if (troop) body.troop_type = troop;
     const nationId = $("join-nation").value;
     if (nationId) body.nation = nationId;
     playerMessage("Joining…");
@@ -2268,6 +2278,21 @@
     if (options.some(([v]) => v === value)) select.value = value;
   }
 
+  // Troop types are data (a designer may add one): the JOIN form offers those of
+  // GET /api/rules, and sends none unless one is picked, so the data's default applies.
+  function loadTroops() {
+    if (S.troopsAsked) return;
+    S.troopsAsked = true;
+    http("GET", "/api/rules").then((r) => {
+      if (r.ok && r.data && r.data.troops && typeof r.data.troops === "object") {
+        S.troops = r.data.troops;
+        renderPlayer();
+      } else {
+        S.troopsAsked = false; // asked again on the next render
+      }
+    });
+  }
+
   function renderPlayer() {
     const logged = !!S.auth.token;
     $("login-form").hidden = logged;
@@ -2285,6 +2310,13 @@
       $("join-nation").selectedIndex = 1;
     }
     if (!$("join-name").value) $("join-name").value = S.auth.player;
+    loadTroops();
+    if (S.troops) {
+      fillSelect(
+        $("join-troop"),
+        [["", "the default"]].concat(Object.keys(S.troops).sort().map((t) => [t, t])),
+      );
+    }
     if (me) {
       const m = me.march;
       replaceIfChanged($("my-general"), [

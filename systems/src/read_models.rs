@@ -359,15 +359,15 @@ pub fn publish_read_models(
                 .insert(Key::from(battle.id.as_str()), Arc::new(frame));
         }
         let last_record = publisher.recorded_at.get(battle.id.as_str()).copied();
-        if last_record.is_none_or(|step| battle.sim.steps() >= step + RECORD_EVERY_STEPS)
-            && let Some(recording) = battle.recording()
-        {
+        if last_record.is_none_or(|step| battle.sim.steps() >= step + RECORD_EVERY_STEPS) {
             publisher
                 .recorded_at
                 .insert(battle.id.clone(), battle.sim.steps());
-            publisher
-                .recordings
-                .insert(Key::from(battle.id.as_str()), recording);
+            if let Some(recording) = battle.recording() {
+                publisher
+                    .recordings
+                    .insert(Key::from(battle.id.as_str()), recording);
+            }
         }
     }
     for crate::battle::Finished {

@@ -21,6 +21,10 @@ fn spanned<T>(value: T) -> Spanned<T> {
 /// A world of about `cities` cities (rounded to a square grid), `nations` nations (rounded
 /// to a square) and `generals` generals.
 pub fn scaled_world(rules: RulesData, cities: usize, nations: usize, generals: usize) -> GameData {
+    let types = crate::battle::setup::bench_types(
+        &rules.troops,
+        &[TroopType::INFANTRY, TroopType::CAVALRY, TroopType::ARCHER],
+    );
     let side = (cities as f64).sqrt().ceil().max(2.0) as usize;
     let blocks = (nations as f64).sqrt().ceil().clamp(1.0, side as f64) as usize;
     let block = side.div_ceil(blocks);
@@ -86,7 +90,7 @@ pub fn scaled_world(rules: RulesData, cities: usize, nations: usize, generals: u
             politics: stat(3),
             charm: stat(4),
             troops: 1_000 + (i % 40) as i64 * 100,
-            troop_type: [TroopType::INFANTRY, TroopType::CAVALRY, TroopType::ARCHER][i % 3],
+            troop_type: types[i % types.len().max(1)],
             training: 40 + (i % 50) as i64,
             morale: 60,
             position: None,

@@ -14,7 +14,7 @@ use components::{
     world::WorldInfo,
 };
 use crossbeam_channel::Receiver;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{Data, Reloaded};
 use crate::event_log::Outbox;
@@ -22,6 +22,29 @@ use crate::event_log::Outbox;
 /// Data validated by the server's reloader, on its way into the World.
 #[derive(Resource)]
 pub struct ReloadInbox(pub Receiver<Reloaded>);
+
+/// What the World's generals use of the data's names.
+fn in_use(world: &mut World) -> super::InUse {
+    let mut in_use = super::InUse::default();
+    let mut generals = world.query::<&components::world::General>();
+    for general in generals.iter(world) {
+        let recruiting = match general.order.as_deref().map(|o| &o.effect) {
+            Some(components::world::OrderEffect::Recruit { troop_type, .. }) => *troop_type,
+            _ => None,
+        };
+        let card = general
+            .position
+            .as_ref()
+            .map(|p| (p.kind, p.city.is_some()));
+        in_use.note(
+            general.nation.as_deref(),
+            general.troop_type,
+            card,
+            recruiting,
+        );
+    }
+    in_use
+}
 
 /// Puts the newest data waiting in force, telling which files changed since the data before.
 pub fn apply_reloads(world: &mut World) {
@@ -42,6 +65,15 @@ pub fn apply_reloads(world: &mut World) {
         return;
     };
     if reload.data.data_hash == world.resource::<Data>().data_hash {
+        return;
+    }
+    // The reloader checked the world's published state; this is the World's own, as of this
+    // tick (a JOIN or RECRUIT may have come in between).
+    let conflicts = super::removed_in_use(&reload.data, std::path::Path::new(""), &in_use(world));
+    if !conflicts.is_empty() {
+        for conflict in &conflicts {
+            warn!(error = %conflict, "reloaded designer data refused by the World: the data in force stays");
+        }
         return;
     }
     files.sort();

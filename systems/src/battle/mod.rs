@@ -382,6 +382,14 @@ fn group_of(general: &General, side: Side, troops: &TroopsFile, fallback: TroopT
         .chain(troops.types())
         .find(|t| troops.get(*t).is_some())
         .unwrap_or(general.troop_type);
+    if troop_type != general.troop_type {
+        tracing::warn!(
+            general = %general.id,
+            leads = %general.troop_type,
+            fights_as = %troop_type,
+            "the battle's data does not define the general's troop type: it fights as another"
+        );
+    }
     GroupSetup {
         id: general.id.clone(),
         side,

@@ -278,11 +278,23 @@ pub struct GroupStats {
     pub radius: f32,
     pub mass: f32,
     pub morale: f32,
-    /// The troop type's place among the data's types (alphabetical), for `counters`.
+    /// The troop type's place among the data's types (alphabetical), for the counters table
+    /// ([`counter_table`]).
     pub type_index: u8,
-    /// What its soldiers deal to each type (by `type_index`), as a multiple of their plain
-    /// damage: the type's `counters`, 1 where it lists none.
-    pub counters: [f32; TROOP_TYPES_MAX],
+}
+
+/// What soldiers of each type deal to each type (both by their place among `troops`' types),
+/// as a multiple of their plain damage: the types' `counters`, 1 where they list none.
+pub type CounterTable = [[f32; TROOP_TYPES_MAX]; TROOP_TYPES_MAX];
+
+pub fn counter_table(troops: &TroopsFile) -> Box<CounterTable> {
+    let mut table = Box::new([[1.0; TROOP_TYPES_MAX]; TROOP_TYPES_MAX]);
+    for (row, attacker) in table.iter_mut().zip(troops.types()) {
+        for (cell, target) in row.iter_mut().zip(troops.types()) {
+            *cell = troops.counter(attacker, target) as f32;
+        }
+    }
+    table
 }
 
 impl GroupStats {
@@ -299,17 +311,12 @@ impl GroupStats {
             .map(|(i, (_, spec))| (i, spec))
             .filter(|(i, _)| *i < TROOP_TYPES_MAX)
             .ok_or(SetupError::UnknownTroopType(group.troop_type))?;
-        let mut counters = [1.0; TROOP_TYPES_MAX];
-        for (slot, target) in counters.iter_mut().zip(troops.types()) {
-            *slot = troops.counter(group.troop_type, target) as f32;
-        }
         let lead = params.stat_factor(group.leadership);
         let train = params.stat_factor(group.training);
         Ok(GroupStats {
             side: group.side,
             troop_type: group.troop_type,
             type_index: type_index as u8,
-            counters,
             attack: spec.attack as f32 * lead * train,
             defense: spec.defense as f32 * lead,
             hit_points: spec.hit_points as f32,
@@ -323,6 +330,17 @@ impl GroupStats {
     }
 }
 
+/// The troop types a benchmark mixes: `shipped` (a fixed pattern of the shipped types, so
+/// the benches' figures and hashes compare across runs) when the data defines them all, else
+/// each type of the data in turn.
+pub fn bench_types(troops: &TroopsFile, shipped: &[TroopType]) -> Vec<TroopType> {
+    if shipped.iter().all(|t| troops.get(*t).is_some()) {
+        shipped.to_vec()
+    } else {
+        troops.types().collect()
+    }
+}
+
 /// A field battle of about `units` unit bodies, half a side, for benchmarks: even armies of
 /// infantry, cavalry and archers in groups of 50 units, no walls, so the two sides close and
 /// stay in dense contact.
@@ -332,12 +350,15 @@ pub fn field_battle(
     params: &BattleParams,
     troops: &TroopsFile,
 ) -> BattleSetup {
-    const TYPES: [TroopType; 4] = [
-        TroopType::INFANTRY,
-        TroopType::INFANTRY,
-        TroopType::CAVALRY,
-        TroopType::ARCHER,
-    ];
+    let types = bench_types(
+        troops,
+        &[
+            TroopType::INFANTRY,
+            TroopType::INFANTRY,
+            TroopType::CAVALRY,
+            TroopType::ARCHER,
+        ],
+    );
     let per_side = (units / 2).max(1);
     let group_units = 50u32;
     let mut groups = Vec::new();
@@ -350,7 +371,7 @@ pub fn field_battle(
             groups.push(GroupSetup {
                 id: format!("{}-{n}", if side == Side::Attacker { "a" } else { "d" }),
                 side,
-                troop_type: TYPES[n % TYPES.len()],
+                troop_type: types[n % types.len()],
                 soldiers: these * params.soldiers_per_unit,
                 leadership: 70,
                 training: 60,

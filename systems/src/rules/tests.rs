@@ -1185,3 +1185,39 @@ fn stream_entries_are_applied_once_in_entry_order() {
         OrderStatus::Completed
     );
 }
+
+#[test]
+fn a_card_the_data_no_longer_defines_gives_nothing_and_may_be_taken_away() {
+    let mut game = Game::new("tiny");
+    // As after a restart on files without it: a corps commander holds an unknown card.
+    let unknown = components::world::PositionKind::from_static("marshal");
+    game.edit_general("bei_mou", |g| {
+        g.position = Some(components::world::Position {
+            kind: unknown,
+            city: None,
+        });
+    });
+    // It gives no power: its holder may not BUILD.
+    game.edit_general("bei_mou", |g| g.mcp = g.mcp_max);
+    game.command(
+        None,
+        Some("bei_mou"),
+        "m-build",
+        "BUILD",
+        json!({"kind": "walls"}),
+    );
+    assert!(game.events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::CommandRejected { order_id, reason: Reason::NoAuthority, .. } if order_id == "m-build"
+    )));
+    // The ruler's card does not list it, and may still take it away.
+    game.edit_general("bei_wang", |g| g.pcp = g.pcp_max);
+    game.command(
+        None,
+        Some("bei_wang"),
+        "m-dismiss",
+        "DISMISS",
+        json!({"target": "bei_mou"}),
+    );
+    assert_eq!(game.general("bei_mou").position, None);
+}

@@ -114,9 +114,11 @@ fn complete_order(world: &mut World, entity: Entity, at: i64) {
         }
         OrderEffect::Recruit { amount, troop_type } => {
             if let Some(mut g) = world.get_mut::<General>(entity) {
-                // Accepted only for a general without soldiers, which gains none while busy.
+                // Accepted only for a general without soldiers, which gains none while busy, and
+                // for a type a reload keeps while it is being recruited.
                 if let Some(troop_type) = troop_type
                     && g.troops == 0
+                    && data.troops.get(*troop_type).is_some()
                 {
                     g.troop_type = *troop_type;
                 }

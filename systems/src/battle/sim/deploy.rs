@@ -63,6 +63,7 @@ impl BattleSim {
         pending.sort_by_key(|&g| (setup.groups[g as usize].join_step, g));
         let mut sim = BattleSim {
             rng: ChaCha8Rng::seed_from_u64(setup.seed),
+            counters: crate::battle::setup::counter_table(&setup.troops),
             setup,
             stats,
             pending,

@@ -138,6 +138,8 @@ impl LastInputs<'_> {
 pub struct BattleSim {
     setup: BattleSetup,
     stats: Vec<GroupStats>,
+    /// What each troop type deals to each, from the setup's troop data.
+    counters: Box<crate::battle::setup::CounterTable>,
     /// Groups not yet deployed, by (join step, index).
     pending: Vec<u16>,
     physics: PhysicsWorld,

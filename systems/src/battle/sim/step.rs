@@ -301,7 +301,7 @@ impl BattleSim {
             defense *= walls.defense_factor;
         }
         let per_soldier = stats.attack * stats.attack / (stats.attack + defense)
-            * stats.counters[usize::from(their.type_index)];
+            * self.counters[usize::from(stats.type_index)][usize::from(their.type_index)];
         let variation = self.setup.params.damage_variation * (2.0 * self.unit_random() - 1.0);
         self.incoming[t] += self.soldiers[i] as f32 * per_soldier * (1.0 + variation);
     }

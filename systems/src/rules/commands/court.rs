@@ -89,8 +89,11 @@ pub(super) fn decide_appoint(
             format!("{} does not serve your nation", args.target),
         );
     }
+    // A card the data no longer defines (the world restarted on files without it) may be
+    // taken away by any card that appoints.
     if let Some(current) = &target_general.position
         && !card.appoints.contains(&current.kind)
+        && view.data.positions.get(current.kind).is_some()
     {
         return reject(
             Reason::NoAuthority,
@@ -174,7 +177,9 @@ pub(super) fn decide_dismiss(
             format!("{} holds no position", args.target),
         );
     };
-    if !issuer_card.appoints.contains(&position.kind) {
+    if !issuer_card.appoints.contains(&position.kind)
+        && view.data.positions.get(position.kind).is_some()
+    {
         return reject(
             Reason::NoAuthority,
             format!("your card may not dismiss a {}", position.kind.name()),
