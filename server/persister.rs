@@ -119,6 +119,7 @@ impl Worker {
             .oldest_at()
             .map_or(0, |at| unix_ms(SystemTime::now()).saturating_sub(at));
         gauge!("tianxia_persist_lag_seconds").set(lag as f64 / 1_000.0);
+        self.status.lag(lag);
     }
 
     fn run(mut self, rx: &Receiver<Batch>) {

@@ -76,15 +76,19 @@ pub struct PersistStatus {
     /// Command stream entries delivered to this process and not yet acknowledged, as last
     /// counted after a checkpoint (Redis mode); `u64::MAX` until counted.
     stream_pending: AtomicU64,
+    /// Milliseconds since the oldest epoch waiting for the store was closed (0: none waits).
+    lag_ms: AtomicU64,
 }
 
 /// What `/ready` shows of persistence.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PersistReport {
     pub store: &'static str,
     pub ok: bool,
     /// Epochs waiting to be written.
     pub buffered_batches: usize,
+    /// Seconds the oldest of them has waited (0 when none waits).
+    pub lag_seconds: f64,
     /// Epochs folded into others while the store was out (never dropped).
     pub merged_batches: u64,
     pub durable_epoch: u64,
@@ -143,6 +147,11 @@ impl PersistStatus {
         self.buffered.store(batches, Ordering::Relaxed);
     }
 
+    /// How long the oldest epoch waiting for the store has waited.
+    pub fn lag(&self, ms: u64) {
+        self.lag_ms.store(ms, Ordering::Relaxed);
+    }
+
     pub fn merged(&self) {
         self.merged.fetch_add(1, Ordering::Relaxed);
     }
@@ -152,6 +161,7 @@ impl PersistStatus {
             store: *self.store.lock().unwrap_or_else(|e| e.into_inner()),
             ok: !self.failing.load(Ordering::Relaxed),
             buffered_batches: self.buffered.load(Ordering::Relaxed),
+            lag_seconds: self.lag_ms.load(Ordering::Relaxed) as f64 / 1_000.0,
             merged_batches: self.merged.load(Ordering::Relaxed),
             durable_epoch: self.durable_epoch.load(Ordering::Relaxed),
             durable_seq: self.durable_seq.load(Ordering::Relaxed),

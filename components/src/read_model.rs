@@ -53,6 +53,10 @@ pub struct WorldSummary {
     /// While set, commands are answered 503 with this message (docs/http.md#admin-routes).
     #[serde(default)]
     pub maintenance: Option<String>,
+    /// Real seconds the game clock is behind its schedule (catching up after downtime, or a
+    /// World that cannot keep up); 0 when on time.
+    #[serde(default)]
+    pub clock_lag_seconds: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -88,6 +88,10 @@ pub struct GameClock {
     /// Game seconds that actually passed per real second, measured over the last few
     /// seconds; above `speed` while catching up, below it when the world cannot keep up.
     pub effective_speed: f64,
+    /// Real seconds the clock is behind its schedule (downtime still owed included), as of the
+    /// driver's last pass; not kept in checkpoints.
+    #[serde(skip)]
+    pub lag_seconds: f64,
 }
 
 impl GameClock {
@@ -98,6 +102,7 @@ impl GameClock {
             tick: 0,
             speed,
             effective_speed: speed,
+            lag_seconds: 0.0,
         }
     }
 

@@ -285,7 +285,9 @@ impl<C: RealClock> Driver<C> {
         self.next_strategy = now + self.strategy_period;
         self.samples.clear();
         if paused {
-            world.resource_mut::<GameClock>().effective_speed = 0.0;
+            let mut clock = world.resource_mut::<GameClock>();
+            clock.effective_speed = 0.0;
+            clock.lag_seconds = 0.0;
             if self.debt > 0 {
                 // Time stopped is never made up, downtime still owed included.
                 info!(
@@ -375,6 +377,7 @@ impl<C: RealClock> Driver<C> {
         let debt_ms = (self.debt.max(0) as u128 * 1_000_000 / self.speed_milli) as u64;
         pass.lag = now.saturating_sub(self.next_strategy) + Duration::from_millis(debt_ms);
         gauge!("tianxia_game_clock_lag_seconds").set(pass.lag.as_secs_f64());
+        world.resource_mut::<GameClock>().lag_seconds = pass.lag.as_secs_f64();
         pass.next_due = self
             .next_intake
             .min(self.next_strategy)

@@ -486,6 +486,7 @@ pub fn publish_read_models(
         game_date: clock.date(),
         speed: clock.speed,
         effective_speed: clock.effective_speed,
+        clock_lag_seconds: clock.lag_seconds,
         tick: clock.tick,
         nations: active_nations,
         cities: publisher.cities.len(),

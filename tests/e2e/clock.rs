@@ -208,11 +208,14 @@ fn a_world_owed_its_downtime_catches_up_without_real_time_passing() {
     // No real time passed: the debt alone was paid, in bounded steps, then it waits.
     assert_eq!(h.game_seconds(), 100 * 2_400);
     assert_eq!(passes, 2);
+    // What the world summary said while it caught up: the lag of the pass before.
+    assert_eq!(h.published().world.clock_lag_seconds, 36.0);
     assert_eq!(h.driver.pump(h.app.world_mut()).strategy_ticks, 0);
     // Then on schedule.
     h.clock.advance(Duration::from_secs(1));
     assert_eq!(h.driver.pump(h.app.world_mut()).strategy_ticks, 1);
     assert_eq!(h.game_seconds(), 101 * 2_400);
+    assert_eq!(h.published().world.clock_lag_seconds, 0.0);
 }
 
 #[test]

@@ -256,6 +256,11 @@ fn a_mongodb_outage_loses_nothing() {
             .then_some(reply.json)
     });
     assert_eq!(outage["persistence"]["store"], "mongodb", "{outage}");
+    // Five epochs 0.2 s apart: the oldest has waited four intervals at least.
+    assert!(
+        outage["persistence"]["lag_seconds"].as_f64().unwrap() >= 0.5,
+        "{outage}"
+    );
     let during = server.get("/api/world").json["game_seconds"]
         .as_i64()
         .unwrap();
@@ -271,7 +276,10 @@ fn a_mongodb_outage_loses_nothing() {
     mongo.restart();
     wait_for("the waiting epochs to drain", || {
         let reply = server.get("/ready");
-        (reply.status == 200 && reply.json["persistence"]["buffered_batches"] == 0).then_some(())
+        (reply.status == 200
+            && reply.json["persistence"]["buffered_batches"] == 0
+            && reply.json["persistence"]["lag_seconds"] == 0.0)
+            .then_some(())
     });
     server.wait_durable();
     let events = all_events(&server);

@@ -310,6 +310,8 @@ pub struct ClockStatus {
     pub game_seconds: i64,
     pub speed: f64,
     pub effective_speed: f64,
+    /// Real seconds the clock is behind its schedule.
+    pub lag_seconds: f64,
     pub paused: bool,
 }
 
@@ -339,6 +341,7 @@ pub async fn status(
             game_seconds: world.game_seconds,
             speed: world.speed,
             effective_speed: world.effective_speed,
+            lag_seconds: world.clock_lag_seconds,
             paused: world.paused,
         },
         maintenance: world.maintenance.clone(),
