@@ -32,12 +32,26 @@ pub fn run(path: &Path, assets: Option<&Path>) -> Result<(), Failure> {
         let differences = differences(&record, &again);
         if !differences.is_empty() {
             println!(
-                "the data under {} differs from the recording's in {} number(s) of its battle:",
+                "the data under {} differs from the recording's in {} of the battle's numbers:",
                 dir.display(),
                 differences.len()
             );
             for difference in &differences {
                 println!("  {difference}");
+            }
+            let missing: std::collections::BTreeSet<String> = again
+                .setup
+                .groups
+                .iter()
+                .filter(|g| again.setup.troops.get(g.troop_type).is_none())
+                .map(|g| g.troop_type.to_string())
+                .collect();
+            if !missing.is_empty() {
+                return Err(Failure::Runtime(anyhow::anyhow!(
+                    "the battle cannot be fought again under {}: its groups lead {}, which its troops.toml does not define",
+                    dir.display(),
+                    missing.into_iter().collect::<Vec<_>>().join(", ")
+                )));
             }
             println!("fighting it again under that data, to its end:");
             // The recording's step count was its data's: fight to an end under this data.

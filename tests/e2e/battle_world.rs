@@ -397,10 +397,33 @@ fn battles_are_served_over_http_while_they_last_and_after() {
     let stdout = String::from_utf8_lossy(&other.stdout);
     assert!(other.status.success(), "{stdout}");
     assert!(
-        stdout.contains("differs from the recording's in 1 number")
+        stdout.contains("differs from the recording's in 1 of the battle's numbers")
             && stdout.contains("troops.toml [infantry] attack: 3.0 → 3.5")
             && stdout.contains("the recording ended: winner"),
         "{stdout}"
+    );
+    // Data that lacks a type the battle's groups lead cannot fight it: it says so.
+    let text = std::fs::read_to_string(&troops).unwrap();
+    let without = text.replace("[infantry]", "[foot]");
+    std::fs::write(&troops, without).unwrap();
+    let balance = changed.path().join("balance.toml");
+    let text = std::fs::read_to_string(&balance).unwrap();
+    std::fs::write(&balance, text.replace("= \"infantry\"", "= \"foot\"")).unwrap();
+    let lacking = crate::support::run(
+        &[
+            "battle",
+            "run",
+            file,
+            "--assets",
+            changed.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&lacking.stderr);
+    assert_eq!(lacking.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot be fought again") && stderr.contains("lead infantry"),
+        "{stderr}"
     );
 }
 
