@@ -177,6 +177,9 @@ pub enum BenchCommand {
     /// WebSocket fan-out: clients on `world` and a battle while the World runs, against a
     /// bare broadcast server; memory per idle connection; the World's tick with and without.
     Ws(crate::bench::ws::WsBench),
+    /// The read routes (`GET /api/generals/{id}`, `GET /api/world`) against a bare axum
+    /// handler serving the same JSON, in the same run.
+    Reads(crate::bench::reads::ReadsBench),
     /// The clients of `bench ws`, which starts them in a process of their own.
     #[command(hide = true)]
     WsClients(crate::bench::ws::clients::ClientsOptions),

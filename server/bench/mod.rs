@@ -8,6 +8,7 @@
 //! - [`flush`]: checkpoint epochs of N changed entities, recovery, the tick while flushing.
 //! - [`commands`]: commands from the Redis stream into the World, against a bare loop.
 //! - [`ws`]: WebSocket fan-out against a bare broadcast server, memory per connection.
+//! - [`reads`]: the read routes against a bare axum handler serving the same bytes.
 //!
 //! This module holds what their reports share: [`Samples`] and their percentiles, the
 //! process's memory, the table of measures and the JSON line.
@@ -15,6 +16,7 @@
 pub mod battle;
 pub mod commands;
 pub mod flush;
+pub mod reads;
 pub mod strategy;
 pub mod ws;
 

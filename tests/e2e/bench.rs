@@ -86,3 +86,62 @@ fn bench_ws_reports_deliveries_latency_and_memory_against_a_bare_server() {
     assert_eq!(targets["clients_met"], false);
     assert!(targets["latency_p99_met"].is_null());
 }
+
+/// `bench reads` as an operator runs it, small: both paths against the bare handler, every
+/// answer a 200, and the JSON line saying how the target stands.
+#[test]
+fn bench_reads_compares_the_read_routes_with_a_bare_handler() {
+    let output = crate::support::run(
+        &[
+            "bench",
+            "reads",
+            "--seconds",
+            "1",
+            "--rounds",
+            "1",
+            "--connections",
+            "4",
+            "--scenario",
+            "tiny",
+            "--assets",
+            crate::support::assets().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(report["bench"], "reads");
+    let paths = report["paths"].as_array().unwrap();
+    assert_eq!(paths.len(), 2, "{report}");
+    assert!(
+        paths[0]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/api/generals/")
+    );
+    assert_eq!(paths[1]["path"], "/api/world");
+    for path in paths {
+        for side in ["server", "bare"] {
+            assert_eq!(path[side]["errors"], 0, "{report}");
+            assert!(
+                path[side]["requests_per_second"].as_f64().unwrap() > 0.0,
+                "{report}"
+            );
+            assert!(
+                path[side]["p99_ms"].as_f64().unwrap() >= path[side]["p50_ms"].as_f64().unwrap()
+            );
+        }
+        assert!(path["ratio"].as_f64().unwrap() > 0.0, "{report}");
+        assert!(path["bytes"].as_u64().unwrap() > 100, "{report}");
+    }
+    assert_eq!(report["target_ratio"], 0.8);
+    assert!(report["met"].is_boolean());
+    let bad = crate::support::run(&["bench", "reads", "--connections", "0"], &[]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -459,7 +459,7 @@ impl Served {
 }
 
 /// The bench's HTTP side takes no commands: its World has its own load.
-struct NoCommands;
+pub(crate) struct NoCommands;
 
 impl components::durable::Journal for NoCommands {
     fn append(&self, _: components::command::Command) -> components::durable::JournalFuture<'_> {
@@ -472,7 +472,7 @@ impl components::durable::Journal for NoCommands {
 }
 
 /// Nor does it keep events: its clients never resume.
-struct NoLog;
+pub(crate) struct NoLog;
 
 impl components::durable::EventLog for NoLog {
     fn events<'a>(
