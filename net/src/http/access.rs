@@ -20,7 +20,7 @@ use axum::{
 };
 use tracing::info;
 
-use super::{AppState, error::ErrorCode};
+use super::error::ErrorCode;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
@@ -82,17 +82,15 @@ pub async fn access_log(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(player.clone());
     let method = request.method().clone();
     // The route's pattern, not the path: ids and query strings stay out of the log.
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "(no route)".to_string(), |p| p.as_str().to_string());
+    // A shared string: no copy per request.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let mut response = next.run(request).await;
     let status = response.status();
     let error = response.extensions().get::<ErrorCode>().copied();
     info!(
         target: "tianxia::access",
         method = %method,
-        route,
+        route = route.as_ref().map_or("(no route)", MatchedPath::as_str),
         status = status.as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         request_id = id.to_str().unwrap_or("-"),
@@ -104,15 +102,26 @@ pub async fn access_log(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// `X-Cache` on a read's answer: the read models it came from, or `miss` when they did not
-/// hold what was asked (or are not loaded yet).
-pub async fn x_cache(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Around every read, in one pass (each middleware costs a request its own boxed service):
+/// `X-Cache`, the read models the answer came from (`miss` when they did not hold what was
+/// asked, or are not loaded yet), and the `ETag` with its `304`
+/// ([`super::browsers::etag`]).
+pub async fn read_answer(
+    State(source): State<ReadSource>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let wanted = super::browsers::if_none_match(&request);
     let mut response = next.run(request).await;
     let value = match response.status() {
-        StatusCode::NOT_FOUND | StatusCode::SERVICE_UNAVAILABLE => HeaderValue::from_static("miss"),
-        status if status.is_success() => state.read_source.header(),
-        _ => return response,
+        StatusCode::NOT_FOUND | StatusCode::SERVICE_UNAVAILABLE => {
+            Some(HeaderValue::from_static("miss"))
+        }
+        status if status.is_success() => Some(source.header()),
+        _ => None,
     };
-    response.headers_mut().insert(X_CACHE, value);
-    response
+    if let Some(value) = value {
+        response.headers_mut().insert(X_CACHE, value);
+    }
+    super::browsers::etag(&wanted, response).await
 }

@@ -9,7 +9,6 @@ use axum::{
     body::Body,
     extract::Request,
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use tower_http::{
@@ -117,18 +116,21 @@ pub(super) fn none_match<'a>(wanted: impl IntoIterator<Item = &'a HeaderValue>, 
 /// Read bodies hashed for `ETag` at most this large; larger ones go without.
 const MAX_TAGGED: usize = 16 << 20;
 
-/// An `ETag` on every successful read (a hash of its body) and `304 Not Modified` with no
-/// body when the request's `If-None-Match` names it. `Cache-Control: no-cache`: the world
-/// changes every tick, so a client revalidates each time and saves the body when nothing
-/// changed.
-pub(super) async fn etag(request: Request, next: Next) -> Response {
-    let wanted: Vec<HeaderValue> = request
+/// The `If-None-Match` values of a request, for [`etag`].
+pub(super) fn if_none_match(request: &Request) -> Vec<HeaderValue> {
+    request
         .headers()
         .get_all(header::IF_NONE_MATCH)
         .iter()
         .cloned()
-        .collect();
-    let response = next.run(request).await;
+        .collect()
+}
+
+/// An `ETag` on every successful read (a hash of its body) and `304 Not Modified` with no
+/// body when the request's `If-None-Match` (`wanted`) names it. `Cache-Control: no-cache`:
+/// the world changes every tick, so a client revalidates each time and saves the body when
+/// nothing changed.
+pub(super) async fn etag(wanted: &[HeaderValue], response: Response) -> Response {
     if response.status() != StatusCode::OK {
         return response;
     }
@@ -138,7 +140,7 @@ pub(super) async fn etag(request: Request, next: Next) -> Response {
     };
     let hash = foldhash::fast::FixedState::with_seed(0x0074_6961_6e78_6961).hash_one(&bytes[..]);
     let tag = format!("\"{hash:016x}\"");
-    let fresh = none_match(&wanted, &tag);
+    let fresh = none_match(wanted, &tag);
     if let Ok(value) = HeaderValue::from_str(&tag) {
         parts.headers.insert(header::ETAG, value);
     }

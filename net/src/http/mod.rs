@@ -180,10 +180,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/orders", get(me::orders))
         .route("/api/me", get(me::me))
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            access::x_cache,
-        ))
-        .route_layer(middleware::from_fn(browsers::etag));
+            state.read_source,
+            access::read_answer,
+        ));
     let routes = ops_routes()
         .merge(reads)
         .route("/api/events", get(read::events))
