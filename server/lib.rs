@@ -10,6 +10,7 @@
 
 pub mod api;
 mod backends;
+pub mod batch;
 pub mod bench;
 pub mod check;
 pub mod cli;

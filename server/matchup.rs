@@ -11,9 +11,7 @@
 
 use std::{
     fmt::Write as _,
-    panic::{AssertUnwindSafe, catch_unwind},
     path::{Path, PathBuf},
-    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
     time::Instant,
 };
 
@@ -30,6 +28,7 @@ use systems::battle::{
 
 use crate::{
     Failure,
+    batch::{self, round},
     report_svg::{self, Axis},
 };
 
@@ -235,16 +234,16 @@ impl Inputs {
             .map_err(|e| format!("{}: {e}", key.describe()))
     }
 
-    /// Fights the battle of `key` with seed number `seed` to its end.
+    /// Fights the battle of `key` with seed number `seed` to its end (errors name neither:
+    /// [`run_pool`] does).
     fn fight(&self, key: &CellKey, seed: u32) -> Result<Fought, String> {
-        let mut sim = BattleSim::new(self.setup(key, seed))
-            .map_err(|e| format!("{}: {e}", key.describe()))?;
+        let mut sim = BattleSim::new(self.setup(key, seed)).map_err(|e| e.to_string())?;
         while sim.outcome().is_none() {
             sim.step();
         }
         let outcome = sim
             .outcome()
-            .ok_or_else(|| format!("{}: the battle did not end", key.describe()))?;
+            .ok_or_else(|| "the battle did not end".to_string())?;
         let mut loss = [0.0; 2];
         for side in Side::BOTH {
             let (initial, casualties) = sim
@@ -367,99 +366,42 @@ fn cannot_write(path: &Path, error: impl std::fmt::Display) -> Failure {
     Failure::Runtime(anyhow::anyhow!("cannot write {}: {error}", path.display()))
 }
 
-/// Fights every battle (each pair and situation with each seed) on `available_parallelism`
-/// threads. The results come back in the order of `keys`, then of the seeds, whichever
-/// thread fought them. An error stops the run; the earliest (in that order) of those found
-/// is returned.
+/// Fights every battle (each pair and situation with each seed) on every core
+/// ([`batch::run_all`]). The results come back in the order of `keys`, then of the seeds,
+/// whichever thread fought them. An error stops the run; the earliest (in that order) is
+/// returned, naming the pair, the situation and the seed.
 fn run_pool(inputs: &Inputs, keys: &[CellKey], seeds: u32) -> Result<Vec<Fought>, String> {
     let per_cell = seeds as usize;
     let total = keys.len() * per_cell;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(total)
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let finished = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
     let started = Instant::now();
     let report_every = (total / 20).max(1);
     eprintln!(
-        "matchup: {total} battles ({} pairs and situations, {seeds} seeds each) on {threads} \
+        "matchup: {total} battles ({} pairs and situations, {seeds} seeds each) on {} \
          threads",
-        keys.len()
+        keys.len(),
+        batch::threads(total)
     );
-    let work = || {
-        let mut done: Vec<(usize, Result<Fought, String>)> = Vec::new();
-        while !failed.load(Ordering::Relaxed) {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            if index >= total {
-                break;
-            }
-            let key = &keys[index / per_cell];
-            let seed = (index % per_cell) as u32 + 1;
-            let outcome = catch_unwind(AssertUnwindSafe(|| inputs.fight(key, seed)))
-                .unwrap_or_else(|panic| {
-                    Err(format!(
-                        "{}, seed {seed}: the battle stopped: {}",
-                        key.describe(),
-                        panic_message(&*panic)
-                    ))
-                });
-            if outcome.is_err() {
-                failed.store(true, Ordering::Relaxed);
-            }
-            done.push((index, outcome));
-            let count = finished.fetch_add(1, Ordering::Relaxed) + 1;
+    let battle = |index: usize| (&keys[index / per_cell], (index % per_cell) as u32 + 1);
+    batch::run_all(
+        total,
+        "the battle stopped",
+        |index| {
+            let (key, seed) = battle(index);
+            inputs.fight(key, seed)
+        },
+        |_, count| {
             if count.is_multiple_of(report_every) || count == total {
                 eprintln!(
                     "matchup: {count} of {total} battles done, {:.1} s",
                     started.elapsed().as_secs_f64()
                 );
             }
-        }
-        done
-    };
-    let mut results: Vec<Option<Result<Fought, String>>> = vec![None; total];
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
-        for worker in workers {
-            // A battle's panic is caught with its outcome, so a worker ends by running out of
-            // work or by an error.
-            if let Ok(done) = worker.join() {
-                for (index, outcome) in done {
-                    results[index] = Some(outcome);
-                }
-            }
-        }
-    });
-    if let Some(error) = results.iter().flatten().find_map(|r| r.as_ref().err()) {
-        return Err(error.clone());
-    }
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err("a battle was not fought".into())))
-        .collect()
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a panic".into()
-    }
-}
-
-/// `value` rounded to `decimals`, without a sign on 0.
-fn round(value: f64, decimals: i32) -> f64 {
-    let scale = 10f64.powi(decimals);
-    let rounded = (value * scale).round() / scale;
-    if rounded == 0.0 || !rounded.is_finite() {
-        0.0
-    } else {
-        rounded
-    }
+        },
+    )
+    .map_err(|(index, e)| {
+        let (key, seed) = battle(index);
+        format!("{}, seed {seed}: {e}", key.describe())
+    })
 }
 
 /// The means over a pair's battles in one situation, in seed order.

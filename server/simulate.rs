@@ -18,12 +18,8 @@ use std::{
     collections::BTreeMap,
     fmt::Write as _,
     io::Write as _,
-    panic::{AssertUnwindSafe, catch_unwind},
     path::{Path, PathBuf},
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::Arc,
     time::Instant,
 };
 
@@ -46,6 +42,7 @@ use systems::{
 
 use crate::{
     Failure,
+    batch::{self, round},
     report_svg::{self, BarChart, Bars, LineChart, Series},
 };
 
@@ -551,17 +548,9 @@ fn run_seeds(
     let jobs: Vec<(usize, u64)> = (0..sets.len())
         .flat_map(|set| (seeds.0..=seeds.1).map(move |seed| (set, seed)))
         .collect();
-    let outcomes = run_pool(args, &sets, &jobs);
-    for (&(set, seed), outcome) in jobs.iter().zip(outcomes) {
-        match outcome {
-            Ok(run) => sets[set].runs.push(run),
-            Err(message) => {
-                return Err(Failure::Runtime(anyhow::anyhow!(
-                    "seed {seed} with {}: {message}",
-                    sets[set].name()
-                )));
-            }
-        }
+    let runs = run_pool(args, &sets, &jobs)?;
+    for (&(set, _), run) in jobs.iter().zip(runs) {
+        sets[set].runs.push(run);
     }
     let summaries: Vec<DatasetSummary> = sets.iter().map(summarize).collect();
     let differences = match summaries.as_slice() {
@@ -597,89 +586,51 @@ fn run_seeds(
     }
 }
 
-/// Runs every job (a data set and a seed) on `available_parallelism` threads. The outcomes
-/// come back in the jobs' order, whichever thread ran them and when.
+/// Runs every job (a data set and a seed) on every core ([`batch::run_all`]). The runs come
+/// back in the jobs' order, whichever thread ran them and when; a failed one is named by its
+/// seed and data set.
 fn run_pool(
     args: &SimulateArgs,
     sets: &[DataSet],
     jobs: &[(usize, u64)],
-) -> Vec<Result<SeedRun, String>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(jobs.len())
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let finished = AtomicUsize::new(0);
+) -> Result<Vec<SeedRun>, Failure> {
     let started = Instant::now();
-    eprintln!("simulate: {} runs on {threads} threads", jobs.len());
-    let mut outcomes: Vec<Option<Result<SeedRun, String>>> =
-        std::iter::repeat_with(|| None).take(jobs.len()).collect();
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&(set, seed)) = jobs.get(index) else {
-                break;
-            };
-            let data = Arc::clone(&sets[set].data);
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                run_world(data, seed, args, None, &mut |_, _| {})
-            }))
-            .unwrap_or_else(|panic| {
-                Err(Failure::Runtime(anyhow::anyhow!(
-                    "the simulation stopped: {}",
-                    panic_message(&*panic)
-                )))
-            })
-            .map_err(|e| e.to_string());
-            let count = finished.fetch_add(1, Ordering::Relaxed) + 1;
+    eprintln!(
+        "simulate: {} runs on {} threads",
+        jobs.len(),
+        batch::threads(jobs.len())
+    );
+    batch::run_all(
+        jobs.len(),
+        "the simulation stopped",
+        |index| {
+            let (set, seed) = jobs[index];
+            run_world(
+                Arc::clone(&sets[set].data),
+                seed,
+                args,
+                None,
+                &mut |_, _| {},
+            )
+            .map_err(|e| e.to_string())
+        },
+        |index, count| {
+            let (set, seed) = jobs[index];
             eprintln!(
                 "simulate: {count} of {} runs done (seed {seed} with {}), {:.1} s",
                 jobs.len(),
                 sets[set].name(),
                 started.elapsed().as_secs_f64()
             );
-            done.push((index, outcome));
-        }
-        done
-    };
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
-        for worker in workers {
-            // A run's panic is caught with its outcome, so a worker ends by running out of
-            // work.
-            if let Ok(done) = worker.join() {
-                for (index, outcome) in done {
-                    outcomes[index] = Some(outcome);
-                }
-            }
-        }
-    });
-    outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or_else(|| Err("the run did not finish".into())))
-        .collect()
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a panic".into()
-    }
-}
-
-/// `value` rounded to `decimals`, without a sign on 0.
-fn round(value: f64, decimals: i32) -> f64 {
-    let scale = 10f64.powi(decimals);
-    let rounded = (value * scale).round() / scale;
-    if rounded == 0.0 || !rounded.is_finite() {
-        0.0
-    } else {
-        rounded
-    }
+        },
+    )
+    .map_err(|(index, message)| {
+        let (set, seed) = jobs[index];
+        Failure::Runtime(anyhow::anyhow!(
+            "seed {seed} with {}: {message}",
+            sets[set].name()
+        ))
+    })
 }
 
 /// `value` with `decimals` decimals, for the text tables.

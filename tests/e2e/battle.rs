@@ -493,21 +493,7 @@ mod recordings {
 mod matchup {
     use std::{collections::BTreeSet, fs};
 
-    use crate::support::{copy_dir, repo, run as tianxia};
-
-    /// A fourth troop type, added to a copy of the shipped data.
-    const SPEARMAN: &str = "
-[spearman]
-mass = 110.0
-radius = 1.5
-max_speed = 2.8
-hit_points = 11.0
-attack = 3.2
-defense = 2.5
-range = 2.5
-cooldown = 1.1
-counters = { cavalry = 1.5 }
-";
+    use crate::support::{SPEARMAN, copy_dir, repo, run as tianxia};
 
     const SITUATIONS: [(&str, &str); 4] = [
         ("equal_open", "Equal numbers, open field"),

@@ -6,6 +6,19 @@ use std::{fs, process::Output};
 
 use crate::support::{assets, copy_dir, run};
 
+/// Every kind of designer data file, as `tianxia schema` names them.
+const FILE_KINDS: [&str; 9] = [
+    "troops",
+    "positions",
+    "commands",
+    "balance",
+    "scenario",
+    "nations",
+    "cities",
+    "roads",
+    "generals",
+];
+
 /// A copy of the shipped designer data that a test may break.
 struct Assets {
     dir: tempfile::TempDir,
@@ -336,17 +349,7 @@ fn schema_prints_a_json_schema_per_file_kind() {
     let output = run(&["schema"], &[]);
     assert!(output.status.success());
     let all: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    for kind in [
-        "troops",
-        "positions",
-        "commands",
-        "balance",
-        "scenario",
-        "nations",
-        "cities",
-        "roads",
-        "generals",
-    ] {
+    for kind in FILE_KINDS {
         assert!(all[kind]["$schema"].is_string(), "no schema for {kind}");
     }
     let generals = run(&["schema", "generals"], &[]);
@@ -414,10 +417,7 @@ fn the_schemas_hold_the_checkers_ranges_and_names() {
     let text = fs::read_to_string(copy.path("troops.toml")).unwrap();
     fs::write(
         copy.path("troops.toml"),
-        format!(
-            "{text}\n[spearman]\nmass = 110.0\nradius = 1.5\nmax_speed = 2.8\nhit_points = 11.0\n\
-             attack = 3.2\ndefense = 2.5\nrange = 2.5\ncooldown = 1.1\n"
-        ),
+        format!("{text}{}", crate::support::SPEARMAN),
     )
     .unwrap();
     let generals = schema("generals", copy.dir.path());
@@ -438,17 +438,7 @@ fn the_schemas_hold_the_checkers_ranges_and_names() {
     let out = tempfile::tempdir().unwrap();
     let written = run(&["schema", "--out", out.path().to_str().unwrap()], &[]);
     assert!(written.status.success());
-    for kind in [
-        "troops",
-        "positions",
-        "commands",
-        "balance",
-        "scenario",
-        "nations",
-        "cities",
-        "roads",
-        "generals",
-    ] {
+    for kind in FILE_KINDS {
         let name = format!("{kind}.schema.json");
         let kept = fs::read_to_string(shipped.join("schemas").join(&name)).unwrap();
         let made = fs::read_to_string(out.path().join(&name)).unwrap();

@@ -10,23 +10,10 @@ use serde_json::{Value, json};
 
 use crate::{
     play::{command, get, register},
-    support::{Server, copy_dir, post, repo, request, wait_for},
+    support::{SPEARMAN, Server, copy_dir, post, repo, request, wait_for},
 };
 
 const ADMIN: &str = "an-admin-token-for-content";
-
-const SPEARMAN: &str = "
-[spearman]
-mass = 110.0
-radius = 1.5
-max_speed = 2.8
-hit_points = 11.0
-attack = 3.2
-defense = 2.5
-range = 2.5
-cooldown = 1.1
-counters = { cavalry = 1.5 }
-";
 
 fn join(server: &Server, token: &str, troop_type: &str) -> crate::support::Reply {
     post(

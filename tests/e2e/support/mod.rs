@@ -45,6 +45,21 @@ pub fn assets() -> PathBuf {
     repo().join("assets")
 }
 
+/// A troop type the shipped data does not have, as a designer adds it to `troops.toml`: a
+/// spearman that counters cavalry.
+pub const SPEARMAN: &str = "
+[spearman]
+mass = 110.0
+radius = 1.5
+max_speed = 2.8
+hit_points = 11.0
+attack = 3.2
+defense = 2.5
+range = 2.5
+cooldown = 1.1
+counters = { cavalry = 1.5 }
+";
+
 /// Polls `condition` until it holds or `WAIT` passes; panics with `what` on timeout.
 pub fn wait_for<T>(what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + WAIT;
