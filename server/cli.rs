@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// (`GET /api/battles/{id}/recording`), most recent first [default: 100].
     #[arg(long)]
     pub battles_kept: Option<usize>,
+    /// Threads battles step on, side by side and within each battle's physics [default: one
+    /// per core].
+    #[arg(long)]
+    pub battle_threads: Option<usize>,
     /// Real seconds between checkpoint epochs [default: 10].
     #[arg(long)]
     pub flush_interval: Option<f64>,

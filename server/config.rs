@@ -41,6 +41,8 @@ pub const MAX_EVENT_WINDOW: usize = 100_000;
 /// Finished battles kept in the read models by default, and at most.
 pub const DEFAULT_BATTLES_KEPT: usize = 100;
 pub const MAX_BATTLES_KEPT: usize = 10_000;
+/// Most threads the battle pool may have.
+pub const MAX_BATTLE_THREADS: usize = 256;
 
 /// The config file: the long flags' names with `_` for `-`.
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +59,7 @@ struct FileConfig {
     battle_hz: Option<f64>,
     event_window: Option<usize>,
     battles_kept: Option<usize>,
+    battle_threads: Option<usize>,
     max_connections: Option<usize>,
     ws_max_connections: Option<usize>,
     ws_queue_messages: Option<usize>,
@@ -105,6 +108,8 @@ pub struct ServeConfig {
     pub event_window: usize,
     /// Finished battles kept with their last frame and recording.
     pub battles_kept: usize,
+    /// Threads battles step on (docs/operations.md#battle-threads).
+    pub battle_threads: usize,
     /// Open HTTP connections at most (docs/operations.md#connections).
     pub max_connections: usize,
     /// The WebSocket side's limits.
@@ -298,6 +303,15 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
             "battles_kept must be 1–{MAX_BATTLES_KEPT}, not {battles_kept}"
         )));
     }
+    let battle_threads = args
+        .battle_threads
+        .or(file.battle_threads)
+        .unwrap_or_else(systems::battle::default_battle_threads);
+    if !(1..=MAX_BATTLE_THREADS).contains(&battle_threads) {
+        return Err(Failure::Usage(format!(
+            "battle_threads must be 1–{MAX_BATTLE_THREADS}, not {battle_threads}"
+        )));
+    }
     let redis_url = present(args.redis_url).or(present(file.redis_url));
     let mongodb_uri = present(args.mongodb_uri).or(present(file.mongodb_uri));
     if role != Role::Serve && (redis_url.is_none() || mongodb_uri.is_none()) {
@@ -360,6 +374,7 @@ pub fn resolve_role(args: ServeArgs, role: Role) -> Result<ServeConfig, Failure>
         rates,
         event_window,
         battles_kept,
+        battle_threads,
         max_connections,
         ws,
         cors,

@@ -91,6 +91,10 @@ pub struct SimulateArgs {
     /// Write every domain event to this file, one JSON object per line (one seed only).
     #[arg(long, conflicts_with = "seeds")]
     pub events: Option<PathBuf>,
+    /// Threads each world's battles step on [default: one per core for one seed, 1 with
+    /// --seeds, whose worlds run side by side]. The results are the same for any number.
+    #[arg(long)]
+    pub battle_threads: Option<usize>,
 }
 
 /// One nation at one moment of a run.
@@ -312,6 +316,15 @@ pub fn run(args: &SimulateArgs) -> Result<(), Failure> {
     if args.compare.is_some() && seeds.is_none() {
         return Err(Failure::Usage("--compare needs --seeds".into()));
     }
+    if args
+        .battle_threads
+        .is_some_and(|n| !(1..=crate::config::MAX_BATTLE_THREADS).contains(&n))
+    {
+        return Err(Failure::Usage(format!(
+            "--battle-threads must be 1-{}",
+            crate::config::MAX_BATTLE_THREADS
+        )));
+    }
     let mut sets = vec![DataSet::load(&args.assets, &args.scenario)?];
     if let Some(dir) = &args.compare {
         sets.push(DataSet::load(dir, &args.scenario)?);
@@ -331,9 +344,14 @@ fn run_world(
     mut events: Option<&mut dyn std::io::Write>,
     on_month: &mut dyn FnMut(&Month, i64),
 ) -> Result<SeedRun, Failure> {
-    let settings = AppSettings::new(WorldSettings {
+    let mut settings = AppSettings::new(WorldSettings {
         name: format!("sim-{seed}"),
         speed: args.step as f64,
+    });
+    settings.battle_threads = args.battle_threads.unwrap_or(if args.seeds.is_some() {
+        1
+    } else {
+        systems::battle::default_battle_threads()
     });
     let mut app = build_app(data, &settings, ReadHandle::default(), None);
     let world = app.world_mut();

@@ -117,6 +117,7 @@ impl WorldThread {
         });
         settings.event_window = config.event_window;
         settings.battles_kept = config.battles_kept;
+        settings.battle_threads = config.battle_threads;
         settings.sandbox = config.sandbox;
         settings.reloads = Some(start.reloads.clone());
         settings.admin = Some(start.admin.clone());

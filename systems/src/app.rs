@@ -32,6 +32,8 @@ pub struct AppSettings {
     pub event_window: usize,
     /// Finished battles kept for the read side, with their last frame and recording.
     pub battles_kept: usize,
+    /// Threads battles step on (docs/operations.md#battle-threads).
+    pub battle_threads: usize,
     /// Most commands applied per intake tick (docs/rules.md#intake-cap).
     pub max_commands_per_tick: usize,
     /// Whether the AI drives NPC generals and offline players' delegates (tests of single
@@ -52,6 +54,7 @@ impl AppSettings {
             world,
             event_window: 10_000,
             battles_kept: crate::read_models::FINISHED_BATTLES_KEPT,
+            battle_threads: crate::battle::default_battle_threads(),
             max_commands_per_tick: 20_000,
             ai: true,
             sandbox: false,
@@ -111,7 +114,9 @@ pub fn build_app_with(
     configure_sets(&mut app);
     app.add_plugins((
         ClockPlugin,
-        BattlePlugin,
+        BattlePlugin {
+            threads: settings.battle_threads,
+        },
         RulesPlugin {
             inbox,
             max_commands_per_tick: settings.max_commands_per_tick,

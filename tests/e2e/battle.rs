@@ -480,6 +480,38 @@ mod recordings {
         }
         assert_eq!(report["state_hash"].as_str().unwrap().len(), 16);
         assert!(report["targets"]["bytes_per_unit_met"].is_boolean());
+        assert_eq!(report["threads"], 1);
+        assert!(report["threads_speedup"].is_null());
+        // Two battles on two threads, beside the same two on one: the same end.
+        let output = tianxia(
+            &[
+                "bench",
+                "battle",
+                "--units",
+                "200",
+                "--battles",
+                "2",
+                "--ticks",
+                "90",
+                "--threads",
+                "2",
+                "--assets",
+                assets.to_str().unwrap(),
+            ],
+            &[],
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let two: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(two["threads"], 2);
+        assert_eq!(two["one_thread_same_hash"], true, "{stdout}");
+        assert!(two["threads_speedup"].as_f64().is_some_and(|v| v > 0.0));
+        assert!(two["targets"]["threads_speedup_met"].is_boolean());
+        assert!(two["targets"]["pass_p99_met"].is_boolean());
         // The recording it wrote replays to its hash.
         let replay = tianxia(&["battle", "run", record.to_str().unwrap()], &[]);
         assert!(

@@ -15,6 +15,7 @@
 
 pub mod baseline;
 pub mod grid;
+pub mod pool;
 pub mod record;
 pub mod setup;
 #[cfg(test)]
@@ -38,6 +39,8 @@ use components::{
     world::{City, General, GeneralStatus, Registry, TroopType, WorldInfo},
 };
 use metrics::gauge;
+pub use pool::BattlePool;
+use pool::Stepping;
 use setup::{BattleParams, BattleSetup, GroupSetup, SetupError};
 use sim::{BattleSim, seed_from};
 
@@ -158,6 +161,11 @@ impl Default for BattlePace {
     }
 }
 
+/// Threads the battle pool has unless configured: one per core the process may use.
+pub fn default_battle_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// Game milliseconds of steps the furthest-behind battle owes the strategy clock.
 pub fn backlog_ms(world: &mut World) -> u64 {
     let now = world.resource::<GameClock>().game_seconds;
@@ -203,11 +211,15 @@ pub struct Finished {
 #[derive(Resource, Default)]
 pub struct FinishedBattles(pub Vec<Finished>);
 
-pub struct BattlePlugin;
+pub struct BattlePlugin {
+    /// Threads of the [`BattlePool`].
+    pub threads: usize,
+}
 
 impl Plugin for BattlePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<BattlePace>()
+            .insert_resource(BattlePool::new(self.threads))
             .init_resource::<FinishedBattles>()
             .init_resource::<BattleResults>()
             .add_systems(BattleTick, step_battles.in_set(BattleSet::Step))
@@ -216,8 +228,14 @@ impl Plugin for BattlePlugin {
 }
 
 /// Steps every battle towards the strategy clock: evenly between strategy ticks, or as fast
-/// as the budget allows when catching up; round robin, one step each per round.
-pub fn step_battles(mut battles: Query<&mut Battle>, clock: Res<GameClock>, pace: Res<BattlePace>) {
+/// as the budget allows when catching up; in rounds of one step each, the battles of a round
+/// side by side on the [`BattlePool`].
+pub fn step_battles(
+    mut battles: Query<&mut Battle>,
+    clock: Res<GameClock>,
+    pace: Res<BattlePace>,
+    pool: Res<BattlePool>,
+) {
     let now = clock.game_seconds;
     let mut quota: Vec<(Mut<Battle>, u64)> = battles
         .iter_mut()
@@ -240,20 +258,24 @@ pub fn step_battles(mut battles: Query<&mut Battle>, clock: Res<GameClock>, pace
             .map(|(b, _)| b.sim.units_alive().iter().sum::<u32>())
             .sum::<u32>() as f64,
     );
-    let started = Instant::now();
-    loop {
-        let mut stepped = false;
-        for (battle, quota) in quota.iter_mut() {
-            if *quota > 0 && battle.sim.outcome().is_none() {
-                battle.sim.step();
-                *quota -= 1;
-                stepped = true;
-            }
-        }
-        if !stepped || started.elapsed() >= pace.budget {
-            break;
-        }
+    quota.retain(|(battle, quota)| *quota > 0 && battle.sim.outcome().is_none());
+    if quota.is_empty() {
+        return;
     }
+    // With a budget, rounds of one step each keep the battles abreast when the pass runs out
+    // of time; without one (headless runs), each battle takes its whole quota at once.
+    let (per_round, deadline) = match Instant::now().checked_add(pace.budget) {
+        Some(deadline) if pace.budget != Duration::MAX => (1, Some(deadline)),
+        _ => (u64::MAX, None),
+    };
+    let mut stepping: Vec<Stepping<'_, BattleSim>> = quota
+        .iter_mut()
+        .map(|(battle, quota)| Stepping {
+            battle: &mut *battle.sim,
+            quota: *quota,
+        })
+        .collect();
+    pool.run(&mut stepping, per_round, deadline);
 }
 
 /// Ends the battles that have an outcome: the losses come off the generals' troops and the

@@ -322,13 +322,17 @@ fn settle_battle_at(world: &mut World, city: &str, at: i64) {
     else {
         return;
     };
+    let pool = world.resource::<crate::battle::BattlePool>().clone();
     let Some(mut battle) = world.get_mut::<Battle>(entity) else {
         return;
     };
     let due = battle.due_steps(at);
-    while u64::from(battle.sim.steps()) < due && battle.sim.outcome().is_none() {
-        battle.sim.step();
-    }
+    let sim = &mut battle.sim;
+    pool.install(|| {
+        while u64::from(sim.steps()) < due && sim.outcome().is_none() {
+            sim.step();
+        }
+    });
     if battle.sim.outcome().is_some() {
         if let Err(error) = world.run_system_once(conclude_battles) {
             tracing::error!(%error, "could not conclude a battle");

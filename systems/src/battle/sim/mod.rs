@@ -240,6 +240,11 @@ impl BattleSim {
         self.outcome
     }
 
+    /// Bodies in the physics world: the units on the field, and the walls.
+    pub fn physics_bodies(&self) -> usize {
+        self.physics.bodies.len()
+    }
+
     pub fn unit_count(&self) -> usize {
         self.body.len()
     }
