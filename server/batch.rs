@@ -49,34 +49,28 @@ pub fn run_all<R: Send>(
     };
     let mut outcomes: Vec<Option<Result<R, String>>> =
         std::iter::repeat_with(|| None).take(count).collect();
-    let ended = std::sync::Mutex::new(Vec::new());
-    let threads = threads(count);
-    // The workers are a rayon pool's threads, so a battle's parallel physics stages (rapier's
-    // `parallel` feature) run on the same threads, not handed to another pool's.
-    let gather = || {
-        let mine = work();
-        if let Ok(mut all) = ended.lock() {
-            all.extend(mine);
-        }
+    // Each worker runs its jobs inside a single-thread rayon pool of its own: a battle's
+    // physics (rapier's `parallel` feature) then runs its stages inline, where on a pool
+    // shared by workers that each step a battle it would wait for a task no thread is free
+    // to run.
+    let in_own_pool = || match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        Ok(pool) => pool.install(&work),
+        Err(_) => work(),
     };
-    match rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("batch-{i}"))
-        .build()
-    {
-        Ok(pool) => pool.scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|_| gather());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads(count))
+            .map(|_| scope.spawn(in_own_pool))
+            .collect();
+        for worker in workers {
+            // A job's panic is caught with its outcome, so a worker ends by running out of
+            // work or after a failure.
+            if let Ok(ended) = worker.join() {
+                for (index, outcome) in ended {
+                    outcomes[index] = Some(outcome);
+                }
             }
-        }),
-        // No threads to be had: the jobs run here, one after another.
-        Err(_) => gather(),
-    }
-    // A job's panic is caught with its outcome, so a worker ends by running out of work or
-    // after a failure.
-    for (index, outcome) in ended.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        outcomes[index] = Some(outcome);
-    }
+        }
+    });
     let mut results = Vec::with_capacity(count);
     for (index, outcome) in outcomes.into_iter().enumerate() {
         match outcome {

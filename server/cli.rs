@@ -184,6 +184,9 @@ pub enum BenchCommand {
     /// The read routes (`GET /api/generals/{id}`, `GET /api/world`) against a bare axum
     /// handler serving the same JSON, in the same run.
     Reads(crate::bench::reads::ReadsBench),
+    /// Every benchmark, each in a process of its own, and one JSON summary of every report
+    /// with each target and whether it was met.
+    All(crate::bench::all::AllBench),
     /// The clients of `bench ws`, which starts them in a process of their own.
     #[command(hide = true)]
     WsClients(crate::bench::ws::clients::ClientsOptions),

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Commands(options)) => bench::commands::commands(&options),
         Command::Bench(BenchCommand::Ws(options)) => bench::ws::ws(&options),
         Command::Bench(BenchCommand::Reads(options)) => bench::reads::reads(&options),
+        Command::Bench(BenchCommand::All(options)) => bench::all::all(&options),
         Command::Bench(BenchCommand::WsClients(options)) => bench::ws::clients::clients(&options),
         Command::Simulate(args) => simulate::run(&args),
     };

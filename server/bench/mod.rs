@@ -9,10 +9,12 @@
 //! - [`commands`]: commands from the Redis stream into the World, against a bare loop.
 //! - [`ws`]: WebSocket fan-out against a bare broadcast server, memory per connection.
 //! - [`reads`]: the read routes against a bare axum handler serving the same bytes.
+//! - [`all`]: every one of them, each in its own process, and one summary of the targets.
 //!
 //! This module holds what their reports share: [`Samples`] and their percentiles, the
 //! process's memory, the table of measures and the JSON line.
 
+pub mod all;
 pub mod battle;
 pub mod commands;
 pub mod flush;

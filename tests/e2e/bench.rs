@@ -87,6 +87,101 @@ fn bench_ws_reports_deliveries_latency_and_memory_against_a_bare_server() {
     assert!(targets["latency_p99_met"].is_null());
 }
 
+/// `bench all --quick` as an operator runs it, on two of the benchmarks: each in its own
+/// process, the summary holding each report with its targets; a bench that cannot run (no
+/// Redis where it is told to look) is named, and the run says so by its exit status.
+#[test]
+fn bench_all_runs_the_benchmarks_and_sums_up_their_targets() {
+    let closed = crate::support::free_port();
+    let redis = format!("redis://127.0.0.1:{closed}");
+    let output = crate::support::run(
+        &[
+            "bench",
+            "all",
+            "--quick",
+            "--only",
+            "battles,commands",
+            "--redis-url",
+            &redis,
+            "--assets",
+            crate::support::assets().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(summary["bench"], "all");
+    assert_eq!(summary["quick"], true);
+    assert_eq!(
+        summary["failed"],
+        serde_json::json!(["commands"]),
+        "{summary}"
+    );
+    let benches = summary["benches"].as_array().unwrap();
+    assert_eq!(benches.len(), 2);
+    let battles = &benches[0];
+    assert_eq!(battles["name"], "battles");
+    assert!(battles["error"].is_null(), "{summary}");
+    assert_eq!(battles["report"]["battles"], 8);
+    assert_eq!(battles["report"]["one_thread_same_hash"], true);
+    let names: Vec<&str> = battles["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for judged in [
+        "targets.cost_ratio_met",
+        "targets.pass_p99_met",
+        "targets.threads_speedup_met",
+    ] {
+        assert!(names.contains(&judged), "{names:?}");
+    }
+    // Not judged with several battles: left out rather than counted.
+    assert!(!names.contains(&"targets.tick_p50_met"));
+    let judged =
+        summary["targets_met"].as_u64().unwrap() + summary["targets_missed"].as_u64().unwrap();
+    assert_eq!(judged as usize, names.len());
+    assert!(benches[1]["report"].is_null());
+    assert!(
+        benches[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("exit status")
+    );
+    assert!(!benches[1]["command"].as_str().unwrap().contains("redis://"));
+    // An unknown name is a usage error.
+    let unknown = crate::support::run(&["bench", "all", "--only", "fastest"], &[]);
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn the_summary_finds_targets_at_any_depth_and_leaves_unjudged_ones_out() {
+    let report: serde_json::Value = serde_json::from_str(
+        r#"{"met":true,"targets":{"cost_ratio_met":false,"tick_p50_met":null,"x":1},
+            "worlds":[{"met":true}],"unmet":3}"#,
+    )
+    .unwrap();
+    let mut found = Vec::new();
+    tianxia::bench::all::collect_targets(&report, "", &mut found);
+    let names: Vec<(String, bool)> = found.into_iter().map(|t| (t.name, t.met)).collect();
+    assert_eq!(
+        names,
+        [
+            ("met".to_string(), true),
+            ("targets.cost_ratio_met".to_string(), false),
+            ("worlds[0].met".to_string(), true),
+        ]
+    );
+}
+
 /// `bench reads` as an operator runs it, small: both paths against the bare handler, every
 /// answer a 200, and the JSON line saying how the target stands.
 #[test]

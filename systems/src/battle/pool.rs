@@ -7,6 +7,12 @@
 //! pass and waits for it, so what a battle does never depends on which thread stepped it or
 //! when: each battle is stepped by one caller at a time, and rapier's parallel stages give the
 //! same result on one thread or many (the hash tests in `tests`).
+//!
+//! Never step two battles at once on one pool of several threads: in each step rapier hands
+//! the pool a task (its broad phase's tree optimisation) and waits for it, and with every
+//! thread of the pool so waiting nobody runs it. The large battles therefore take the wide
+//! pool one at a time, and battles side by side each have a single-thread pool, where rapier
+//! runs that task inline.
 
 use std::{
     sync::{
