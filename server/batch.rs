@@ -54,7 +54,7 @@ pub fn run_all<R: Send>(
     // shared by workers that each step a battle it would wait for a task no thread is free
     // to run.
     let in_own_pool = || match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
-        Ok(pool) => pool.install(&work),
+        Ok(pool) => pool.install(work),
         Err(_) => work(),
     };
     std::thread::scope(|scope| {
