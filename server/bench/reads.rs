@@ -303,6 +303,19 @@ struct Server {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// A listener on a free local port, and its address.
+fn listen(
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(TcpListener, std::net::SocketAddr), Failure> {
+    let listener = runtime
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    Ok((listener, address))
+}
+
 impl Server {
     /// The server's read path: its router over the published read models, behind its own
     /// connection handling.
@@ -310,12 +323,7 @@ impl Server {
         runtime: &tokio::runtime::Runtime,
         read: components::read_model::ReadHandle,
     ) -> Result<Server, Failure> {
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .map_err(|e| Failure::Runtime(e.into()))?;
-        let address = listener
-            .local_addr()
-            .map_err(|e| Failure::Runtime(e.into()))?;
+        let (listener, address) = listen(runtime)?;
         let _entered = runtime.enter();
         let hub = net::Hub::new(read.clone(), net::WsConfig::default());
         let (bus_tx, _) = crossbeam_channel::bounded(1);
@@ -360,12 +368,7 @@ impl Server {
         runtime: &tokio::runtime::Runtime,
         paths: &[(String, Bytes)],
     ) -> Result<Server, Failure> {
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .map_err(|e| Failure::Runtime(e.into()))?;
-        let address = listener
-            .local_addr()
-            .map_err(|e| Failure::Runtime(e.into()))?;
+        let (listener, address) = listen(runtime)?;
         let mut router = Router::new();
         for (path, body) in paths {
             let body = body.clone();

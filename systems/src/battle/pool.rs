@@ -118,11 +118,6 @@ impl BattlePool {
         }
     }
 
-    /// Threads battles step on side by side.
-    pub fn threads(&self) -> usize {
-        self.narrow.len().max(1)
-    }
-
     /// Runs `work` on one thread of the pool, waiting for it: for a battle stepped outside a
     /// pass (a battle settled at once when a general joins it).
     pub fn install<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
